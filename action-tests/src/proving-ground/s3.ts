@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { createS3Client, type S3Settings } from '@dify-storage/s3';
+import { testEnv } from './index.js';
+
+/** S3 settings for the proving ground's RGW. */
+export function testS3Settings(): S3Settings {
+  const env = testEnv();
+  return {
+    endpoint: env.DSM_S3_ENDPOINT,
+    region: env.DSM_S3_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.DSM_S3_ACCESS_KEY, secretAccessKey: env.DSM_S3_SECRET_KEY },
+  };
+}
+
+export function testS3Client(): S3Client {
+  return createS3Client(testS3Settings());
+}
+
+/** A bucket name no other suite uses (S3 names: 3-63 chars, lowercase, digits, hyphens). */
+export function uniqueBucketName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`.toLowerCase().slice(0, 63);
+}
+
+export async function createTestBucket(client: S3Client, prefix: string): Promise<string> {
+  const bucket = uniqueBucketName(prefix);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** Empties and deletes a bucket (bounded: stops after 1000 pages). */
+export async function deleteTestBucket(client: S3Client, bucket: string): Promise<void> {
+  for (let page = 0; page < 1000; page++) {
+    const list = await client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
+    const keys = (list.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length === 0) break;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  }
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}

@@ -1,0 +1,4 @@
+export { ConfigurationError, errorMessage } from './errors.js';
+export { InputParser, maskSecret, parseInputs, type InputReader } from './inputs.js';
+export { runAction, setOutputs } from './run.js';
+export { formatBytes, formatDuration, table, writeSummary, type SummaryBuilder } from './summary.js';

@@ -1,0 +1,53 @@
+import * as core from '@actions/core';
+
+/** The runner refuses step summaries above 1 MiB; stay well below it. */
+const SUMMARY_LIMIT = 900 * 1024;
+
+export type SummaryBuilder = typeof core.summary;
+
+/**
+ * Writes the job summary when the runner provides one (GITHUB_STEP_SUMMARY) and does nothing
+ * otherwise, so actions also run from a shell. Oversized summaries are cut with a note.
+ */
+export async function writeSummary(build: (s: SummaryBuilder) => void): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  core.summary.emptyBuffer();
+  build(core.summary);
+  const text = core.summary.stringify();
+  if (Buffer.byteLength(text) > SUMMARY_LIMIT) {
+    core.summary.emptyBuffer();
+    core.summary.addRaw(text.slice(0, SUMMARY_LIMIT - 200));
+    core.summary.addRaw('\n\n_Summary truncated; the full report is in the artifact._\n');
+  }
+  await core.summary.write();
+}
+
+/** Rows for `summary.addTable`: the first row is the header. */
+export function table(
+  header: string[],
+  rows: (string | number)[][],
+): Parameters<SummaryBuilder['addTable']>[0] {
+  return [
+    header.map((h) => ({ data: h, header: true })),
+    ...rows.map((r) => r.map((c) => String(c))),
+  ];
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
