@@ -12,7 +12,10 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.jest.json' }],
   },
-  testMatch: ['<rootDir>/{packages,actions,action-tests}/*/test/**/*.test.ts', '<rootDir>/action-tests/test/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/{packages,actions,action-tests}/*/test/**/*.test.ts',
+    '<rootDir>/action-tests/test/**/*.test.ts',
+  ],
   globalSetup: '<rootDir>/action-tests/src/jest/global-setup.mjs',
   globalTeardown: '<rootDir>/action-tests/src/jest/global-teardown.mjs',
   testTimeout: 60_000,

@@ -2,7 +2,11 @@
  * Starts or stops a shared proving ground for development: `start` leaves RGW, PostgreSQL and
  * Redis running (tests then share them), `stop` stops them, `env` prints shell exports.
  */
-import { startProvingGround, stopProvingGround, DEFAULT_STATE_DIR } from '../src/proving-ground/index.js';
+import {
+  startProvingGround,
+  stopProvingGround,
+  DEFAULT_STATE_DIR,
+} from '../src/proving-ground/index.js';
 
 const command = process.argv[2] ?? 'start';
 if (command === 'start') {

@@ -13,5 +13,7 @@ export default async function setup() {
   Object.assign(process.env, ground.env);
   globalThis.__provingGround = ground;
   const how = ground.reused ? 'shared a running proving ground' : 'started the proving ground';
-  process.stderr.write(`\n[proving-ground] ${how} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `\n[proving-ground] ${how} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
 }

@@ -160,7 +160,9 @@ export async function startProvingGround(
       `the proving ground did not start: ${failed.map((f) => (f.reason as Error).message.split('\n')[0]).join('; ')}`,
     );
   }
-  const [rgw, postgres, redis] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+  const [rgw, postgres, redis] = results.map(
+    (r) => (r as PromiseFulfilledResult<unknown>).value,
+  ) as [
     Awaited<ReturnType<typeof startRgw>>,
     Awaited<ReturnType<typeof startPostgres>>,
     Awaited<ReturnType<typeof startRedis>>,
@@ -194,7 +196,10 @@ export function testEnv(): ProvingGroundEnv {
   const env = {} as ProvingGroundEnv;
   for (const key of keys) {
     const value = process.env[key];
-    if (!value) throw new Error(`${key} is not set: run the tests through jest (its global setup starts the proving ground)`);
+    if (!value)
+      throw new Error(
+        `${key} is not set: run the tests through jest (its global setup starts the proving ground)`,
+      );
     env[key] = value;
   }
   return env;

@@ -1,4 +1,4 @@
-import { execFile, spawn, type SpawnOptions } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,14 +29,6 @@ export function run(
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
-}
-
-/** Starts a long-running daemon detached from our process group; returns its pid. */
-export function startDaemon(file: string, args: string[], opts: SpawnOptions & { logFile?: string } = {}): number {
-  const child = spawn(file, args, { ...opts, detached: true, stdio: 'ignore' });
-  child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${file}`);
-  return child.pid;
 }
 
 /** Polls `check` until it resolves true or the deadline passes. */
@@ -73,7 +65,11 @@ async function processState(pid: number): Promise<'alive' | 'gone'> {
  * Stops a process we started, guarding against pid reuse by checking its command name;
  * SIGTERM, then SIGKILL after `graceMs`.
  */
-export async function stopProcess(pid: number, expectedComm: string, graceMs = 15_000): Promise<void> {
+export async function stopProcess(
+  pid: number,
+  expectedComm: string,
+  graceMs = 15_000,
+): Promise<void> {
   let comm: string;
   try {
     comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();

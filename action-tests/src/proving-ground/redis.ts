@@ -39,9 +39,22 @@ export async function stopRedis(dir: string): Promise<void> {
 export async function startRedis(o: { dir: string; port: number }): Promise<Redis> {
   await mkdir(o.dir, { recursive: true });
   await run('redis-server', [
-    '--bind', '127.0.0.1', '--port', String(o.port), '--save', '', '--appendonly', 'no',
-    '--daemonize', 'yes', '--pidfile', path.join(o.dir, 'redis.pid'), '--dir', o.dir,
-    '--logfile', path.join(o.dir, 'redis.log'),
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    path.join(o.dir, 'redis.pid'),
+    '--dir',
+    o.dir,
+    '--logfile',
+    path.join(o.dir, 'redis.log'),
   ]);
   await waitFor('Redis', () => ping(o.port), { timeoutMs: 20_000 });
   return { url: `redis://127.0.0.1:${o.port}/0`, stop: () => stopRedis(o.dir) };

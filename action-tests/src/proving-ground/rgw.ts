@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '@dify-storage/s3';
-import { pidFiles, run, startDaemon, stopProcess, waitFor } from './process.js';
+import { pidFiles, run, stopProcess, waitFor } from './process.js';
 
 export interface RgwOptions {
   /** A directory that does not exist yet: the whole cluster's state lives in it. */
@@ -23,7 +23,15 @@ export interface Rgw {
   stop(): Promise<void>;
 }
 
-const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'ceph-authtool', 'monmaptool'];
+const BINARIES = [
+  'ceph-mon',
+  'ceph-osd',
+  'radosgw',
+  'radosgw-admin',
+  'ceph',
+  'ceph-authtool',
+  'monmaptool',
+];
 /** Stop order matters: radosgw hangs if its OSD goes first (s3-test-server.md §3). */
 const STOP_ORDER: [string, string][] = [
   ['client.rgw.a', 'radosgw'],
@@ -112,7 +120,9 @@ export async function stopRgw(stateDir: string): Promise<void> {
 export async function startRgw(o: RgwOptions): Promise<Rgw> {
   for (const bin of BINARIES) {
     await run('sh', ['-c', `command -v ${bin}`]).catch(() => {
-      throw new Error(`${bin} is not installed: apt-get install radosgw ceph-mon ceph-osd ceph-common`);
+      throw new Error(
+        `${bin} is not installed: apt-get install radosgw ceph-mon ceph-osd ceph-common`,
+      );
     });
   }
   const d = o.stateDir;
@@ -123,30 +133,68 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
   const conf = path.join(d, 'ceph.conf');
   await writeFile(conf, cephConf(o, fsid));
   const env = { ...process.env, CEPH_CONF: conf };
-  const ceph = (args: string[], timeoutMs = 30_000) => run('ceph', ['--conf', conf, ...args], { env, timeoutMs });
+  const ceph = (args: string[], timeoutMs = 30_000) =>
+    run('ceph', ['--conf', conf, ...args], { env, timeoutMs });
   try {
     const monKeyring = path.join(d, 'tmp/mon.keyring');
     const adminKeyring = path.join(d, 'client.admin.keyring');
-    await run('ceph-authtool', ['--create-keyring', monKeyring, '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
     await run('ceph-authtool', [
-      '--create-keyring', adminKeyring, '--gen-key', '-n', 'client.admin',
-      '--cap', 'mon', 'allow *', '--cap', 'osd', 'allow *', '--cap', 'mds', 'allow *', '--cap', 'mgr', 'allow *',
+      '--create-keyring',
+      monKeyring,
+      '--gen-key',
+      '-n',
+      'mon.',
+      '--cap',
+      'mon',
+      'allow *',
+    ]);
+    await run('ceph-authtool', [
+      '--create-keyring',
+      adminKeyring,
+      '--gen-key',
+      '-n',
+      'client.admin',
+      '--cap',
+      'mon',
+      'allow *',
+      '--cap',
+      'osd',
+      'allow *',
+      '--cap',
+      'mds',
+      'allow *',
+      '--cap',
+      'mgr',
+      'allow *',
     ]);
     const merged = path.join(d, 'tmp/merged.keyring');
     await run('cp', [monKeyring, merged]);
     await run('ceph-authtool', [merged, '--import-keyring', adminKeyring]);
     const monmap = path.join(d, 'tmp/monmap');
     await run('monmaptool', [
-      '--create', '--fsid', fsid, '--addv', 'a',
-      `[v2:127.0.0.1:${o.monV2Port},v1:127.0.0.1:${o.monV1Port}]`, monmap,
+      '--create',
+      '--fsid',
+      fsid,
+      '--addv',
+      'a',
+      `[v2:127.0.0.1:${o.monV2Port},v1:127.0.0.1:${o.monV1Port}]`,
+      monmap,
     ]);
-    await run('ceph-mon', ['--conf', conf, '--mkfs', '-i', 'a', '--monmap', monmap, '--keyring', merged], { env });
+    await run(
+      'ceph-mon',
+      ['--conf', conf, '--mkfs', '-i', 'a', '--monmap', monmap, '--keyring', merged],
+      { env },
+    );
     await run('cp', [monKeyring, path.join(d, 'mon/ceph-a/keyring')]);
     await run('ceph-mon', ['--conf', conf, '-i', 'a'], { env });
-    await waitFor('the Ceph monitor', async () => {
-      await ceph(['-s', '--connect-timeout', '5'], 10_000);
-      return true;
-    }, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor(
+      'the Ceph monitor',
+      async () => {
+        await ceph(['-s', '--connect-timeout', '5'], 10_000);
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
 
     const osdUuid = randomUUID();
     const secret = (await run('ceph-authtool', ['--gen-print-key'])).trim();
@@ -155,19 +203,44 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
     const osdId = (await ceph(['osd', 'new', osdUuid, '-i', secretFile])).trim();
     if (osdId !== '0') throw new Error(`expected OSD id 0, got ${osdId}`);
     const osdKeyring = path.join(d, 'osd/ceph-0/keyring');
-    await run('ceph-authtool', ['--create-keyring', osdKeyring, '-n', 'osd.0', '--add-key', secret]);
-    await run('ceph-osd', ['--conf', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid, '--keyring', osdKeyring], {
-      env,
-      timeoutMs: 120_000,
-    });
+    await run('ceph-authtool', [
+      '--create-keyring',
+      osdKeyring,
+      '-n',
+      'osd.0',
+      '--add-key',
+      secret,
+    ]);
+    await run(
+      'ceph-osd',
+      ['--conf', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid, '--keyring', osdKeyring],
+      {
+        env,
+        timeoutMs: 120_000,
+      },
+    );
     await run('ceph-osd', ['--conf', conf, '-i', '0'], { env });
-    await waitFor('the Ceph OSD', async () => (await ceph(['osd', 'dump', '--format', 'json'])).includes('"up":1'), {
-      timeoutMs: 60_000,
-      intervalMs: 500,
-    });
+    await waitFor(
+      'the Ceph OSD',
+      async () => (await ceph(['osd', 'dump', '--format', 'json'])).includes('"up":1'),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      },
+    );
 
     const rgwKeyring = path.join(d, 'client.rgw.a.keyring');
-    const key = await ceph(['auth', 'get-or-create', 'client.rgw.a', 'mon', 'allow rw', 'osd', 'allow rwx', 'mgr', 'allow rw']);
+    const key = await ceph([
+      'auth',
+      'get-or-create',
+      'client.rgw.a',
+      'mon',
+      'allow rw',
+      'osd',
+      'allow rwx',
+      'mgr',
+      'allow rw',
+    ]);
     await writeFile(rgwKeyring, key);
     await run('radosgw', ['--conf', conf, '-n', 'client.rgw.a'], { env });
     const endpoint = `http://127.0.0.1:${o.s3Port}`;
@@ -175,10 +248,20 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
       timeoutMs: 120_000,
       intervalMs: 500,
     });
-    await run('radosgw-admin', [
-      '--conf', conf, 'user', 'create', '--uid=testuser', '--display-name=S3 test user',
-      `--access-key=${o.accessKey}`, `--secret-key=${o.secretKey}`,
-    ], { env });
+    await run(
+      'radosgw-admin',
+      [
+        '--conf',
+        conf,
+        'user',
+        'create',
+        '--uid=testuser',
+        '--display-name=S3 test user',
+        `--access-key=${o.accessKey}`,
+        `--secret-key=${o.secretKey}`,
+      ],
+      { env },
+    );
     // Anonymous 200 is not enough: a signed request proves the user exists.
     const client = createS3Client({
       endpoint,
@@ -187,12 +270,22 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
       credentials: { accessKeyId: o.accessKey, secretAccessKey: o.secretKey },
       maxAttempts: 1,
     });
-    await waitFor('a signed ListBuckets', async () => {
-      await client.send(new ListBucketsCommand({}));
-      return true;
-    }, { timeoutMs: 30_000, intervalMs: 250 });
+    await waitFor(
+      'a signed ListBuckets',
+      async () => {
+        await client.send(new ListBucketsCommand({}));
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
     client.destroy();
-    return { endpoint, accessKey: o.accessKey, secretKey: o.secretKey, region: 'us-east-1', stop: () => stopRgw(d) };
+    return {
+      endpoint,
+      accessKey: o.accessKey,
+      secretKey: o.secretKey,
+      region: 'us-east-1',
+      stop: () => stopRgw(d),
+    };
   } catch (error) {
     // Keep the state dir for inspection, but leave no daemon behind.
     await stopRgw(d);

@@ -1,4 +1,19 @@
 export { ConfigurationError, errorMessage } from './errors.js';
 export { InputParser, maskSecret, parseInputs, type InputReader } from './inputs.js';
 export { runAction, setOutputs } from './run.js';
-export { formatBytes, formatDuration, table, writeSummary, type SummaryBuilder } from './summary.js';
+export {
+  formatBytes,
+  formatDuration,
+  table,
+  writeSummary,
+  type SummaryBuilder,
+} from './summary.js';
+export {
+  KubeInputs,
+  S3Inputs,
+  maskKubeconfig,
+  parseKubeTarget,
+  parseS3Target,
+  type KubeTarget,
+  type S3Target,
+} from './targets.js';

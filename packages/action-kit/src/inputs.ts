@@ -110,7 +110,9 @@ export class InputParser {
     if (value === undefined) return false;
     if (TRUE_VALUES.includes(value)) return true;
     if (FALSE_VALUES.includes(value)) return false;
-    this.problems.push(`Input '${name}' has the value '${value}'; allowed values are: true, false.`);
+    this.problems.push(
+      `Input '${name}' has the value '${value}'; allowed values are: true, false.`,
+    );
     return false;
   }
 
@@ -137,7 +139,9 @@ export class InputParser {
         `Input '${name}' has the value '${value}', which is not a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}.`,
       );
     } else if (parsed.username || parsed.password) {
-      this.problems.push(`Input '${name}' must not carry credentials in the URL; pass them as secrets.`);
+      this.problems.push(
+        `Input '${name}' must not carry credentials in the URL; pass them as secrets.`,
+      );
     }
     return value;
   }

@@ -14,7 +14,12 @@ describe('parseInputs', () => {
       }),
       reader({ mode: 'delta', exclude: 'a/**\n b/**, c' }),
     );
-    expect(parsed).toEqual({ mode: 'delta', concurrency: 32, dryRun: false, exclude: ['a/**', 'b/**', 'c'] });
+    expect(parsed).toEqual({
+      mode: 'delta',
+      concurrency: 32,
+      dryRun: false,
+      exclude: ['a/**', 'b/**', 'c'],
+    });
   });
 
   it('names every invalid input and the allowed values in one error', () => {
@@ -36,17 +41,23 @@ describe('parseInputs', () => {
     } catch (e) {
       message = (e as Error).message;
     }
-    expect(message).toContain("Input 'mode' has the value 'fast'; allowed values are: bulk, delta, verify.");
-    expect(message).toContain("Input 'concurrency' has the value '0'; it must be a whole number from 1 to 512.");
-    expect(message).toContain("Input 'dry-run' has the value 'yes'; allowed values are: true, false.");
+    expect(message).toContain(
+      "Input 'mode' has the value 'fast'; allowed values are: bulk, delta, verify.",
+    );
+    expect(message).toContain(
+      "Input 'concurrency' has the value '0'; it must be a whole number from 1 to 512.",
+    );
+    expect(message).toContain(
+      "Input 'dry-run' has the value 'yes'; allowed values are: true, false.",
+    );
     expect(message).toContain("Input 'bucket' is required but was not supplied.");
     expect(message).toContain("Input 'endpoint' has the value 'ftp://x'");
     expect(message.startsWith('5 inputs are invalid')).toBe(true);
   });
 
   it('refuses credentials embedded in an endpoint URL', () => {
-    expect(() => parseInputs((p) => p.url('endpoint'), reader({ endpoint: 'http://user:pw@host' }))).toThrow(
-      /must not carry credentials/,
-    );
+    expect(() =>
+      parseInputs((p) => p.url('endpoint'), reader({ endpoint: 'http://user:pw@host' })),
+    ).toThrow(/must not carry credentials/);
   });
 });

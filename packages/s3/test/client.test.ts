@@ -37,7 +37,12 @@ describe('createS3Client against the real Ceph RGW', () => {
     const body = randomBytes(100_000);
     const key = 'upload_files/tenant/文件 name..png';
     const put = await client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentMD5: md5(body).toString('base64') }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentMD5: md5(body).toString('base64'),
+      }),
     );
     expect(unquoteEtag(put.ETag)).toBe(md5(body).toString('hex'));
     const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -57,7 +62,9 @@ describe('createS3Client against the real Ceph RGW', () => {
         }),
       ),
     ).rejects.toMatchObject({ name: 'BadDigest' });
-    await expect(client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'bad-digest' }))).rejects.toMatchObject({
+    await expect(
+      client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'bad-digest' })),
+    ).rejects.toMatchObject({
       name: 'NotFound',
     });
   });
@@ -65,7 +72,9 @@ describe('createS3Client against the real Ceph RGW', () => {
   it('completes a multipart upload whose real ETag comes from HeadObject', async () => {
     const parts = [randomBytes(5 * 1024 * 1024), randomBytes(5 * 1024 * 1024), randomBytes(1234)];
     const key = 'multipart/big.bin';
-    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const created = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }),
+    );
     const uploaded = [];
     for (const [i, part] of parts.entries()) {
       const r = await client.send(
@@ -98,13 +107,20 @@ describe('createS3Client against the real Ceph RGW', () => {
 
   it('paginates ListObjectsV2', async () => {
     const keys = Array.from({ length: 25 }, (_, i) => `page/${String(i).padStart(2, '0')}`);
-    await Promise.all(keys.map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Key }))));
+    await Promise.all(
+      keys.map((Key) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Key }))),
+    );
     const seen: string[] = [];
     let token: string | undefined;
     let pages = 0;
     do {
       const r = await client.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: 'page/', MaxKeys: 10, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: 'page/',
+          MaxKeys: 10,
+          ContinuationToken: token,
+        }),
       );
       seen.push(...(r.Contents ?? []).map((o) => o.Key!));
       token = r.NextContinuationToken;

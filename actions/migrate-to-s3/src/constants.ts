@@ -1,0 +1,24 @@
+export const ACTION_ID = 'migrate-to-s3';
+
+export const Inputs = {
+  StoragePath: 'storage-path',
+  Mode: 'mode',
+  Concurrency: 'concurrency',
+  Exclude: 'exclude',
+  DryRun: 'dry-run',
+  StateDir: 'state-dir',
+  ReadBack: 'read-back',
+  ManifestPath: 'manifest-path',
+  ReportPath: 'report-path',
+} as const;
+
+export const Outputs = {
+  Copied: 'copied',
+  Skipped: 'skipped',
+  Failed: 'failed',
+  Bytes: 'bytes',
+  ReportPath: 'report-path',
+} as const;
+
+export const MODES = ['bulk', 'delta', 'verify'] as const;
+export const READ_BACK = ['none', 'sample', 'all'] as const;

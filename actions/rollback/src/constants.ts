@@ -1,0 +1,24 @@
+export const ACTION_ID = 'rollback';
+
+export const Inputs = {
+  BackupId: 'backup-id',
+  BackupDir: 'backup-dir',
+  StoragePath: 'storage-path',
+  ApiName: 'api-name',
+  WorkerName: 'worker-name',
+  DifyUrl: 'dify-url',
+  DifySecretKey: 'dify-secret-key',
+  DatabaseUrl: 'database-url',
+  RolloutTimeout: 'rollout-timeout',
+  RunId: 'run-id',
+  ReportPath: 'report-path',
+} as const;
+
+export const Outputs = {
+  BackupId: 'backup-id',
+  RestoredFiles: 'restored-files',
+  CopiedBack: 'copied-back',
+  Refused: 'refused',
+  DowntimeSeconds: 'downtime-seconds',
+  ReportPath: 'report-path',
+} as const;

@@ -1,0 +1,25 @@
+export const ACTION_ID = 'verify-dify';
+
+export const Inputs = {
+  ApiName: 'api-name',
+  WorkerName: 'worker-name',
+  DifyUrl: 'dify-url',
+  AppApiKey: 'app-api-key',
+  DatasetApiKey: 'dataset-api-key',
+  DifySecretKey: 'dify-secret-key',
+  DatabaseUrl: 'database-url',
+  ManifestPath: 'manifest-path',
+  ReadBack: 'read-back',
+  LatencyThresholdMs: 'latency-threshold-ms',
+  ExpectedVersion: 'expected-version',
+  IndexingTimeout: 'indexing-timeout',
+  ReportPath: 'report-path',
+} as const;
+
+export const Outputs = {
+  Verdict: 'verdict',
+  FailedStages: 'failed-stages',
+  ReportPath: 'report-path',
+} as const;
+
+export const READ_BACK = ['none', 'sample', 'all'] as const;

@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { InputParser } from './inputs.js';
+import { maskSecret } from './inputs.js';
+
+/** Input names shared by every action that talks to the bucket. */
+export const S3Inputs = {
+  Bucket: 'bucket',
+  Endpoint: 'endpoint',
+  Region: 'region',
+  PathStyle: 'path-style',
+  AccessKeyId: 'access-key-id',
+  SecretAccessKey: 'secret-access-key',
+} as const;
+
+/** Input names shared by every action that talks to the cluster. */
+export const KubeInputs = {
+  Kubeconfig: 'kubeconfig',
+  Namespace: 'namespace',
+} as const;
+
+export interface S3Target {
+  bucket: string;
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+export interface KubeTarget {
+  /** Kubeconfig content (YAML); undefined means the default loading rules ($KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
+  namespace: string;
+}
+
+const BUCKET = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The bucket and how to reach it. Credentials come from the `access-key-id`/`secret-access-key`
+ * inputs or, when those are empty, from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the step's env;
+ * with neither, the SDK's default chain applies (e.g. an instance role).
+ */
+export function parseS3Target(
+  p: InputParser,
+  env: NodeJS.ProcessEnv = process.env,
+  { bucketInput = S3Inputs.Bucket as string } = {},
+): S3Target {
+  const bucket = p.string(bucketInput, {
+    pattern: BUCKET,
+    describe: 'a valid S3 bucket name (3-63 characters: lowercase letters, digits, dots, hyphens)',
+  });
+  const endpointRaw = p.optional(S3Inputs.Endpoint);
+  const endpoint = endpointRaw === undefined ? undefined : p.url(S3Inputs.Endpoint);
+  const region = p.string(S3Inputs.Region, {
+    default: 'us-east-1',
+    pattern: /^[a-z0-9-]{2,32}$/,
+    describe: 'a region name such as us-east-1',
+  });
+  const forcePathStyle = p.boolean(S3Inputs.PathStyle, { default: 'true' });
+  const accessKeyId = p.secret(S3Inputs.AccessKeyId) ?? env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = p.secret(S3Inputs.SecretAccessKey) ?? env.AWS_SECRET_ACCESS_KEY;
+  maskSecret(secretAccessKey);
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    p.fail(
+      `Give both '${S3Inputs.AccessKeyId}' and '${S3Inputs.SecretAccessKey}' (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither.`,
+    );
+  }
+  return {
+    bucket,
+    ...(endpoint ? { endpoint } : {}),
+    region,
+    forcePathStyle,
+    ...(accessKeyId && secretAccessKey
+      ? {
+          credentials: {
+            accessKeyId,
+            secretAccessKey,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The cluster and namespace. `kubeconfig` takes either the file's content (as a secret holds it)
+ * or a path to it; its tokens and keys are masked before anything is logged.
+ */
+export function parseKubeTarget(p: InputParser): KubeTarget {
+  const namespace = p.string(KubeInputs.Namespace, {
+    default: 'dify',
+    pattern: DNS_LABEL,
+    describe: 'a Kubernetes namespace name (lowercase letters, digits and hyphens, at most 63)',
+  });
+  const raw = p.optional(KubeInputs.Kubeconfig);
+  if (raw === undefined) return { namespace };
+  let content = raw;
+  if (!/^\s*(apiVersion|clusters|kind|current-context)\s*:/m.test(raw)) {
+    try {
+      content = readFileSync(raw, 'utf8');
+    } catch (error) {
+      p.fail(
+        `Input '${KubeInputs.Kubeconfig}' is neither kubeconfig content nor a readable file (${(error as Error).message}).`,
+      );
+      return { namespace };
+    }
+  }
+  try {
+    maskKubeconfig(content);
+  } catch (error) {
+    p.fail(`Input '${KubeInputs.Kubeconfig}' is not valid YAML: ${(error as Error).message}`);
+  }
+  return { kubeconfig: content, namespace };
+}
+
+const SECRET_FIELDS = new Set([
+  'token',
+  'password',
+  'client-key-data',
+  'client-certificate-data',
+  'id-token',
+  'refresh-token',
+  'access-token',
+  'client-secret',
+]);
+
+/** Masks every credential inside a kubeconfig without masking its ordinary lines. */
+export function maskKubeconfig(content: string): void {
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (SECRET_FIELDS.has(key) && typeof value === 'string') maskSecret(value);
+        else visit(value);
+      }
+    }
+  };
+  visit(parseYaml(content));
+}
