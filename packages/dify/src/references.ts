@@ -1,0 +1,161 @@
+import pg from 'pg';
+
+/** Where a storage key is referenced from in Dify's database. */
+export type ReferenceSource = 'upload_files' | 'tool_files' | 'privkeys';
+
+export interface StorageReference {
+  source: ReferenceSource;
+  /** Row id (tenant id for privkeys). */
+  id: string;
+  tenantId: string | null;
+  key: string;
+  /** Size in bytes where the column is meaningful (> 0); docx images have 0, tool files -1. */
+  size: number | null;
+  /** sha3-256 hex of the content (upload_files.hash), set only for API uploads. */
+  sha3: string | null;
+  createdAt: Date | null;
+}
+
+/**
+ * Every key Dify 1.3.0's database references, in byte order of the key (COLLATE "C"), which is
+ * the order S3 lists keys in, so the caller can merge-join with a bucket listing in bounded
+ * memory. No filter on storage_type: nothing in 1.3.0 reads that column, and rows written before
+ * the cutover say 'opendal', 'local' or even '*'.
+ */
+const REFERENCES_SQL = `
+SELECT source, id, tenant_id, key, size, sha3, created_at FROM (
+  SELECT 'upload_files' AS source, id::text AS id, tenant_id::text AS tenant_id, key,
+         size::bigint AS size, NULLIF(hash, '') AS sha3, created_at
+    FROM upload_files
+  UNION ALL
+  SELECT 'tool_files', id::text, tenant_id::text, file_key, size::bigint, NULL, NULL
+    FROM tool_files
+  UNION ALL
+  SELECT 'privkeys', id::text, id::text, 'privkeys/' || id::text || '/private.pem', NULL, NULL, created_at
+    FROM tenants WHERE encrypt_public_key IS NOT NULL AND encrypt_public_key <> ''
+) refs
+ORDER BY key COLLATE "C", source, id`;
+
+/**
+ * Streams the references through a server-side cursor inside a READ ONLY transaction: millions
+ * of rows never sit in memory, and the check cannot change the database.
+ */
+export async function* readStorageReferences(
+  databaseUrl: string,
+  { batchSize = 5000 }: { batchSize?: number } = {},
+): AsyncGenerator<StorageReference> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'dify-storage-verify',
+  });
+  await client.connect();
+  try {
+    await client.query('BEGIN TRANSACTION READ ONLY');
+    await client.query(`DECLARE refs NO SCROLL CURSOR FOR ${REFERENCES_SQL}`);
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const batch = await client.query<{
+        source: ReferenceSource;
+        id: string;
+        tenant_id: string | null;
+        key: string;
+        size: string | null;
+        sha3: string | null;
+        created_at: Date | null;
+      }>(`FETCH ${batchSize} FROM refs`);
+      if (batch.rows.length === 0) break;
+      for (const r of batch.rows) {
+        const size = r.size === null ? null : Number(r.size);
+        yield {
+          source: r.source,
+          id: r.id,
+          tenantId: r.tenant_id,
+          key: r.key,
+          size: size !== null && size > 0 ? size : null,
+          sha3: r.sha3,
+          createdAt: r.created_at,
+        };
+      }
+    }
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+}
+
+/** Upload files and tenants created after a moment (the cutover), for rollback's checks. */
+export async function createdSince(
+  databaseUrl: string,
+  since: Date,
+): Promise<{
+  uploads: { id: string; key: string; size: number; sha3: string | null }[];
+  tenants: string[];
+}> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'dify-storage-verify',
+  });
+  await client.connect();
+  try {
+    await client.query('BEGIN TRANSACTION READ ONLY');
+    const uploads = await client.query<{
+      id: string;
+      key: string;
+      size: number;
+      sha3: string | null;
+    }>(
+      `SELECT id::text AS id, key, size, NULLIF(hash, '') AS sha3 FROM upload_files
+        WHERE created_at > $1 ORDER BY created_at LIMIT 10000`,
+      [since],
+    );
+    const tenants = await client.query<{ id: string }>(
+      `SELECT id::text AS id FROM tenants WHERE created_at > $1
+          AND encrypt_public_key IS NOT NULL AND encrypt_public_key <> '' ORDER BY created_at LIMIT 10000`,
+      [since],
+    );
+    await client.query('COMMIT');
+    return { uploads: uploads.rows, tenants: tenants.rows.map((t) => t.id) };
+  } finally {
+    await client.end();
+  }
+}
+
+/** The storage key of one upload_files row (read-only). */
+export async function uploadFileKey(
+  databaseUrl: string,
+  fileId: string,
+): Promise<string | undefined> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'dify-storage-verify',
+  });
+  await client.connect();
+  try {
+    await client.query('BEGIN TRANSACTION READ ONLY');
+    const r = await client.query<{ key: string }>(
+      'SELECT key FROM upload_files WHERE id::text = $1',
+      [fileId],
+    );
+    await client.query('COMMIT');
+    return r.rows[0]?.key;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Removes the upload_files row of a verification probe, the way nothing in Dify's service API
+ * can; the one write the verifier makes, limited to the probe's own id.
+ */
+export async function deleteProbeUploadRow(databaseUrl: string, fileId: string): Promise<boolean> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'dify-storage-verify',
+  });
+  await client.connect();
+  try {
+    const r = await client.query('DELETE FROM upload_files WHERE id::text = $1', [fileId]);
+    return (r.rowCount ?? 0) === 1;
+  } finally {
+    await client.end();
+  }
+}

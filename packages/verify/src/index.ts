@@ -1,0 +1,12 @@
+export { compareKeys, listBucket, type ListedObject } from './bucket.js';
+export { checkDatabaseReferences, type ReadBack } from './database-check.js';
+export { renderDataFlowTable, renderMermaid, renderText } from './render.js';
+export {
+  STAGES,
+  failedStages,
+  type StageName,
+  type StageResult,
+  type StageStatus,
+  type VerifyReport,
+} from './report.js';
+export { verifyDify, type VerifyOptions } from './verify.js';

@@ -1,0 +1,62 @@
+/** The stages of Dify's data flow, in the order data moves through them. */
+export const STAGES = [
+  'workloads',
+  'stored-files',
+  'database-references',
+  'dify-health',
+  'write-path',
+  'read-path',
+  'worker-path',
+  'storage-latency',
+] as const;
+
+export type StageName = (typeof STAGES)[number];
+export type StageStatus = 'pass' | 'fail' | 'skipped';
+
+export interface StageResult {
+  stage: StageName;
+  status: StageStatus;
+  /** One line: why it failed or was skipped, or what passing proved. */
+  summary: string;
+  /** Facts gathered on the way (keys, sizes, timings, lists of missing keys). */
+  evidence: Record<string, unknown>;
+  durationMs: number;
+}
+
+export interface VerifyReport {
+  verdict: 'pass' | 'fail';
+  startedAt: string;
+  finishedAt: string;
+  bucket: string;
+  stages: StageResult[];
+}
+
+export function failedStages(report: VerifyReport): StageName[] {
+  return report.stages.filter((s) => s.status === 'fail').map((s) => s.stage);
+}
+
+/** Runs one stage, timing it and turning an unexpected error into that stage's failure. */
+export async function runStage(
+  stage: StageName,
+  check: () => Promise<Omit<StageResult, 'stage' | 'durationMs'>>,
+): Promise<StageResult> {
+  const started = performance.now();
+  try {
+    const result = await check();
+    return { stage, ...result, durationMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    return {
+      stage,
+      status: 'fail',
+      summary: (error as Error).message,
+      evidence: {},
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
+}
+
+export const skipped = (summary: string): Omit<StageResult, 'stage' | 'durationMs'> => ({
+  status: 'skipped',
+  summary,
+  evidence: {},
+});
