@@ -1,6 +1,7 @@
 export const ACTION_ID = 'backup-hostpath';
 
 export const Inputs = {
+  PreflightOnly: 'preflight-only',
   ApiPod: 'api-pod',
   ApiName: 'api-name',
   WorkerName: 'worker-name',

@@ -10,6 +10,7 @@ import {
 import { Inputs } from './constants.js';
 
 export interface BackupConfig {
+  preflightOnly: boolean;
   kube: KubeTarget;
   apiPod: string;
   apiName: string;
@@ -41,6 +42,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
     };
     const offNodeBucket = p.optional(Inputs.OffNodeBucket);
     return {
+      preflightOnly: p.boolean(Inputs.PreflightOnly, { default: 'false' }),
       kube: parseKubeTarget(p),
       apiPod: p.string(Inputs.ApiPod, { default: 'dify-api-0', ...nameRule }),
       apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...nameRule }),

@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { parse } from 'yaml';
+import { REPO_ROOT } from '../../src/proving-ground/index.js';
+
+type Job = {
+  if?: string;
+  needs?: string | string[];
+  environment?: string;
+  'timeout-minutes'?: number;
+  uses?: string;
+  outputs?: Record<string, string>;
+  steps?: { uses?: string; with?: Record<string, string>; id?: string; name?: string }[];
+  secrets?: Record<string, string>;
+};
+type Workflow = {
+  on: Record<string, { inputs?: Record<string, unknown>; secrets?: Record<string, unknown> }>;
+  permissions?: Record<string, string>;
+  concurrency?: { group: string; 'cancel-in-progress': boolean };
+  jobs: Record<string, Job>;
+};
+
+const load = async (name: string) =>
+  parse(await readFile(path.join(REPO_ROOT, '.github/workflows', name), 'utf8')) as Workflow;
+
+describe('the reusable migration workflow', () => {
+  it('gates the cutover behind the environment and nothing else', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    const gated = Object.entries(wf.jobs).filter(([, j]) => j.environment !== undefined);
+    expect(gated.map(([name]) => name)).toEqual(['cutover']);
+    expect(wf.jobs.cutover!.environment).toBe('${{ inputs.environment }}');
+    expect(wf.jobs.cutover!.if).toBe("inputs.mode == 'migrate'");
+    expect(wf.jobs.cutover!.steps!.map((s) => s.uses)).toEqual([
+      '$/actions/convert-workloads',
+      '$/actions/verify-dify',
+    ]);
+    expect(wf.jobs.cutover!.steps![0]!.with!.phase).toBe('cutover');
+  });
+
+  it('rolls back only on a failed cutover that had started changing things, or on request', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    const rollback = wf.jobs.rollback!;
+    const condition = rollback.if!.replace(/\s+/g, ' ');
+    expect(condition).toContain('always()');
+    expect(condition).toContain("needs.cutover.result == 'failure'");
+    expect(condition).toContain("needs.cutover.outputs.mutation-started == 'true'");
+    expect(condition).toContain("inputs.mode == 'rollback'");
+    expect(rollback.needs).toEqual(['backup', 'cutover']);
+    expect(wf.jobs.cutover!.outputs!['mutation-started']).toBe(
+      '${{ steps.cutover.outputs.mutation-started }}',
+    );
+  });
+
+  it('holds one never-cancelled lock per target, in the called workflow only', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    expect(wf.concurrency).toEqual({
+      group: 'dify-storage-migration-${{ inputs.namespace }}-${{ inputs.bucket }}',
+      'cancel-in-progress': false,
+    });
+    for (const caller of ['migrate.yml', 'rollback.yml']) {
+      const c = await load(caller);
+      expect(c.concurrency).toBeUndefined();
+      expect(c.jobs[Object.keys(c.jobs)[0]!]!.uses).toBe(
+        './.github/workflows/dify-storage-migration.yml',
+      );
+    }
+  });
+
+  it('has minimal permissions, a timeout on every job with steps, and pinned third-party actions', async () => {
+    for (const file of ['dify-storage-migration.yml', 'migrate.yml', 'rollback.yml', 'ci.yml']) {
+      const wf = await load(file);
+      expect(wf.permissions).toEqual({ contents: 'read' });
+      for (const [name, job] of Object.entries(wf.jobs)) {
+        if (job.steps)
+          expect({ name, timeout: typeof job['timeout-minutes'] }).toEqual({
+            name,
+            timeout: 'number',
+          });
+        for (const step of job.steps ?? []) {
+          if (!step.uses || step.uses.startsWith('$/') || step.uses.startsWith('./')) continue;
+          expect(step.uses).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+        }
+      }
+    }
+  });
+
+  it('passes secrets explicitly and never puts one in a job output', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    for (const [name, job] of Object.entries(wf.jobs)) {
+      for (const value of Object.values(job.outputs ?? {})) {
+        expect({ name, value }).toEqual({ name, value: expect.not.stringContaining('secrets.') });
+      }
+    }
+    const migrate = await load('migrate.yml');
+    expect(migrate.jobs.migrate!.secrets).not.toBe('inherit');
+    expect(Object.keys(migrate.jobs.migrate!.secrets!)).toEqual(
+      expect.arrayContaining(['kubeconfig', 's3-access-key-id', 's3-secret-access-key']),
+    );
+  });
+
+  it('passes to each action only inputs that action declares', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    for (const job of Object.values(wf.jobs)) {
+      for (const step of job.steps ?? []) {
+        if (!step.uses?.startsWith('$/actions/')) continue;
+        const meta = parse(
+          await readFile(path.join(REPO_ROOT, step.uses.slice(2), 'action.yml'), 'utf8'),
+        ) as { inputs: Record<string, unknown> };
+        for (const input of Object.keys(step.with ?? {})) {
+          expect({ action: step.uses, input, declared: input in meta.inputs }).toEqual({
+            action: step.uses,
+            input,
+            declared: true,
+          });
+        }
+      }
+    }
+  });
+});
