@@ -1,11 +1,12 @@
 import * as core from '@actions/core';
 import { runAction } from '@dify-storage/action-kit';
-import { ACTION_ID } from './constants.js';
-import { readConfig } from './inputs.js';
+import { readBackupConfig } from '@dify-storage/operations';
+
+const ACTION_ID = 'backup-hostpath';
 
 export async function run(): Promise<void> {
   await runAction(ACTION_ID, async () => {
-    const config = readConfig();
-    core.info(JSON.stringify(Object.keys(config)));
+    const config = readBackupConfig();
+    core.info(Object.keys(config).join(', '));
   });
 }

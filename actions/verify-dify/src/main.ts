@@ -1,11 +1,12 @@
 import * as core from '@actions/core';
 import { runAction } from '@dify-storage/action-kit';
-import { ACTION_ID } from './constants.js';
-import { readConfig } from './inputs.js';
+import { readVerifyConfig } from '@dify-storage/operations';
+
+const ACTION_ID = 'verify-dify';
 
 export async function run(): Promise<void> {
   await runAction(ACTION_ID, async () => {
-    const config = readConfig();
-    core.info(JSON.stringify(Object.keys(config)));
+    const config = readVerifyConfig();
+    core.info(Object.keys(config).join(', '));
   });
 }

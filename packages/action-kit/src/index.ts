@@ -1,5 +1,11 @@
 export { ConfigurationError, errorMessage } from './errors.js';
-export { InputParser, maskSecret, parseInputs, type InputReader } from './inputs.js';
+export {
+  InputParser,
+  maskSecret,
+  parseInputs,
+  type InputReader,
+  type SecretMasker,
+} from './inputs.js';
 export { runAction, setOutputs } from './run.js';
 export {
   formatBytes,

@@ -4,6 +4,9 @@ import { ConfigurationError } from './errors.js';
 /** Reads the raw value of an input; the default reads `INPUT_<NAME>` the way the runner sets it. */
 export type InputReader = (name: string) => string;
 
+/** Hides a secret from later output; in a step, `core.setSecret`; on a terminal, nothing. */
+export type SecretMasker = (value: string) => void;
+
 const TRUE_VALUES = ['true', 'True', 'TRUE'];
 const FALSE_VALUES = ['false', 'False', 'FALSE'];
 
@@ -19,7 +22,15 @@ interface Common {
 export class InputParser {
   private readonly problems: string[] = [];
 
-  constructor(private readonly read: InputReader = (name) => core.getInput(name)) {}
+  constructor(
+    private readonly read: InputReader = (name) => core.getInput(name),
+    private readonly masker: SecretMasker = maskSecret,
+  ) {}
+
+  /** Masks a value derived from the inputs (e.g. a credential found inside another input). */
+  mask(value: string | undefined): void {
+    if (value !== undefined) this.masker(value);
+  }
 
   private raw(name: string, opts: Common): string | undefined {
     const value = this.read(name).trim();
@@ -58,7 +69,7 @@ export class InputParser {
       if (opts.required) this.problems.push(`Input '${name}' is required but was not supplied.`);
       return undefined;
     }
-    maskSecret(value);
+    this.mask(value);
     return value;
   }
 
@@ -158,8 +169,12 @@ export class InputParser {
 }
 
 /** Parses all inputs with `build`, then fails with every problem at once. */
-export function parseInputs<T>(build: (p: InputParser) => T, read?: InputReader): T {
-  const parser = new InputParser(read);
+export function parseInputs<T>(
+  build: (p: InputParser) => T,
+  read?: InputReader,
+  masker?: SecretMasker,
+): T {
+  const parser = new InputParser(read, masker);
   const result = build(parser);
   parser.finish();
   return result;
@@ -170,7 +185,7 @@ export function parseInputs<T>(build: (p: InputParser) => T, read?: InputReader)
  * masking them would garble every log line (the toolkit's own advice); they are refused as
  * credentials elsewhere.
  */
-export function maskSecret(value: string | undefined): void {
-  if (value === undefined || value.length < 4) return;
+export function maskSecret(value: string): void {
+  if (value.length < 4) return;
   core.setSecret(value);
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { InputParser } from './inputs.js';
-import { maskSecret } from './inputs.js';
 
 /** Input names shared by every action that talks to the bucket. */
 export const S3Inputs = {
@@ -60,7 +59,7 @@ export function parseS3Target(
   const forcePathStyle = p.boolean(S3Inputs.PathStyle, { default: 'true' });
   const accessKeyId = p.secret(S3Inputs.AccessKeyId) ?? env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = p.secret(S3Inputs.SecretAccessKey) ?? env.AWS_SECRET_ACCESS_KEY;
-  maskSecret(secretAccessKey);
+  p.mask(secretAccessKey);
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     p.fail(
       `Give both '${S3Inputs.AccessKeyId}' and '${S3Inputs.SecretAccessKey}' (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither.`,
@@ -107,7 +106,7 @@ export function parseKubeTarget(p: InputParser): KubeTarget {
     }
   }
   try {
-    maskKubeconfig(content);
+    maskKubeconfig(content, (v) => p.mask(v));
   } catch (error) {
     p.fail(`Input '${KubeInputs.Kubeconfig}' is not valid YAML: ${(error as Error).message}`);
   }
@@ -126,12 +125,12 @@ const SECRET_FIELDS = new Set([
 ]);
 
 /** Masks every credential inside a kubeconfig without masking its ordinary lines. */
-export function maskKubeconfig(content: string): void {
+export function maskKubeconfig(content: string, mask: (value: string) => void): void {
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(visit);
     else if (node && typeof node === 'object') {
       for (const [key, value] of Object.entries(node)) {
-        if (SECRET_FIELDS.has(key) && typeof value === 'string') maskSecret(value);
+        if (SECRET_FIELDS.has(key) && typeof value === 'string') mask(value);
         else visit(value);
       }
     }

@@ -1,6 +1,4 @@
-export const ACTION_ID = 'backup-hostpath';
-
-export const Inputs = {
+export const BackupInputs = {
   PreflightOnly: 'preflight-only',
   ApiPod: 'api-pod',
   ApiName: 'api-name',
@@ -16,7 +14,7 @@ export const Inputs = {
   OffNodePrefix: 'off-node-prefix',
 } as const;
 
-export const Outputs = {
+export const BackupOutputs = {
   BackupId: 'backup-id',
   RecordPath: 'record-path',
   ArchivePath: 'archive-path',

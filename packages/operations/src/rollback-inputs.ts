@@ -1,6 +1,4 @@
-export const ACTION_ID = 'rollback';
-
-export const Inputs = {
+export const RollbackInputs = {
   BackupId: 'backup-id',
   BackupDir: 'backup-dir',
   StoragePath: 'storage-path',
@@ -14,7 +12,7 @@ export const Inputs = {
   ReportPath: 'report-path',
 } as const;
 
-export const Outputs = {
+export const RollbackOutputs = {
   BackupId: 'backup-id',
   RestoredFiles: 'restored-files',
   CopiedBack: 'copied-back',

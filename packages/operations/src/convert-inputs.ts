@@ -1,6 +1,4 @@
-export const ACTION_ID = 'convert-workloads';
-
-export const Inputs = {
+export const ConvertInputs = {
   Phase: 'phase',
   ApiName: 'api-name',
   WorkerName: 'worker-name',
@@ -14,7 +12,7 @@ export const Inputs = {
   RunId: 'run-id',
 } as const;
 
-export const Outputs = {
+export const ConvertOutputs = {
   MutationStarted: 'mutation-started',
   FreezeSeconds: 'freeze-seconds',
   PlanPath: 'plan-path',

@@ -1,6 +1,4 @@
-export const ACTION_ID = 'verify-dify';
-
-export const Inputs = {
+export const VerifyInputs = {
   ApiName: 'api-name',
   WorkerName: 'worker-name',
   DifyUrl: 'dify-url',
@@ -16,10 +14,8 @@ export const Inputs = {
   ReportPath: 'report-path',
 } as const;
 
-export const Outputs = {
+export const VerifyOutputs = {
   Verdict: 'verdict',
   FailedStages: 'failed-stages',
   ReportPath: 'report-path',
 } as const;
-
-export const READ_BACK = ['none', 'sample', 'all'] as const;

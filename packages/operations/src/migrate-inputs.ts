@@ -1,6 +1,4 @@
-export const ACTION_ID = 'migrate-to-s3';
-
-export const Inputs = {
+export const MigrateInputs = {
   StoragePath: 'storage-path',
   Mode: 'mode',
   Concurrency: 'concurrency',
@@ -12,7 +10,7 @@ export const Inputs = {
   ReportPath: 'report-path',
 } as const;
 
-export const Outputs = {
+export const MigrateOutputs = {
   Copied: 'copied',
   Skipped: 'skipped',
   Failed: 'failed',

@@ -1,0 +1,80 @@
+import os from 'node:os';
+import path from 'node:path';
+import {
+  parseInputs,
+  type InputReader,
+  type SecretMasker,
+  parseKubeTarget,
+  parseS3Target,
+  type KubeTarget,
+  type S3Target,
+} from '@dify-storage/action-kit';
+import { BackupInputs as Inputs } from './backup-inputs.js';
+
+export interface BackupConfig {
+  preflightOnly: boolean;
+  kube: KubeTarget;
+  apiPod: string;
+  apiName: string;
+  workerName: string;
+  storageMountPath: string;
+  /** The storage directory as the runner sees it; undefined = the hostPath found in the cluster. */
+  storagePath?: string;
+  backupDir: string;
+  nodeName: string;
+  freeSpaceMargin: number;
+  compressionLevel: number;
+  keep: number;
+  offNode?: { s3: S3Target; prefix: string };
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const nameRule = {
+  pattern: NAME,
+  describe: 'a Kubernetes object name (lowercase letters, digits, hyphens)',
+};
+
+export function readBackupConfig(
+  read?: InputReader,
+  env: NodeJS.ProcessEnv = process.env,
+  masker?: SecretMasker,
+): BackupConfig {
+  return parseInputs(
+    (p) => {
+      const absolute = (name: string, value: string | undefined) => {
+        if (value !== undefined && !path.isAbsolute(value)) {
+          p.fail(`Input '${name}' must be an absolute path; got '${value}'.`);
+        }
+        return value;
+      };
+      const offNodeBucket = p.optional(Inputs.OffNodeBucket);
+      return {
+        preflightOnly: p.boolean(Inputs.PreflightOnly, { default: 'false' }),
+        kube: parseKubeTarget(p),
+        apiPod: p.string(Inputs.ApiPod, { default: 'dify-api-0', ...nameRule }),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...nameRule }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...nameRule }),
+        storageMountPath: absolute(
+          Inputs.StorageMountPath,
+          p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
+        )!,
+        storagePath: absolute(Inputs.StoragePath, p.optional(Inputs.StoragePath)),
+        backupDir: absolute(Inputs.BackupDir, p.string(Inputs.BackupDir))!,
+        nodeName: p.optional(Inputs.NodeName) ?? env.NODE_NAME ?? os.hostname(),
+        freeSpaceMargin: p.number(Inputs.FreeSpaceMargin, { default: '0.1', min: 0, max: 10 }),
+        compressionLevel: p.integer(Inputs.CompressionLevel, { default: '3', min: 1, max: 19 }),
+        keep: p.integer(Inputs.Keep, { default: '5', min: 1, max: 1000 }),
+        ...(offNodeBucket
+          ? {
+              offNode: {
+                s3: parseS3Target(p, env, { bucketInput: Inputs.OffNodeBucket }),
+                prefix: p.string(Inputs.OffNodePrefix, { default: 'dify-storage-backups/' }),
+              },
+            }
+          : {}),
+      };
+    },
+    read,
+    masker,
+  );
+}

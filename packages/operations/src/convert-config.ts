@@ -1,0 +1,80 @@
+import path from 'node:path';
+import {
+  parseInputs,
+  type InputReader,
+  type SecretMasker,
+  parseKubeTarget,
+  parseS3Target,
+  type KubeTarget,
+  type S3Target,
+} from '@dify-storage/action-kit';
+import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
+
+export interface ConvertConfig {
+  phase: (typeof PHASES)[number];
+  kube: KubeTarget;
+  apiName: string;
+  workerName: string;
+  configMap?: string;
+  secretName: string;
+  storageMountPath: string;
+  storagePath?: string;
+  s3: S3Target;
+  stateDir: string;
+  rolloutTimeoutSeconds: number;
+  lockTtlSeconds: number;
+  runId: string;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const nameRule = {
+  pattern: NAME,
+  describe: 'a Kubernetes object name (lowercase letters, digits, hyphens, dots)',
+};
+
+export function readConvertConfig(
+  read?: InputReader,
+  env: NodeJS.ProcessEnv = process.env,
+  masker?: SecretMasker,
+): ConvertConfig {
+  return parseInputs(
+    (p) => {
+      const phase = p.choice(Inputs.Phase, PHASES);
+      const storagePath = p.optional(Inputs.StoragePath);
+      if (phase === 'cutover' && storagePath === undefined) {
+        p.fail(
+          `Input '${Inputs.StoragePath}' is required for phase 'cutover' (the final delta copy reads it).`,
+        );
+      }
+      if (storagePath !== undefined && !path.isAbsolute(storagePath)) {
+        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
+      }
+      const configMap = p.optional(Inputs.ConfigMap);
+      return {
+        phase,
+        kube: parseKubeTarget(p),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...nameRule }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...nameRule }),
+        ...(configMap ? { configMap: p.string(Inputs.ConfigMap, nameRule) } : {}),
+        secretName: p.string(Inputs.SecretName, { default: 'dify-s3-credentials', ...nameRule }),
+        storageMountPath: p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
+        ...(storagePath ? { storagePath } : {}),
+        s3: parseS3Target(p, env),
+        stateDir: p.string(Inputs.StateDir, { default: '/var/lib/dify-storage/state' }),
+        rolloutTimeoutSeconds: p.integer(Inputs.RolloutTimeout, {
+          default: '600',
+          min: 10,
+          max: 86_400,
+        }),
+        lockTtlSeconds: p.integer(Inputs.LockTtl, { default: '3600', min: 60, max: 604_800 }),
+        runId:
+          p.optional(Inputs.RunId) ??
+          (env.GITHUB_RUN_ID
+            ? `github-run-${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`
+            : `local-${process.pid}`),
+      };
+    },
+    read,
+    masker,
+  );
+}

@@ -1,0 +1,55 @@
+import path from 'node:path';
+import {
+  parseInputs,
+  parseS3Target,
+  type InputReader,
+  type SecretMasker,
+  type S3Target,
+} from '@dify-storage/action-kit';
+import { MigrateInputs as Inputs, MODES, READ_BACK } from './migrate-inputs.js';
+
+export interface MigrateConfig {
+  s3: S3Target;
+  storagePath: string;
+  mode: (typeof MODES)[number];
+  /** 0 = automatic. */
+  concurrency: number;
+  exclude: string[];
+  dryRun: boolean;
+  stateDir: string;
+  readBack: (typeof READ_BACK)[number];
+  manifestPath?: string;
+  reportPath: string;
+}
+
+export function readMigrateConfig(
+  read?: InputReader,
+  env: NodeJS.ProcessEnv = process.env,
+  masker?: SecretMasker,
+): MigrateConfig {
+  return parseInputs(
+    (p) => {
+      const storagePath = p.string(Inputs.StoragePath);
+      if (storagePath && !path.isAbsolute(storagePath)) {
+        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
+      }
+      const stateDir = p.string(Inputs.StateDir, { default: '/var/lib/dify-storage/state' });
+      return {
+        s3: parseS3Target(p, env),
+        storagePath,
+        mode: p.choice(Inputs.Mode, MODES, { default: 'bulk' }),
+        concurrency: p.integer(Inputs.Concurrency, { default: '0', min: 0, max: 1024 }),
+        exclude: p.list(Inputs.Exclude),
+        dryRun: p.boolean(Inputs.DryRun, { default: 'false' }),
+        stateDir,
+        readBack: p.choice(Inputs.ReadBack, READ_BACK, { default: 'none' }),
+        manifestPath: p.optional(Inputs.ManifestPath),
+        reportPath: p.string(Inputs.ReportPath, {
+          default: path.join(env.RUNNER_TEMP ?? stateDir, 'migrate-to-s3-report.json'),
+        }),
+      };
+    },
+    read,
+    masker,
+  );
+}

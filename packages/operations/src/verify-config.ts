@@ -1,0 +1,75 @@
+import path from 'node:path';
+import {
+  parseInputs,
+  type InputReader,
+  type SecretMasker,
+  parseKubeTarget,
+  parseS3Target,
+  type KubeTarget,
+  type S3Target,
+} from '@dify-storage/action-kit';
+import { READ_BACK } from './migrate-inputs.js';
+import { VerifyInputs as Inputs } from './verify-inputs.js';
+
+export interface VerifyConfig {
+  kube: KubeTarget;
+  apiName: string;
+  workerName: string;
+  s3: S3Target;
+  difyUrl?: string;
+  appApiKey?: string;
+  datasetApiKey?: string;
+  difySecretKey?: string;
+  databaseUrl?: string;
+  manifestPath?: string;
+  readBack: (typeof READ_BACK)[number];
+  latencyThresholdMs: number;
+  expectedVersion: string;
+  indexingTimeoutSeconds: number;
+  reportPath: string;
+}
+
+export function readVerifyConfig(
+  read?: InputReader,
+  env: NodeJS.ProcessEnv = process.env,
+  masker?: SecretMasker,
+): VerifyConfig {
+  return parseInputs(
+    (p) => {
+      const difyUrl = p.optional(Inputs.DifyUrl) === undefined ? undefined : p.url(Inputs.DifyUrl);
+      const databaseUrl = p.secret(Inputs.DatabaseUrl);
+      if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+        p.fail(`Input '${Inputs.DatabaseUrl}' must be a postgres:// or postgresql:// URL.`);
+      }
+      return {
+        kube: parseKubeTarget(p),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api' }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker' }),
+        s3: parseS3Target(p, env),
+        difyUrl,
+        appApiKey: p.secret(Inputs.AppApiKey),
+        datasetApiKey: p.secret(Inputs.DatasetApiKey),
+        difySecretKey: p.secret(Inputs.DifySecretKey),
+        databaseUrl,
+        manifestPath: p.optional(Inputs.ManifestPath),
+        readBack: p.choice(Inputs.ReadBack, READ_BACK, { default: 'none' }),
+        latencyThresholdMs: p.integer(Inputs.LatencyThresholdMs, {
+          default: '500',
+          min: 1,
+          max: 600_000,
+        }),
+        expectedVersion: p.string(Inputs.ExpectedVersion, { default: '1.3.0' }),
+        indexingTimeoutSeconds: p.integer(Inputs.IndexingTimeout, {
+          default: '300',
+          min: 5,
+          max: 86_400,
+        }),
+        reportPath: p.string(Inputs.ReportPath, {
+          default: path.join(env.RUNNER_TEMP ?? '/tmp', 'verify-dify-report.json'),
+        }),
+      };
+    },
+    read,
+    masker,
+  );
+}

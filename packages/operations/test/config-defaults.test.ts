@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from '@jest/globals';
+import {
+  readBackupConfig,
+  readConvertConfig,
+  readMigrateConfig,
+  readRollbackConfig,
+  readVerifyConfig,
+} from '@dify-storage/operations';
+import { parse } from 'yaml';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const noMask = () => undefined;
+const env = { RUNNER_TEMP: '/tmp/runner', NODE_NAME: 'node-a' };
+
+/** Sample values for the inputs each action requires. */
+const CASES = {
+  'backup-hostpath': { read: readBackupConfig, required: { 'backup-dir': '/var/backups/dify' } },
+  'migrate-to-s3': {
+    read: readMigrateConfig,
+    required: { 'storage-path': '/data/storage', bucket: 'dify-files' },
+  },
+  'convert-workloads': {
+    read: readConvertConfig,
+    required: { phase: 'plan', bucket: 'dify-files' },
+  },
+  'verify-dify': { read: readVerifyConfig, required: { bucket: 'dify-files' } },
+  rollback: {
+    read: readRollbackConfig,
+    required: { 'backup-dir': '/var/backups/dify', bucket: 'dify-files' },
+  },
+} as const;
+
+describe('the defaults in action.yml and in the code agree', () => {
+  for (const [action, { read, required }] of Object.entries(CASES)) {
+    it(action, async () => {
+      const meta = parse(
+        await readFile(path.join(ROOT, 'actions', action, 'action.yml'), 'utf8'),
+      ) as {
+        inputs: Record<string, { default?: string; required?: boolean }>;
+      };
+      const ymlDefaults = Object.fromEntries(
+        Object.entries(meta.inputs).flatMap(([k, v]) =>
+          v.default === undefined ? [] : [[k, String(v.default)]],
+        ),
+      );
+      const asRunner = { ...ymlDefaults, ...required } as Record<string, string>;
+      const asCli = required as Record<string, string>;
+      const fromRunner = read((n) => asRunner[n] ?? '', env, noMask);
+      const fromCli = read((n) => asCli[n] ?? '', env, noMask);
+      expect(fromCli).toEqual(fromRunner);
+      // Every input the code requires is marked required in action.yml, and the reverse.
+      const requiredInYml = Object.entries(meta.inputs)
+        .filter(([, v]) => v.required && v.default === undefined)
+        .map(([k]) => k)
+        .sort();
+      expect(requiredInYml).toEqual(Object.keys(required).sort());
+      for (const name of requiredInYml) {
+        const without = { ...asRunner, [name]: '' };
+        expect(() => read((n) => without[n] ?? '', env, noMask)).toThrow(
+          `Input '${name}' is required`,
+        );
+      }
+    });
+  }
+});
