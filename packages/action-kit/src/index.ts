@@ -1,4 +1,4 @@
-export { ConfigurationError, errorMessage } from './errors.js';
+export { CheckFailedError, ConfigurationError, errorMessage } from './errors.js';
 export {
   InputParser,
   maskSecret,

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { ConfigurationError, errorMessage } from './errors.js';
+import { CheckFailedError, ConfigurationError, errorMessage } from './errors.js';
 
 /**
  * The one top-level handler of every action: runs `main`, and on failure fails the step with a
@@ -10,7 +10,7 @@ export async function runAction(actionId: string, main: () => Promise<void>): Pr
   try {
     await main();
   } catch (error) {
-    if (error instanceof ConfigurationError) {
+    if (error instanceof ConfigurationError || error instanceof CheckFailedError) {
       core.setFailed(`${actionId}: ${error.message}`);
       return;
     }

@@ -8,3 +8,7 @@ export * from './verify-inputs.js';
 export * from './verify-config.js';
 export * from './rollback-inputs.js';
 export * from './rollback-config.js';
+export * from './logger.js';
+export * from './targets.js';
+export * from './verify-run.js';
+export * from './workloads-check.js';

@@ -1,0 +1,73 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { verifyBucket } from '@dify-storage/sync';
+import { verifyDify, type StageResult, type VerifyReport } from '@dify-storage/verify';
+import type { Logger } from './logger.js';
+import { kubeClient, s3Settings, syncTarget } from './targets.js';
+import type { VerifyConfig } from './verify-config.js';
+import { checkWorkloads } from './workloads-check.js';
+
+const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
+
+export type VerifyRunResult = VerifyReport & { cleanup: string[]; reportPath: string };
+
+/** Writes JSON to a temporary name and renames it, so a reader never sees half a report. */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+}
+
+/** verify-dify: every stage of the data flow on the new storage, with the report written. */
+export async function runVerify(config: VerifyConfig, log: Logger): Promise<VerifyRunResult> {
+  const client = kubeClient(config.kube);
+  const report = await verifyDify({
+    s3: s3Settings(config.s3),
+    bucket: config.s3.bucket,
+    ...(config.difyUrl ? { difyUrl: config.difyUrl } : {}),
+    ...(config.appApiKey ? { appApiKey: config.appApiKey } : {}),
+    ...(config.datasetApiKey ? { datasetApiKey: config.datasetApiKey } : {}),
+    ...(config.difySecretKey ? { difySecretKey: config.difySecretKey } : {}),
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    readBack: config.readBack,
+    latencyThresholdMs: config.latencyThresholdMs,
+    expectedVersion: config.expectedVersion,
+    indexingTimeoutSeconds: config.indexingTimeoutSeconds,
+    checkWorkloads: () =>
+      checkWorkloads({
+        client,
+        namespace: config.kube.namespace,
+        names: [config.apiName, config.workerName],
+        ...(config.s3.endpoint ? { endpoint: config.s3.endpoint } : {}),
+        bucket: config.s3.bucket,
+      }),
+    ...(config.manifestPath
+      ? {
+          checkStoredFiles: async () => {
+            const r = await verifyBucket({
+              target: syncTarget(config.s3),
+              manifest: config.manifestPath!,
+              readBack: READ_BACK_FRACTION[config.readBack],
+            });
+            const evidence = { counts: r.counts, differences: r.differences.slice(0, 100) };
+            const c = r.counts;
+            const problems = c.missing + c.size + c.hash + c.errors;
+            return problems > 0
+              ? {
+                  status: 'fail' as const,
+                  summary: `${c.missing} missing, ${c.size} of another size, ${c.hash} with another hash among ${c.files} manifest files; first: ${r.differences[0]?.path} (${r.differences[0]?.detail})`,
+                  evidence,
+                }
+              : {
+                  status: 'pass' as const,
+                  summary: `all ${c.files} manifest files in the bucket with the same size and hash (${c.readBack} read back)`,
+                  evidence,
+                };
+          },
+        }
+      : {}),
+    onStage: (s: StageResult) => log.info(`${s.status.toUpperCase().padEnd(7)} ${s.stage}: ${s.summary}`),
+  });
+  await writeJsonAtomic(config.reportPath, report);
+  return { ...report, reportPath: config.reportPath };
+}
