@@ -1,6 +1,11 @@
 import * as core from '@actions/core';
 import { CheckFailedError, runAction, setOutputs, table, writeSummary } from '@dify-storage/action-kit';
-import { VerifyOutputs, readVerifyConfig, runVerify } from '@dify-storage/operations';
+import {
+  EXPECTED_ERRORS,
+  VerifyOutputs,
+  readVerifyConfig,
+  runVerify,
+} from '@dify-storage/operations';
 import { failedStages, renderDataFlowTable, renderMermaid } from '@dify-storage/verify';
 
 const ACTION_ID = 'verify-dify';
@@ -38,5 +43,5 @@ export async function run(): Promise<void> {
           .join('; ')}`,
       );
     }
-  });
+  }, { expected: EXPECTED_ERRORS });
 }

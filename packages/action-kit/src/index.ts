@@ -6,7 +6,7 @@ export {
   type InputReader,
   type SecretMasker,
 } from './inputs.js';
-export { runAction, setOutputs } from './run.js';
+export { runAction, setOutputs, type ErrorClass } from './run.js';
 export {
   formatBytes,
   formatDuration,

@@ -12,3 +12,6 @@ export * from './logger.js';
 export * from './targets.js';
 export * from './verify-run.js';
 export * from './workloads-check.js';
+export * from './migrate-run.js';
+export * from './backup-run.js';
+export * from './expected-errors.js';

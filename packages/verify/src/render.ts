@@ -52,6 +52,7 @@ const FLOW: { step: string; before: string; after: string; stages: StageName[] }
 ];
 
 function cell(stages: StageResult[], names: StageName[]): string {
+  if (names.length === 0) return 'not part of the storage switch';
   return names
     .map((n) => stages.find((s) => s.stage === n))
     .filter((s): s is StageResult => s !== undefined)

@@ -1,0 +1,152 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigurationError } from '@dify-storage/action-kit';
+import {
+  applyRetention,
+  createBackup,
+  formatBytes,
+  makeBackupId,
+  preflightBackup,
+  type CreateBackupResult,
+  type KubernetesSnapshot,
+  type PreflightReport,
+  type RetentionResult,
+} from '@dify-storage/backup';
+import {
+  inspectInstall,
+  renderYaml,
+  snapshotObjects,
+  snapshotTargets,
+  type InstallInspection,
+  type KubeObject,
+} from '@dify-storage/kube';
+import type { BackupConfig } from './backup-config.js';
+import type { Logger } from './logger.js';
+import { kubeClient } from './targets.js';
+
+export interface BackupRunResult {
+  preflight: PreflightReport;
+  storagePath: string;
+  node: string;
+  /** Undefined with preflight-only. */
+  backup?: CreateBackupResult;
+  /** Redacted YAML of the sanitized objects (the artifact; no secret values). */
+  sanitizedYamlPath?: string;
+  retention?: RetentionResult;
+}
+
+/** Where the storage lives and whether this runner can see it: checked before anything is written. */
+async function locateStorage(config: BackupConfig, inspection: InstallInspection): Promise<{ node: string; storagePath: string }> {
+  const podNode = inspection.apiPod?.nodeName;
+  const node = podNode ?? inspection.node;
+  if (!inspection.apiPod) {
+    throw new ConfigurationError(
+      `Pod ${config.apiPod} was not found in namespace ${config.kube.namespace}` +
+        (inspection.api.state === 'missing'
+          ? `, and neither is a StatefulSet or Deployment named ${config.apiName}. Check 'namespace' and 'api-name'.`
+          : ` (${config.apiName} is a ${inspection.api.state}). Is Dify running? Set 'api-pod' if it is named differently.`),
+    );
+  }
+  if (!node) throw new ConfigurationError(`Pod ${config.apiPod} is not scheduled on a node yet (phase ${inspection.apiPod.phase ?? 'unknown'}).`);
+  if (node !== config.nodeName) {
+    throw new ConfigurationError(
+      `This runner is on node '${config.nodeName}', but ${config.apiPod} and its hostPath storage are on node '${node}'. ` +
+        `Run the backup on a self-hosted runner on '${node}' (or set 'node-name' if this runner's node name differs from its host name).`,
+    );
+  }
+  const hostPath = inspection.api.storage?.hostPath;
+  if (!hostPath && !config.storagePath) {
+    throw new ConfigurationError(
+      `${config.apiName} mounts no hostPath at ${config.storageMountPath}` +
+        (inspection.api.storage ? ` (it mounts a ${inspection.api.storage.source} volume)` : '') +
+        `; there is nothing on this node to back up. Set 'storage-path' to back up a directory anyway.`,
+    );
+  }
+  return { node, storagePath: config.storagePath ?? hostPath!.path };
+}
+
+function objectFileName(o: KubeObject): string {
+  return `${o.kind}-${o.metadata?.name}.json`;
+}
+
+/**
+ * backup-hostpath: preflight (right node, storage visible, enough room), then the Kubernetes
+ * snapshot, the verified archive with its manifest, the record, and retention.
+ */
+export async function runBackup(config: BackupConfig, log: Logger): Promise<BackupRunResult> {
+  const client = kubeClient(config.kube);
+  const inspection = await inspectInstall(client, {
+    namespace: config.kube.namespace,
+    apiName: config.apiName,
+    workerName: config.workerName,
+    storageMountPath: config.storageMountPath,
+    apiPodName: config.apiPod,
+  });
+  const { node, storagePath } = await locateStorage(config, inspection);
+  const preflight = await preflightBackup({ storageDir: storagePath, backupDir: config.backupDir, marginRatio: config.freeSpaceMargin });
+  log.info(
+    `preflight: node ${node}, ${storagePath}: ${preflight.files} files, ${formatBytes(preflight.dataBytes)}; ` +
+      `backup needs about ${formatBytes(preflight.estimatedBackupBytes + preflight.marginBytes)} in ${config.backupDir}`,
+  );
+  if (config.preflightOnly) return { preflight, storagePath, node };
+
+  const now = new Date();
+  const id = makeBackupId(now);
+  const k8sDir = path.join(config.backupDir, `${id}.kubernetes`);
+  const targets = snapshotTargets(inspection);
+  const snapshot = await snapshotObjects(client, { namespace: config.kube.namespace, ...targets });
+  const kubernetes: KubernetesSnapshot = {
+    objects: [],
+    notes: [
+      `Referenced Secrets (${snapshot.secrets.map((s) => s.name).join(', ') || 'none'}) are recorded by name, key names and a sha256 of each value, never copied: the cutover does not change them, and rollback does not need them.`,
+      ...(snapshot.missing.length ? [`Not found when the snapshot was taken: ${snapshot.missing.join(', ')}.`] : []),
+    ],
+  };
+  try {
+    await mkdir(path.join(k8sDir, 'raw'), { recursive: true, mode: 0o700 });
+    await mkdir(path.join(k8sDir, 'sanitized'), { recursive: true, mode: 0o700 });
+    // Unredacted objects stay on the node (mode 0600): ConfigMaps often hold SECRET_KEY or
+    // DB_PASSWORD, and rollback must restore them exactly.
+    for (const [i, raw] of snapshot.raw.entries()) {
+      const sanitized = snapshot.sanitized[i]!;
+      const name = objectFileName(raw);
+      await writeFile(path.join(k8sDir, 'raw', name), JSON.stringify(raw, null, 2), { mode: 0o600 });
+      await writeFile(path.join(k8sDir, 'sanitized', name), JSON.stringify(sanitized, null, 2), { mode: 0o600 });
+      kubernetes.objects.push({
+        apiVersion: String(raw.apiVersion),
+        kind: String(raw.kind),
+        namespace: config.kube.namespace,
+        name: String(raw.metadata?.name),
+        rawFile: path.join(`${id}.kubernetes`, 'raw', name),
+        sanitizedFile: path.join(`${id}.kubernetes`, 'sanitized', name),
+      });
+    }
+    await writeFile(path.join(k8sDir, 'secrets.json'), JSON.stringify(snapshot.secrets, null, 2), { mode: 0o600 });
+    const sanitizedYamlPath = path.join(k8sDir, 'sanitized-redacted.yaml');
+    await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: true }), { mode: 0o600 });
+
+    const backup = await createBackup({
+      storageDir: storagePath,
+      backupDir: config.backupDir,
+      backupId: id,
+      now,
+      zstdLevel: config.compressionLevel,
+      nodeName: node,
+      namespace: config.kube.namespace,
+      marginRatio: config.freeSpaceMargin,
+      skipPreflight: true,
+      kubernetes,
+      onProgress: (p) => log.info(`${p.phase}: ${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(p.bytesPerSecond)}/s`),
+    });
+    const retention = await applyRetention(config.backupDir, config.keep, {
+      namespace: config.kube.namespace,
+      protectedIds: [id],
+    });
+    for (const d of retention.deleted) log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
+    return { preflight, storagePath, node, backup, sanitizedYamlPath, retention };
+  } catch (error) {
+    // A failed backup leaves nothing that looks like one.
+    await rm(k8sDir, { recursive: true, force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,55 @@
+import {
+  formatProgress,
+  formatSummary,
+  formatVerifySummary,
+  syncToBucket,
+  verifyBucket,
+  type SyncReport,
+  type VerifyReport as BucketVerifyReport,
+} from '@dify-storage/sync';
+import type { Logger } from './logger.js';
+import type { MigrateConfig } from './migrate-config.js';
+import { syncTarget } from './targets.js';
+import { writeJsonAtomic } from './verify-run.js';
+
+const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
+
+export type MigrateResult =
+  | { mode: 'bulk' | 'delta'; report: SyncReport; text: string; reportPath: string }
+  | { mode: 'verify'; report: BucketVerifyReport; text: string; reportPath: string };
+
+/**
+ * migrate-to-s3: the online bulk copy, the frozen delta pass, or a comparison of tree (or backup
+ * manifest) and bucket. Progress goes to the log every few seconds, never a line per file.
+ */
+export async function runMigrate(config: MigrateConfig, log: Logger): Promise<MigrateResult> {
+  const target = syncTarget(config.s3);
+  const common = {
+    target,
+    ...(config.concurrency > 0 ? { concurrency: config.concurrency } : {}),
+    onProgress: (e: Parameters<typeof formatProgress>[0]) => log.info(formatProgress(e)),
+    progressIntervalMs: 5000,
+  };
+  if (config.mode === 'verify') {
+    const report = await verifyBucket({
+      ...common,
+      ...(config.manifestPath ? { manifest: config.manifestPath } : { root: config.storagePath }),
+      stateDir: config.stateDir,
+      exclude: config.exclude,
+      readBack: READ_BACK_FRACTION[config.readBack],
+    });
+    await writeJsonAtomic(config.reportPath, report);
+    return { mode: 'verify', report, text: formatVerifySummary(report), reportPath: config.reportPath };
+  }
+  const report = await syncToBucket({
+    ...common,
+    root: config.storagePath,
+    stateDir: config.stateDir,
+    mode: config.mode,
+    dryRun: config.dryRun,
+    exclude: config.exclude,
+    throwOnFailure: false,
+  });
+  await writeJsonAtomic(config.reportPath, report);
+  return { mode: config.mode, report, text: formatSummary(report), reportPath: config.reportPath };
+}
