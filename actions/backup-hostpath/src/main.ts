@@ -1,6 +1,18 @@
 import * as core from '@actions/core';
-import { formatBytes, formatDuration, runAction, setOutputs, table, writeSummary } from '@dify-storage/action-kit';
-import { BackupOutputs, EXPECTED_ERRORS, readBackupConfig, runBackup } from '@dify-storage/operations';
+import {
+  formatBytes,
+  formatDuration,
+  runAction,
+  setOutputs,
+  table,
+  writeSummary,
+} from '@dify-storage/action-kit';
+import {
+  BackupOutputs,
+  EXPECTED_ERRORS,
+  readBackupConfig,
+  runBackup,
+} from '@dify-storage/operations';
 
 const ACTION_ID = 'backup-hostpath';
 
@@ -10,18 +22,31 @@ export async function run(): Promise<void> {
     async () => {
       const config = readBackupConfig();
       const result = await core.group(
-        config.preflightOnly ? 'Preflight' : `Backing up ${config.storagePath ?? 'the hostPath storage'}`,
+        config.preflightOnly
+          ? 'Preflight'
+          : `Backing up ${config.storagePath ?? 'the hostPath storage'}`,
         () => runBackup(config, { info: core.info, warn: core.warning }),
       );
       const p = result.preflight;
       if (!result.backup) {
         await writeSummary((s) =>
-          s.addHeading('Preflight passed').addTable(
-            table(
-              ['node', 'storage', 'files', 'data', 'room needed', 'room free'],
-              [[result.node, result.storagePath, p.files, formatBytes(p.dataBytes), formatBytes(p.estimatedBackupBytes + p.marginBytes), formatBytes(p.availableBytes)]],
+          s
+            .addHeading('Preflight passed')
+            .addTable(
+              table(
+                ['node', 'storage', 'files', 'data', 'room needed', 'room free'],
+                [
+                  [
+                    result.node,
+                    result.storagePath,
+                    p.files,
+                    formatBytes(p.dataBytes),
+                    formatBytes(p.estimatedBackupBytes + p.marginBytes),
+                    formatBytes(p.availableBytes),
+                  ],
+                ],
+              ),
             ),
-          ),
         );
         return;
       }
@@ -43,14 +68,34 @@ export async function run(): Promise<void> {
               ['', ''],
               [
                 ['node / storage', `${result.node}: ${result.storagePath}`],
-                ['files / data', `${record.counts.files} files, ${formatBytes(record.counts.dataBytes)}`],
-                ['archive', `${archivePath} (${formatBytes(record.archive.bytes)}, sha256 ${record.archive.sha256})`],
+                [
+                  'files / data',
+                  `${record.counts.files} files, ${formatBytes(record.counts.dataBytes)}`,
+                ],
+                [
+                  'archive',
+                  `${archivePath} (${formatBytes(record.archive.bytes)}, sha256 ${record.archive.sha256})`,
+                ],
                 ['manifest', manifestPath],
-                ['verified', record.verification.verified ? `yes, ${record.verification.files} files re-read` : 'no'],
-                ['time', `${formatDuration(record.durations.totalMs)} (${formatBytes(record.throughput.archiveBytesPerSecond)}/s)`],
-                ['Kubernetes objects', record.kubernetes.objects.map((o) => `${o.kind}/${o.name}`).join(', ')],
+                [
+                  'verified',
+                  record.verification.verified
+                    ? `yes, ${record.verification.files} files re-read`
+                    : 'no',
+                ],
+                [
+                  'time',
+                  `${formatDuration(record.durations.totalMs)} (${formatBytes(record.throughput.archiveBytesPerSecond)}/s)`,
+                ],
+                [
+                  'Kubernetes objects',
+                  record.kubernetes.objects.map((o) => `${o.kind}/${o.name}`).join(', '),
+                ],
                 ['skipped (not regular files)', String(record.counts.skipped)],
-                ['retention', `kept ${result.retention?.kept.length ?? 0}, deleted ${result.retention?.deleted.map((d) => d.id).join(', ') || 'none'}`],
+                [
+                  'retention',
+                  `kept ${result.retention?.kept.length ?? 0}, deleted ${result.retention?.deleted.map((d) => d.id).join(', ') || 'none'}`,
+                ],
               ],
             ),
           )

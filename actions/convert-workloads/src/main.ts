@@ -1,12 +1,152 @@
 import * as core from '@actions/core';
-import { runAction } from '@dify-storage/action-kit';
-import { readConvertConfig } from '@dify-storage/operations';
+import {
+  CheckFailedError,
+  formatBytes,
+  formatDuration,
+  runAction,
+  setOutputs,
+  table,
+  writeSummary,
+  type SummaryBuilder,
+} from '@dify-storage/action-kit';
+import {
+  ConvertFailedError,
+  ConvertOutputs,
+  EXPECTED_ERRORS,
+  isExpectedFailure,
+  lockHolderOf,
+  readConvertConfig,
+  runConvert,
+  type ConvertProgress,
+} from '@dify-storage/operations';
 
 const ACTION_ID = 'convert-workloads';
 
 export async function run(): Promise<void> {
-  await runAction(ACTION_ID, async () => {
-    const config = readConvertConfig();
-    core.info(Object.keys(config).join(', '));
-  });
+  await runAction(
+    ACTION_ID,
+    async () => {
+      const config = readConvertConfig();
+      // Set before anything can change, so the workflow's rollback condition is never unset.
+      core.setOutput(ConvertOutputs.MutationStarted, 'false');
+      let groupOpen = false;
+      const endGroup = (): void => {
+        if (groupOpen) core.endGroup();
+        groupOpen = false;
+      };
+      try {
+        const result = await runConvert(
+          config,
+          { info: core.info, warn: core.warning },
+          {
+            onMutation: () => core.setOutput(ConvertOutputs.MutationStarted, 'true'),
+            // One group per step, never nested.
+            onStep: (title) => {
+              endGroup();
+              core.startGroup(title);
+              groupOpen = true;
+            },
+          },
+        );
+        endGroup();
+        setOutputs(outputsOf(result));
+        await writeSummary((s) => {
+          s.addHeading(
+            `Cutover phase \`${result.phase}\`: ${result.noop ? 'nothing to change' : 'done'}`,
+          ).addRaw(`\n\n${result.message}\n\n`);
+          addFigures(s, result);
+          if (result.phase === 'plan') s.addRaw(`\n\n${result.planMarkdown}\n`);
+          else {
+            addChanges(s, result);
+            s.addDetails('The plan this run started from', `\n\n${result.planMarkdown}\n\n`);
+          }
+        });
+      } catch (error) {
+        endGroup();
+        const progress = error instanceof ConvertFailedError ? error.progress : undefined;
+        if (progress) {
+          setOutputs(outputsOf(progress));
+          await writeSummary((s) => {
+            s.addHeading(`Cutover phase \`${progress.phase}\` FAILED`).addCodeBlock(
+              (error as Error).message,
+            );
+            addFigures(s, progress);
+            addChanges(s, progress);
+            s.addRaw(
+              progress.mutationStarted
+                ? '\n\n**The cluster was changed before the failure: roll back, or fix the cause and re-run (apply converges).**\n'
+                : '\n\nNothing was changed in the cluster.\n',
+            );
+            if (progress.planMarkdown) s.addDetails('The plan', `\n\n${progress.planMarkdown}\n\n`);
+          });
+        }
+        const lock = lockHolderOf(error);
+        if (lock) {
+          throw new CheckFailedError(
+            `refused: another run ("${lock.holder}") is working on this namespace. ${lock.message}`,
+          );
+        }
+        if (isExpectedFailure(error)) throw new CheckFailedError((error as Error).message);
+        throw error;
+      }
+    },
+    { expected: EXPECTED_ERRORS },
+  );
+}
+
+function outputsOf(p: ConvertProgress): Record<string, string> {
+  return {
+    [ConvertOutputs.MutationStarted]: String(p.mutationStarted),
+    [ConvertOutputs.FreezeSeconds]: p.freezeSeconds === undefined ? '' : String(p.freezeSeconds),
+    [ConvertOutputs.PlanPath]: p.planPath ?? '',
+    [ConvertOutputs.Changes]: p.changesPath,
+  };
+}
+
+function addFigures(s: SummaryBuilder, p: ConvertProgress): void {
+  if (p.freezeSeconds !== undefined) {
+    s.addRaw(
+      `\n\n**Write-freeze window** (freeze → Deployments available): ${p.freezeSeconds} s\n\n`,
+    );
+  }
+  if (p.replicas) {
+    s.addRaw(
+      `Replica counts before the freeze: ${Object.entries(p.replicas)
+        .map(([name, n]) => `\`${name}\` ${n}`)
+        .join(', ')}\n\n`,
+    );
+  }
+  const d = p.delta;
+  if (d) {
+    s.addHeading('Final delta copy', 3).addTable(
+      table(
+        ['files', 'copied', 'skipped (identical)', 'failed', 'unsupported', 'bytes copied', 'time'],
+        [
+          [
+            d.files,
+            d.copied,
+            d.skipped,
+            d.failed,
+            d.unsupported,
+            formatBytes(d.bytesCopied),
+            formatDuration(d.durationMs),
+          ],
+        ],
+      ),
+    );
+  }
+}
+
+function addChanges(s: SummaryBuilder, p: ConvertProgress): void {
+  s.addHeading('Changes made in the cluster', 3);
+  if (p.journal.length === 0) {
+    s.addRaw('\n\nNo change was made in the cluster.\n\n');
+    return;
+  }
+  s.addTable(
+    table(
+      ['time', 'action', 'object', 'detail'],
+      p.journal.map((e) => [e.at, e.action, `${e.kind}/${e.name}`, e.detail]),
+    ),
+  ).addRaw(`\n\nAlso in \`${p.changesPath}\`.\n\n`);
 }

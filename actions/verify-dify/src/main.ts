@@ -1,5 +1,11 @@
 import * as core from '@actions/core';
-import { CheckFailedError, runAction, setOutputs, table, writeSummary } from '@dify-storage/action-kit';
+import {
+  CheckFailedError,
+  runAction,
+  setOutputs,
+  table,
+  writeSummary,
+} from '@dify-storage/action-kit';
 import {
   EXPECTED_ERRORS,
   VerifyOutputs,
@@ -11,37 +17,45 @@ import { failedStages, renderDataFlowTable, renderMermaid } from '@dify-storage/
 const ACTION_ID = 'verify-dify';
 
 export async function run(): Promise<void> {
-  await runAction(ACTION_ID, async () => {
-    const config = readVerifyConfig();
-    const report = await core.group('Verifying every stage of the data flow', () =>
-      runVerify(config, { info: core.info, warn: core.warning }),
-    );
-    const failed = failedStages(report);
-    setOutputs({
-      [VerifyOutputs.Verdict]: report.verdict,
-      [VerifyOutputs.FailedStages]: failed.join(','),
-      [VerifyOutputs.ReportPath]: report.reportPath,
-    });
-    await writeSummary((s) =>
-      s
-        .addHeading(`Dify on S3: ${report.verdict === 'pass' ? 'every stage passed' : `failed at ${failed.join(', ')}`}`)
-        .addRaw(`\n\n${renderDataFlowTable(report)}\n\n`)
-        .addCodeBlock(renderMermaid(report), 'mermaid')
-        .addTable(
-          table(
-            ['stage', 'result', 'time', 'evidence'],
-            report.stages.map((st) => [st.stage, st.status, `${st.durationMs} ms`, st.summary]),
-          ),
-        )
-        .addRaw(report.cleanup.length ? `\n\nProbe clean-up: ${report.cleanup.join('; ')}.\n` : ''),
-    );
-    if (report.verdict === 'fail') {
-      throw new CheckFailedError(
-        `stage(s) failed: ${report.stages
-          .filter((st) => st.status === 'fail')
-          .map((st) => `${st.stage} (${st.summary})`)
-          .join('; ')}`,
+  await runAction(
+    ACTION_ID,
+    async () => {
+      const config = readVerifyConfig();
+      const report = await core.group('Verifying every stage of the data flow', () =>
+        runVerify(config, { info: core.info, warn: core.warning }),
       );
-    }
-  }, { expected: EXPECTED_ERRORS });
+      const failed = failedStages(report);
+      setOutputs({
+        [VerifyOutputs.Verdict]: report.verdict,
+        [VerifyOutputs.FailedStages]: failed.join(','),
+        [VerifyOutputs.ReportPath]: report.reportPath,
+      });
+      await writeSummary((s) =>
+        s
+          .addHeading(
+            `Dify on S3: ${report.verdict === 'pass' ? 'every stage passed' : `failed at ${failed.join(', ')}`}`,
+          )
+          .addRaw(`\n\n${renderDataFlowTable(report)}\n\n`)
+          .addCodeBlock(renderMermaid(report), 'mermaid')
+          .addTable(
+            table(
+              ['stage', 'result', 'time', 'evidence'],
+              report.stages.map((st) => [st.stage, st.status, `${st.durationMs} ms`, st.summary]),
+            ),
+          )
+          .addRaw(
+            report.cleanup.length ? `\n\nProbe clean-up: ${report.cleanup.join('; ')}.\n` : '',
+          ),
+      );
+      if (report.verdict === 'fail') {
+        throw new CheckFailedError(
+          `stage(s) failed: ${report.stages
+            .filter((st) => st.status === 'fail')
+            .map((st) => `${st.stage} (${st.summary})`)
+            .join('; ')}`,
+        );
+      }
+    },
+    { expected: EXPECTED_ERRORS },
+  );
 }

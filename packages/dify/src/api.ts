@@ -24,6 +24,8 @@ export interface FetchedFile {
   status: number;
   bytes: number;
   sha256: string;
+  /** sha3-256, the hash Dify keeps in upload_files.hash. */
+  sha3: string;
   /** Content-Length announced by Dify (upload_files.size). */
   announced: number | null;
   /** The body ended early or the connection broke: Dify streams 200 before it reads storage. */
@@ -150,6 +152,7 @@ export class DifyApi {
   async fetchFilePreview(fileId: string, secretKey: string): Promise<FetchedFile> {
     const url = signedFilePreviewUrl(this.baseUrl, fileId, secretKey);
     const hash = createHash('sha256');
+    const hash3 = createHash('sha3-256');
     let bytes = 0;
     let status = 0;
     let announced: number | null = null;
@@ -161,16 +164,25 @@ export class DifyApi {
       if (res.body) {
         for await (const chunk of res.body) {
           hash.update(chunk);
+          hash3.update(chunk);
           bytes += chunk.length;
         }
       }
       const truncated = announced !== null && bytes !== announced;
-      return { status, bytes, sha256: hash.digest('hex'), announced, truncated };
+      return {
+        status,
+        bytes,
+        sha256: hash.digest('hex'),
+        sha3: hash3.digest('hex'),
+        announced,
+        truncated,
+      };
     } catch (error) {
       return {
         status,
         bytes,
         sha256: hash.digest('hex'),
+        sha3: hash3.digest('hex'),
         announced,
         truncated: true,
         error: (error as Error).message,

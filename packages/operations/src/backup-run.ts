@@ -21,7 +21,7 @@ import {
   type KubeObject,
 } from '@dify-storage/kube';
 import type { BackupConfig } from './backup-config.js';
-import type { Logger } from './logger.js';
+import { progressOf, type Logger } from './logger.js';
 import { kubeClient } from './targets.js';
 
 export interface BackupRunResult {
@@ -36,7 +36,10 @@ export interface BackupRunResult {
 }
 
 /** Where the storage lives and whether this runner can see it: checked before anything is written. */
-async function locateStorage(config: BackupConfig, inspection: InstallInspection): Promise<{ node: string; storagePath: string }> {
+async function locateStorage(
+  config: BackupConfig,
+  inspection: InstallInspection,
+): Promise<{ node: string; storagePath: string }> {
   const podNode = inspection.apiPod?.nodeName;
   const node = podNode ?? inspection.node;
   if (!inspection.apiPod) {
@@ -47,7 +50,10 @@ async function locateStorage(config: BackupConfig, inspection: InstallInspection
           : ` (${config.apiName} is a ${inspection.api.state}). Is Dify running? Set 'api-pod' if it is named differently.`),
     );
   }
-  if (!node) throw new ConfigurationError(`Pod ${config.apiPod} is not scheduled on a node yet (phase ${inspection.apiPod.phase ?? 'unknown'}).`);
+  if (!node)
+    throw new ConfigurationError(
+      `Pod ${config.apiPod} is not scheduled on a node yet (phase ${inspection.apiPod.phase ?? 'unknown'}).`,
+    );
   if (node !== config.nodeName) {
     throw new ConfigurationError(
       `This runner is on node '${config.nodeName}', but ${config.apiPod} and its hostPath storage are on node '${node}'. ` +
@@ -83,7 +89,11 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     apiPodName: config.apiPod,
   });
   const { node, storagePath } = await locateStorage(config, inspection);
-  const preflight = await preflightBackup({ storageDir: storagePath, backupDir: config.backupDir, marginRatio: config.freeSpaceMargin });
+  const preflight = await preflightBackup({
+    storageDir: storagePath,
+    backupDir: config.backupDir,
+    marginRatio: config.freeSpaceMargin,
+  });
   log.info(
     `preflight: node ${node}, ${storagePath}: ${preflight.files} files, ${formatBytes(preflight.dataBytes)}; ` +
       `backup needs about ${formatBytes(preflight.estimatedBackupBytes + preflight.marginBytes)} in ${config.backupDir}`,
@@ -99,7 +109,9 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     objects: [],
     notes: [
       `Referenced Secrets (${snapshot.secrets.map((s) => s.name).join(', ') || 'none'}) are recorded by name, key names and a sha256 of each value, never copied: the cutover does not change them, and rollback does not need them.`,
-      ...(snapshot.missing.length ? [`Not found when the snapshot was taken: ${snapshot.missing.join(', ')}.`] : []),
+      ...(snapshot.missing.length
+        ? [`Not found when the snapshot was taken: ${snapshot.missing.join(', ')}.`]
+        : []),
     ],
   };
   try {
@@ -110,8 +122,12 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     for (const [i, raw] of snapshot.raw.entries()) {
       const sanitized = snapshot.sanitized[i]!;
       const name = objectFileName(raw);
-      await writeFile(path.join(k8sDir, 'raw', name), JSON.stringify(raw, null, 2), { mode: 0o600 });
-      await writeFile(path.join(k8sDir, 'sanitized', name), JSON.stringify(sanitized, null, 2), { mode: 0o600 });
+      await writeFile(path.join(k8sDir, 'raw', name), JSON.stringify(raw, null, 2), {
+        mode: 0o600,
+      });
+      await writeFile(path.join(k8sDir, 'sanitized', name), JSON.stringify(sanitized, null, 2), {
+        mode: 0o600,
+      });
       kubernetes.objects.push({
         apiVersion: String(raw.apiVersion),
         kind: String(raw.kind),
@@ -121,9 +137,13 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
         sanitizedFile: path.join(`${id}.kubernetes`, 'sanitized', name),
       });
     }
-    await writeFile(path.join(k8sDir, 'secrets.json'), JSON.stringify(snapshot.secrets, null, 2), { mode: 0o600 });
+    await writeFile(path.join(k8sDir, 'secrets.json'), JSON.stringify(snapshot.secrets, null, 2), {
+      mode: 0o600,
+    });
     const sanitizedYamlPath = path.join(k8sDir, 'sanitized-redacted.yaml');
-    await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: true }), { mode: 0o600 });
+    await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: true }), {
+      mode: 0o600,
+    });
 
     const backup = await createBackup({
       storageDir: storagePath,
@@ -136,13 +156,17 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
       marginRatio: config.freeSpaceMargin,
       skipPreflight: true,
       kubernetes,
-      onProgress: (p) => log.info(`${p.phase}: ${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(p.bytesPerSecond)}/s`),
+      onProgress: (p) =>
+        progressOf(log)(
+          `${p.phase}: ${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(p.bytesPerSecond)}/s`,
+        ),
     });
     const retention = await applyRetention(config.backupDir, config.keep, {
       namespace: config.kube.namespace,
       protectedIds: [id],
     });
-    for (const d of retention.deleted) log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
+    for (const d of retention.deleted)
+      log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
     return { preflight, storagePath, node, backup, sanitizedYamlPath, retention };
   } catch (error) {
     // A failed backup leaves nothing that looks like one.

@@ -2,4 +2,10 @@
 export interface Logger {
   info(line: string): void;
   warn(line: string): void;
+  /** A progress line that replaces the previous one on a terminal; in a log, a plain line. */
+  progress?(line: string): void;
+}
+
+export function progressOf(log: Logger): (line: string) => void {
+  return log.progress ? (line) => log.progress!(line) : (line) => log.info(line);
 }

@@ -7,7 +7,7 @@ import {
   type SyncReport,
   type VerifyReport as BucketVerifyReport,
 } from '@dify-storage/sync';
-import type { Logger } from './logger.js';
+import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
 import { syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -27,7 +27,7 @@ export async function runMigrate(config: MigrateConfig, log: Logger): Promise<Mi
   const common = {
     target,
     ...(config.concurrency > 0 ? { concurrency: config.concurrency } : {}),
-    onProgress: (e: Parameters<typeof formatProgress>[0]) => log.info(formatProgress(e)),
+    onProgress: (e: Parameters<typeof formatProgress>[0]) => progressOf(log)(formatProgress(e)),
     progressIntervalMs: 5000,
   };
   if (config.mode === 'verify') {
@@ -39,7 +39,12 @@ export async function runMigrate(config: MigrateConfig, log: Logger): Promise<Mi
       readBack: READ_BACK_FRACTION[config.readBack],
     });
     await writeJsonAtomic(config.reportPath, report);
-    return { mode: 'verify', report, text: formatVerifySummary(report), reportPath: config.reportPath };
+    return {
+      mode: 'verify',
+      report,
+      text: formatVerifySummary(report),
+      reportPath: config.reportPath,
+    };
   }
   const report = await syncToBucket({
     ...common,

@@ -66,7 +66,8 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
           },
         }
       : {}),
-    onStage: (s: StageResult) => log.info(`${s.status.toUpperCase().padEnd(7)} ${s.stage}: ${s.summary}`),
+    onStage: (s: StageResult) =>
+      log.info(`${s.status.toUpperCase().padEnd(7)} ${s.stage}: ${s.summary}`),
   });
   await writeJsonAtomic(config.reportPath, report);
   return { ...report, reportPath: config.reportPath };

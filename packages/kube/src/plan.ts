@@ -1,0 +1,216 @@
+import {
+  s3ConfigMapPatch,
+  s3StorageEnv,
+  S3_CREDENTIAL_KEYS,
+  type ConfigMapKeyChange,
+  type S3StorageSettings,
+} from './configmap.js';
+import { statefulSetToDeployment, type ConversionOptions } from './convert.js';
+import { diffJson, looksSecret, redactChanges, REDACTED, type FieldChange } from './diff.js';
+import type { Finding, InstallInspection, WorkloadInspection } from './inspect.js';
+import { sanitizeObject } from './sanitize.js';
+import type { Workload } from './types.js';
+
+export const DEFAULT_SECRET_NAME = 'dify-s3-credentials';
+
+export interface CutoverSettings extends S3StorageSettings {
+  /** Secret that will hold S3_ACCESS_KEY / S3_SECRET_KEY. */
+  secretName?: string;
+  progressDeadlineSeconds?: number;
+  /** Finding codes the operator has accepted: they no longer block. */
+  acceptFindings?: string[];
+}
+
+export interface WorkloadPlan {
+  role: 'api' | 'worker';
+  name: string;
+  /** convert: STS → Deployment; finish: the Deployment exists, the STS is still to delete; none. */
+  action: 'convert' | 'finish' | 'none';
+  replicas?: number;
+  /** Field-by-field change from the StatefulSet to the Deployment (secret values redacted). */
+  changes: FieldChange[];
+}
+
+export interface CutoverPlan {
+  namespace: string;
+  storageMountPath: string;
+  node?: string;
+  findings: Finding[];
+  /** Findings that stop apply (blockers not accepted). */
+  blockers: Finding[];
+  /** Nothing left to change. */
+  noop: boolean;
+  secret: { name: string; keys: string[] };
+  configMap?: {
+    name: string;
+    changes: ConfigMapKeyChange[];
+    removedCredentialKeys: string[];
+  };
+  workloads: WorkloadPlan[];
+}
+
+/** Options of the conversion for one workload of an inspected install. */
+export function conversionOptions(
+  inspection: InstallInspection,
+  workload: WorkloadInspection,
+  settings: CutoverSettings,
+): ConversionOptions {
+  const storage = workload.storage;
+  return {
+    storageMountPath: inspection.storageMountPath,
+    hostPathVolumeName: storage?.volumeName ?? '',
+    secretName: settings.secretName ?? DEFAULT_SECRET_NAME,
+    ...(settings.progressDeadlineSeconds !== undefined
+      ? { progressDeadlineSeconds: settings.progressDeadlineSeconds }
+      : {}),
+    ...(inspection.storageConfigMap ? { storageConfigMapName: inspection.storageConfigMap } : {}),
+    inlineStorageEnv: s3StorageEnv(settings),
+  };
+}
+
+/**
+ * Computes every change the cutover would make, from an inspection; changes nothing. The plan
+ * holds no secret values (ConfigMap and env values under secret-looking names are redacted).
+ */
+export function planCutover(inspection: InstallInspection, settings: CutoverSettings): CutoverPlan {
+  s3StorageEnv(settings); // validates the settings before anything else
+  const accepted = new Set(settings.acceptFindings ?? []);
+  const blockers = inspection.findings.filter(
+    (f) => f.severity === 'blocker' && !accepted.has(f.code),
+  );
+  const secretName = settings.secretName ?? DEFAULT_SECRET_NAME;
+  const plan: CutoverPlan = {
+    namespace: inspection.namespace,
+    storageMountPath: inspection.storageMountPath,
+    ...(inspection.node ? { node: inspection.node } : {}),
+    findings: inspection.findings,
+    blockers,
+    noop: false,
+    secret: { name: secretName, keys: [...S3_CREDENTIAL_KEYS] },
+    workloads: [],
+  };
+  const cmInfo = inspection.configMaps.find((c) => c.name === inspection.storageConfigMap);
+  if (cmInfo?.object) {
+    const result = s3ConfigMapPatch(cmInfo.object, settings);
+    plan.configMap = {
+      name: cmInfo.name,
+      changes: result.changes.map((c) => redactKeyChange(c)),
+      removedCredentialKeys: result.removedCredentialKeys,
+    };
+  }
+  for (const w of [inspection.api, inspection.worker]) {
+    if (w.statefulSet && w.storage) {
+      const deployment = statefulSetToDeployment(
+        w.statefulSet,
+        conversionOptions(inspection, w, settings),
+      );
+      plan.workloads.push({
+        role: w.role,
+        name: w.name,
+        action: w.state === 'both' ? 'finish' : 'convert',
+        ...(w.replicas !== undefined ? { replicas: w.replicas } : {}),
+        changes: redactChanges(diffJson(sanitizeObject(w.statefulSet), deployment)),
+      });
+    } else {
+      plan.workloads.push({ role: w.role, name: w.name, action: 'none', changes: [] });
+    }
+  }
+  plan.noop = inspection.converted && (!plan.configMap || plan.configMap.changes.length === 0);
+  return plan;
+}
+
+function redactKeyChange(change: ConfigMapKeyChange): ConfigMapKeyChange {
+  if (!looksSecret(change.key)) return change;
+  return {
+    ...change,
+    ...(change.before !== undefined ? { before: REDACTED } : {}),
+    ...(change.after !== undefined ? { after: REDACTED } : {}),
+  };
+}
+
+const SEVERITY_ICON = { blocker: '⛔ blocker', warning: '⚠️ warning', info: 'ℹ️ info' } as const;
+
+/** The plan as Markdown for a job summary: findings, then each object's change. No secret values. */
+export function renderPlanMarkdown(plan: CutoverPlan): string {
+  const out: string[] = [];
+  out.push(`## Cutover plan for namespace \`${plan.namespace}\``, '');
+  if (plan.node)
+    out.push(
+      `Node holding the files: \`${plan.node}\` (storage path \`${plan.storageMountPath}\`)`,
+      '',
+    );
+  if (plan.noop) out.push('**Already converted: nothing to change.**', '');
+  else if (plan.blockers.length)
+    out.push(`**Apply is blocked by ${plan.blockers.length} finding(s) below.**`, '');
+  if (plan.findings.length) {
+    out.push('### Findings', '');
+    for (const f of plan.findings)
+      out.push(`- ${SEVERITY_ICON[f.severity]} \`${f.code}\`: ${f.message}`);
+    out.push('');
+  }
+  if (!plan.noop) {
+    out.push(`### Secret \`${plan.secret.name}\` (create or update)`, '');
+    out.push(
+      `Keys: ${plan.secret.keys.map((k) => `\`${k}\``).join(', ')} (values are never shown).`,
+      '',
+    );
+  }
+  if (plan.configMap) {
+    out.push(`### ConfigMap \`${plan.configMap.name}\``, '');
+    if (plan.configMap.changes.length === 0) out.push('No change.', '');
+    else {
+      out.push('| key | change | before | after |', '|---|---|---|---|');
+      for (const c of plan.configMap.changes) {
+        out.push(`| \`${c.key}\` | ${c.change} | ${cell(c.before)} | ${cell(c.after)} |`);
+      }
+      out.push('');
+    }
+    if (plan.configMap.removedCredentialKeys.length) {
+      out.push(
+        `Credentials found in the ConfigMap and removed: ${plan.configMap.removedCredentialKeys.join(', ')} (they come from the Secret).`,
+        '',
+      );
+    }
+  }
+  for (const w of plan.workloads) {
+    if (w.action === 'none') continue;
+    out.push(
+      `### StatefulSet \`${w.name}\` → Deployment \`${w.name}\`${w.replicas !== undefined ? ` (${w.replicas} replica(s))` : ''}`,
+      '',
+    );
+    if (w.action === 'finish')
+      out.push(
+        'The Deployment already exists; the StatefulSet is deleted once it is rolled out.',
+        '',
+      );
+    out.push('```diff');
+    for (const c of w.changes) out.push(...diffLines(c));
+    out.push('```', '');
+  }
+  return out.join('\n');
+}
+
+function cell(value: string | undefined): string {
+  if (value === undefined) return '';
+  return `\`${value.replace(/\|/g, '\\|').replace(/`/g, "'").replace(/\n/g, ' ')}\``;
+}
+
+function diffLines(c: FieldChange): string[] {
+  const show = (v: unknown): string => JSON.stringify(v)?.replace(/```/g, "'''") ?? 'undefined';
+  if (c.change === 'added') return [`+ ${c.path}: ${show(c.after)}`];
+  if (c.change === 'removed') return [`- ${c.path}: ${show(c.before)}`];
+  return [`- ${c.path}: ${show(c.before)}`, `+ ${c.path}: ${show(c.after)}`];
+}
+
+/** The Deployment the cutover creates for a workload (used by apply; holds real env values). */
+export function desiredDeployment(
+  inspection: InstallInspection,
+  workload: WorkloadInspection,
+  settings: CutoverSettings,
+): Workload | undefined {
+  if (!workload.statefulSet || !workload.storage) return undefined;
+  return statefulSetToDeployment(
+    workload.statefulSet,
+    conversionOptions(inspection, workload, settings),
+  );
+}

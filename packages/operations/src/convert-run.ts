@@ -1,0 +1,593 @@
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigurationError, errorMessage } from '@dify-storage/action-kit';
+import {
+  acquireLock,
+  applyCutover,
+  inspectInstall,
+  Journal,
+  JournaledError,
+  LockHeldError,
+  planCutover,
+  releaseLock,
+  renderPlanMarkdown,
+  renewLock,
+  scaleToZeroAndWait,
+  type CutoverPlan,
+  type CutoverSettings,
+  type InstallInspection,
+  type JournalEntry,
+  type KubeClient,
+  type LockHandle,
+  type S3Credentials,
+  type WorkloadRef,
+} from '@dify-storage/kube';
+import { S3Transport, formatSummary, syncToBucket, type SyncReport } from '@dify-storage/sync';
+import type { ConvertConfig } from './convert-config.js';
+import { EXPECTED_ERRORS } from './expected-errors.js';
+import type { Logger } from './logger.js';
+import { kubeClient, syncTarget } from './targets.js';
+import { writeJsonAtomic } from './verify-run.js';
+
+/** The freeze may find the api pod gone (an earlier freeze): the node then comes from the pinning. */
+const FROZEN_OK = ['api-pod-missing'];
+/** Runs kept in the changes file (it is a history, so freeze and a later apply show together). */
+const HISTORY_LIMIT = 50;
+
+export interface ConvertHooks {
+  /** Called once, the moment the first change is made in the cluster (before any later failure). */
+  onMutation?: () => void;
+  /** Called when a step starts (plan, freeze, delta copy, apply), for log grouping. */
+  onStep?: (title: string) => void;
+  /** Poll interval of the freeze and rollout waits (default 2000 ms; tests use less). */
+  pollIntervalMs?: number;
+  /** The cluster client (default: from config.kube). */
+  client?: KubeClient;
+}
+
+/** Figures of the final delta copy. */
+export interface DeltaSummary {
+  ok: boolean;
+  files: number;
+  copied: number;
+  skipped: number;
+  failed: number;
+  unsupported: number;
+  bytesCopied: number;
+  durationMs: number;
+  /** The engine's own multi-line summary. */
+  text: string;
+}
+
+/** What a run did so far; complete on success, partial when carried by ConvertFailedError. */
+export interface ConvertProgress {
+  phase: ConvertConfig['phase'];
+  runId: string;
+  namespace: string;
+  /** True as soon as anything in the cluster was changed by this run. */
+  mutationStarted: boolean;
+  /** The changes made by this run, in order (no secret values). */
+  journal: JournalEntry[];
+  /** JSON file with this run's changes, after the earlier runs' (the `changes` output). */
+  changesPath: string;
+  plan?: CutoverPlan;
+  planMarkdown?: string;
+  planPath?: string;
+  planJsonPath?: string;
+  /** Replica counts before the freeze, by workload name. */
+  replicas?: Record<string, number>;
+  /** Write-freeze window: freeze start → Deployments available. */
+  freezeSeconds?: number;
+  delta?: DeltaSummary;
+}
+
+export interface ConvertResult extends ConvertProgress {
+  /** Nothing had to change. */
+  noop: boolean;
+  message: string;
+  plan: CutoverPlan;
+  planMarkdown: string;
+  planPath: string;
+  planJsonPath: string;
+}
+
+/** A run that failed; `progress` says what it changed before failing (for the summary and rollback). */
+export class ConvertFailedError extends Error {
+  override readonly name = 'ConvertFailedError';
+  constructor(
+    message: string,
+    readonly progress: ConvertProgress,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
+
+interface RunRecord {
+  runId: string;
+  phase: string;
+  startedAt: string;
+  finishedAt?: string;
+  outcome: 'ok' | 'noop' | 'failed';
+  error?: string;
+  mutationStarted: boolean;
+  freezeStartedAt?: string;
+  freezeSeconds?: number;
+  replicas?: Record<string, number>;
+  changes: JournalEntry[];
+}
+
+interface ChangesFile {
+  runs: RunRecord[];
+}
+
+/** Where a run keeps its plan and changes, under the state directory. */
+export function convertStatePaths(stateDir: string): {
+  planPath: string;
+  planJsonPath: string;
+  changesPath: string;
+} {
+  const dir = path.join(stateDir, 'convert');
+  return {
+    planPath: path.join(dir, 'plan.md'),
+    planJsonPath: path.join(dir, 'plan.json'),
+    changesPath: path.join(dir, 'changes.json'),
+  };
+}
+
+/** The non-secret S3 settings Dify gets (an AWS bucket without an endpoint gets the regional one). */
+export function cutoverSettings(config: ConvertConfig): CutoverSettings {
+  return {
+    endpoint: config.s3.endpoint ?? `https://s3.${config.s3.region}.amazonaws.com`,
+    bucket: config.s3.bucket,
+    region: config.s3.region,
+    addressStyle: config.s3.forcePathStyle ? 'path' : 'virtual',
+    secretName: config.secretName,
+    // The Deployment reports failure itself within the wait; the wait adds a margin for the report.
+    progressDeadlineSeconds: config.rolloutTimeoutSeconds,
+  };
+}
+
+/**
+ * convert-workloads: plan (changes nothing), freeze, apply, or cutover (freeze → final delta
+ * copy → apply), under the namespace's Lease lock. Throws ConvertFailedError carrying what was
+ * changed so far; its `cause` is the original error (LockHeldError, JournaledError, ...).
+ */
+export async function runConvert(
+  config: ConvertConfig,
+  log: Logger,
+  hooks: ConvertHooks = {},
+): Promise<ConvertResult> {
+  const paths = convertStatePaths(config.stateDir);
+  const run = new ConvertRun(config, log, hooks, paths.changesPath);
+  const record: RunRecord = {
+    runId: config.runId,
+    phase: config.phase,
+    startedAt: new Date().toISOString(),
+    outcome: 'ok',
+    mutationStarted: false,
+    changes: run.journal,
+  };
+  try {
+    const result = await run.execute(paths, record);
+    record.outcome = result.noop ? 'noop' : 'ok';
+    return result;
+  } catch (error) {
+    record.outcome = 'failed';
+    record.error = errorMessage(error);
+    const made = run.journal.length
+      ? `\nChanges made before the failure (also in ${paths.changesPath}):\n${run.journal.map((e) => `  - ${e.action} ${e.kind}/${e.name}: ${e.detail}`).join('\n')}`
+      : '\nNothing was changed in the cluster.';
+    throw new ConvertFailedError(`${errorMessage(error)}${made}`, run.progress(), error);
+  } finally {
+    record.finishedAt = new Date().toISOString();
+    record.mutationStarted = run.mutationStarted;
+    if (run.freezeStartedAt) record.freezeStartedAt = new Date(run.freezeStartedAt).toISOString();
+    if (run.freezeSeconds !== undefined) record.freezeSeconds = run.freezeSeconds;
+    if (run.replicas) record.replicas = run.replicas;
+    // Plan-only runs that changed nothing are not history worth keeping.
+    if (config.phase !== 'plan' || run.mutationStarted) {
+      await appendRun(paths.changesPath, record).catch((error: unknown) =>
+        log.warn(`Could not write ${paths.changesPath}: ${errorMessage(error)}`),
+      );
+    }
+  }
+}
+
+class ConvertRun {
+  readonly journal: JournalEntry[] = [];
+  mutationStarted = false;
+  freezeStartedAt: number | undefined;
+  freezeSeconds: number | undefined;
+  replicas: Record<string, number> | undefined;
+  private plan: CutoverPlan | undefined;
+  private planMarkdown: string | undefined;
+  private planFiles: { planPath: string; planJsonPath: string } | undefined;
+  private delta: DeltaSummary | undefined;
+  private inspection: InstallInspection | undefined;
+  private readonly client: KubeClient;
+  private readonly namespace: string;
+  private readonly interval: number;
+
+  constructor(
+    private readonly config: ConvertConfig,
+    private readonly log: Logger,
+    private readonly hooks: ConvertHooks,
+    private readonly changesPath: string,
+  ) {
+    this.client = hooks.client ?? kubeClient(config.kube);
+    this.namespace = config.kube.namespace;
+    this.interval = hooks.pollIntervalMs ?? 2000;
+  }
+
+  progress(): ConvertProgress {
+    return {
+      phase: this.config.phase,
+      runId: this.config.runId,
+      namespace: this.namespace,
+      mutationStarted: this.mutationStarted,
+      journal: [...this.journal],
+      changesPath: this.changesPath,
+      ...(this.plan ? { plan: this.plan } : {}),
+      ...(this.planMarkdown !== undefined ? { planMarkdown: this.planMarkdown } : {}),
+      ...(this.planFiles ?? {}),
+      ...(this.replicas ? { replicas: this.replicas } : {}),
+      ...(this.freezeSeconds !== undefined ? { freezeSeconds: this.freezeSeconds } : {}),
+      ...(this.delta ? { delta: this.delta } : {}),
+    };
+  }
+
+  private record = (entry: JournalEntry): void => {
+    this.journal.push(entry);
+    if (!this.mutationStarted) {
+      this.mutationStarted = true;
+      this.hooks.onMutation?.();
+    }
+  };
+
+  private step(title: string): void {
+    this.hooks.onStep?.(title);
+  }
+
+  async execute(
+    paths: { planPath: string; planJsonPath: string; changesPath: string },
+    record: RunRecord,
+  ): Promise<ConvertResult> {
+    const { phase } = this.config;
+    const done = (noop: boolean, message: string): ConvertResult => {
+      this.log.info(message);
+      return {
+        ...this.progress(),
+        noop,
+        message,
+        plan: this.plan!,
+        planMarkdown: this.planMarkdown!,
+        planPath: paths.planPath,
+        planJsonPath: paths.planJsonPath,
+      };
+    };
+    if (phase === 'plan') {
+      this.step('Planning the cutover (nothing is changed)');
+      const plan = await this.makePlan(paths, []);
+      return done(
+        plan.noop,
+        plan.noop
+          ? `namespace "${this.namespace}" is already converted to S3: nothing to change`
+          : plan.blockers.length
+            ? `plan written to ${paths.planPath}; ${plan.blockers.length} finding(s) block the cutover: ${plan.blockers.map((b) => b.code).join(', ')}`
+            : `plan written to ${paths.planPath}; nothing was changed`,
+      );
+    }
+    // Mutating phases: validate what can be validated before the lock and the first change.
+    const credentials = phase === 'freeze' ? undefined : this.credentials();
+    if (phase === 'cutover') await this.checkStoragePath();
+
+    this.step('Taking the migration lock and planning');
+    const lock = await acquireLock(this.client, {
+      namespace: this.namespace,
+      holder: this.config.runId,
+      ttlSeconds: this.config.lockTtlSeconds,
+    });
+    this.log.info(
+      `Took the migration lock (Lease ${lock.namespace}/${lock.name}) as "${lock.holder}"${lock.tookOver ? `, taken over from the expired holder "${lock.tookOver}"` : ''}`,
+    );
+    const stopRenewal = this.keepRenewing(lock);
+    try {
+      const plan = await this.makePlan(paths, FROZEN_OK);
+      if (plan.noop) {
+        return done(
+          true,
+          `namespace "${this.namespace}" is already converted to S3: nothing to change (no-op)`,
+        );
+      }
+      if (plan.blockers.length) {
+        throw new ConfigurationError(
+          `the namespace "${this.namespace}" is not in a shape the cutover can handle (plan: ${paths.planPath}):\n${plan.blockers.map((b) => `  - ${b.code}: ${b.message}`).join('\n')}`,
+        );
+      }
+      if (phase === 'cutover') await this.checkBucket(true);
+      else if (phase === 'apply') await this.checkBucket(false);
+
+      if (phase === 'freeze' || phase === 'cutover') {
+        this.step('Freezing: scaling api and worker to zero');
+        await this.freeze(plan);
+      }
+      if (phase === 'freeze') {
+        return done(
+          !this.mutationStarted,
+          this.mutationStarted
+            ? `api and worker scaled to zero and their pods are gone; nothing writes to the hostPath now`
+            : `api and worker were already at zero replicas with no pods left: nothing changed`,
+        );
+      }
+      if (phase === 'cutover') {
+        this.step('Final delta copy to the bucket');
+        await this.deltaCopy();
+      }
+      if (this.freezeStartedAt === undefined) {
+        const earlier = await lastFreezeStart(this.changesPath);
+        if (earlier !== undefined) this.freezeStartedAt = earlier;
+      }
+      this.step('Applying: Secret, ConfigMap, Deployments, rollout');
+      const applied = await this.apply(credentials!);
+      if (!applied.noop && this.freezeStartedAt !== undefined) {
+        this.freezeSeconds = round1((Date.now() - this.freezeStartedAt) / 1000);
+        record.freezeSeconds = this.freezeSeconds;
+        this.log.info(
+          `Write-freeze window (freeze → Deployments available): ${this.freezeSeconds} s`,
+        );
+      }
+      return done(
+        !this.mutationStarted,
+        this.mutationStarted
+          ? `${applied.message}${phase === 'cutover' ? ' after the final delta copy' : ''}`
+          : `namespace "${this.namespace}" is already converted to S3: nothing changed (no-op)`,
+      );
+    } finally {
+      stopRenewal();
+      await releaseLock(this.client, lock).then(
+        (released) => {
+          if (released) this.log.info('Released the migration lock');
+        },
+        (error: unknown) =>
+          this.log.warn(
+            `Could not release the migration lock (it expires after ${this.config.lockTtlSeconds} s): ${errorMessage(error)}`,
+          ),
+      );
+    }
+  }
+
+  private credentials(): S3Credentials {
+    const c = this.config.s3.credentials;
+    if (!c) {
+      throw new ConfigurationError(
+        "Dify needs static S3 credentials for its Secret: set 'access-key-id' and 'secret-access-key' (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
+      );
+    }
+    if (c.sessionToken) {
+      this.log.warn(
+        'AWS_SESSION_TOKEN is set, but Dify gets only the access key and the secret key: temporary credentials would stop working when they expire.',
+      );
+    }
+    return { accessKey: c.accessKeyId, secretKey: c.secretAccessKey };
+  }
+
+  private async checkStoragePath(): Promise<void> {
+    const dir = this.config.storagePath!;
+    const s = await stat(dir).catch((error: unknown) => {
+      throw new ConfigurationError(
+        `The storage path '${dir}' for the final delta copy cannot be read: ${errorMessage(error)}`,
+      );
+    });
+    if (!s.isDirectory())
+      throw new ConfigurationError(`The storage path '${dir}' is not a directory.`);
+  }
+
+  /** The bucket must be reachable before the freeze: a copy that cannot start would only prolong it. */
+  private async checkBucket(required: boolean): Promise<void> {
+    try {
+      const transport = new S3Transport(syncTarget(this.config.s3));
+      await transport.listObjectsV2({ maxKeys: 1, maxAttempts: 2 });
+    } catch (error) {
+      const message = `bucket "${this.config.s3.bucket}" is not usable from here: ${errorMessage(error)}`;
+      if (required) throw new ConfigurationError(`${message} (checked before the freeze)`);
+      this.log.warn(`${message}; Dify will need to reach it from the cluster`);
+    }
+  }
+
+  private async makePlan(
+    paths: { planPath: string; planJsonPath: string },
+    accept: string[],
+  ): Promise<CutoverPlan> {
+    const inspection = await inspectInstall(this.client, {
+      namespace: this.namespace,
+      apiName: this.config.apiName,
+      workerName: this.config.workerName,
+      storageMountPath: this.config.storageMountPath,
+      ...(this.config.configMap ? { configMapName: this.config.configMap } : {}),
+    });
+    const plan = planCutover(inspection, {
+      ...cutoverSettings(this.config),
+      acceptFindings: accept,
+    });
+    this.plan = plan;
+    this.planMarkdown = renderPlanMarkdown(plan);
+    this.inspection = inspection;
+    await writeTextAtomic(paths.planPath, this.planMarkdown);
+    await writeJsonAtomic(paths.planJsonPath, plan);
+    this.planFiles = { planPath: paths.planPath, planJsonPath: paths.planJsonPath };
+    for (const f of plan.findings) {
+      const line = `${f.severity}: ${f.code}: ${f.message}`;
+      if (f.severity === 'info') this.log.info(line);
+      else this.log.warn(line);
+    }
+    this.log.info(`Plan written to ${paths.planPath} (and ${paths.planJsonPath})`);
+    return plan;
+  }
+
+  private async freeze(plan: CutoverPlan): Promise<void> {
+    const i = this.inspection!;
+    const refs: WorkloadRef[] = [i.api, i.worker]
+      .filter((w) => w.statefulSet)
+      .map((w) => ({ kind: 'StatefulSet', name: w.name }));
+    if (refs.length === 0) {
+      this.log.info(`No StatefulSet left in "${plan.namespace}": nothing to freeze`);
+      return;
+    }
+    const started = Date.now();
+    const result = await scaleToZeroAndWait(this.client, {
+      namespace: this.namespace,
+      workloads: refs,
+      timeoutMs: this.config.rolloutTimeoutSeconds * 1000,
+      intervalMs: this.interval,
+      logger: this.log,
+      journal: new Journal(this.record),
+    });
+    this.replicas = result.replicas;
+    // A freeze that changed nothing continues an earlier one: its window started then.
+    const earlier = this.mutationStarted ? undefined : await lastFreezeStart(this.changesPath);
+    this.freezeStartedAt = earlier ?? started;
+    this.log.info(
+      `Frozen in ${round1(result.waitedMs / 1000)} s; original replicas: ${Object.entries(
+        result.replicas,
+      )
+        .map(([n, r]) => `${n}=${r}`)
+        .join(', ')}`,
+    );
+  }
+
+  private async deltaCopy(): Promise<void> {
+    let report: SyncReport;
+    try {
+      report = await syncToBucket({
+        target: syncTarget(this.config.s3),
+        root: this.config.storagePath!,
+        stateDir: path.join(this.config.stateDir, 'sync'),
+        mode: 'delta',
+      });
+    } catch (error) {
+      const failed = (error as { report?: SyncReport }).report;
+      if (failed?.counts) this.delta = deltaSummary(failed);
+      throw new Error(
+        `the final delta copy failed, so nothing was applied (api and worker stay at zero replicas; re-run the cutover, or roll back): ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+    this.delta = deltaSummary(report);
+    this.log.info(formatSummary(report));
+    if (report.counts.unsupported > 0) {
+      this.log.warn(
+        `${report.counts.unsupported} file(s) could not be copied (unsupported: symlinks, sockets, unreadable); see the summary above`,
+      );
+    }
+  }
+
+  private async apply(credentials: S3Credentials) {
+    try {
+      return await applyCutover(this.client, {
+        namespace: this.namespace,
+        apiName: this.config.apiName,
+        workerName: this.config.workerName,
+        storageMountPath: this.config.storageMountPath,
+        ...(this.config.configMap ? { configMapName: this.config.configMap } : {}),
+        settings: cutoverSettings(this.config),
+        credentials,
+        ...(this.replicas ? { replicas: this.replicas } : {}),
+        rolloutTimeoutMs: (this.config.rolloutTimeoutSeconds + 60) * 1000,
+        pollIntervalMs: this.interval,
+        logger: this.log,
+        onJournal: this.record,
+      });
+    } catch (error) {
+      // The journal already reached us entry by entry; the error's list would repeat it.
+      if (error instanceof JournaledError && error.cause instanceof Error) {
+        throw new Error(`cutover apply failed: ${error.cause.message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Renews the lease every third of its lifetime, so a long delta copy keeps it. */
+  private keepRenewing(lock: LockHandle): () => void {
+    const every = Math.max(10, Math.floor(this.config.lockTtlSeconds / 3)) * 1000;
+    const timer = setInterval(() => {
+      renewLock(this.client, lock).catch((error: unknown) =>
+        this.log.warn(`Could not renew the migration lock: ${errorMessage(error)}`),
+      );
+    }, every);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
+
+/**
+ * Whether a failure (or an error it wraps) is one the operation anticipates (a held lock, a
+ * failed rollout, a cluster or bucket problem) rather than a bug: it deserves a plain message.
+ */
+export function isExpectedFailure(error: unknown): boolean {
+  const expected = [ConfigurationError, JournaledError, ...EXPECTED_ERRORS];
+  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if (expected.some((c) => e instanceof c)) return true;
+  }
+  return false;
+}
+
+/** The LockHeldError behind a failure, if another run held the lock. */
+export function lockHolderOf(error: unknown): LockHeldError | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if (e instanceof LockHeldError) return e;
+  }
+  return undefined;
+}
+
+function deltaSummary(report: SyncReport): DeltaSummary {
+  return {
+    ok: report.ok,
+    files: report.counts.files,
+    copied: report.counts.copied,
+    skipped: report.counts.skipped,
+    failed: report.counts.failed,
+    unsupported: report.counts.unsupported,
+    bytesCopied: report.bytes.copied,
+    durationMs: report.durationMs,
+    text: formatSummary(report),
+  };
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+async function writeTextAtomic(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, text, { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+}
+
+async function readChanges(file: string): Promise<ChangesFile> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<ChangesFile>;
+    return { runs: Array.isArray(parsed.runs) ? parsed.runs : [] };
+  } catch {
+    return { runs: [] };
+  }
+}
+
+async function appendRun(file: string, record: RunRecord): Promise<void> {
+  const history = await readChanges(file);
+  history.runs = [...history.runs, record].slice(-HISTORY_LIMIT);
+  await writeJsonAtomic(file, history);
+}
+
+/** When the freeze in effect started: the latest earlier run that scaled the workloads down. */
+async function lastFreezeStart(file: string): Promise<number | undefined> {
+  const { runs } = await readChanges(file);
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const run = runs[i]!;
+    if (run.freezeStartedAt && (run.changes ?? []).some((c) => c.action === 'scaled')) {
+      const t = Date.parse(run.freezeStartedAt);
+      return Number.isNaN(t) ? undefined : t;
+    }
+  }
+  return undefined;
+}
