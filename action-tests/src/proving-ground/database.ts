@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { SCHEMA_SQL } from '../dify/schema.js';
-import { testEnv } from './index.js';
+import { testEnv, type ProvingGroundEnv } from './index.js';
 
 /**
  * A fresh database on the proving ground's PostgreSQL with the Dify 1.3.0 schema subset the
@@ -9,8 +9,8 @@ import { testEnv } from './index.js';
  */
 export async function createDifyDatabase(
   prefix: string,
+  env: ProvingGroundEnv = testEnv(),
 ): Promise<{ url: string; drop(): Promise<void> }> {
-  const env = testEnv();
   const name =
     `${prefix.replace(/[^a-z0-9_]/gi, '_')}_${randomBytes(4).toString('hex')}`.toLowerCase();
   const admin = new pg.Client({ connectionString: env.DSM_PG_ADMIN_URL });

@@ -18,6 +18,7 @@ import {
   readConvertConfig,
   runConvert,
   type ConvertProgress,
+  type ConvertResult,
 } from '@dify-storage/operations';
 
 const ACTION_ID = 'convert-workloads';
@@ -51,9 +52,7 @@ export async function run(): Promise<void> {
         endGroup();
         setOutputs(outputsOf(result));
         await writeSummary((s) => {
-          s.addHeading(
-            `Cutover phase \`${result.phase}\`: ${result.noop ? 'nothing to change' : 'done'}`,
-          ).addRaw(`\n\n${result.message}\n\n`);
+          s.addHeading(headingOf(result)).addRaw(`\n\n${result.message}\n\n`);
           addFigures(s, result);
           if (result.phase === 'plan') s.addRaw(`\n\n${result.planMarkdown}\n`);
           else {
@@ -66,9 +65,10 @@ export async function run(): Promise<void> {
         const progress = error instanceof ConvertFailedError ? error.progress : undefined;
         if (progress) {
           setOutputs(outputsOf(progress));
+          // A summary that cannot be written must not hide the failure itself.
           await writeSummary((s) => {
-            s.addHeading(`Cutover phase \`${progress.phase}\` FAILED`).addCodeBlock(
-              (error as Error).message,
+            s.addHeading(`Cutover phase <code>${progress.phase}</code> FAILED`).addCodeBlock(
+              (error as ConvertFailedError).reason,
             );
             addFigures(s, progress);
             addChanges(s, progress);
@@ -78,7 +78,7 @@ export async function run(): Promise<void> {
                 : '\n\nNothing was changed in the cluster.\n',
             );
             if (progress.planMarkdown) s.addDetails('The plan', `\n\n${progress.planMarkdown}\n\n`);
-          });
+          }).catch((e: unknown) => core.warning(`Could not write the job summary: ${String(e)}`));
         }
         const lock = lockHolderOf(error);
         if (lock) {
@@ -92,6 +92,14 @@ export async function run(): Promise<void> {
     },
     { expected: EXPECTED_ERRORS },
   );
+}
+
+function headingOf(r: ConvertResult): string {
+  if (r.phase === 'plan') {
+    const blocked = r.plan.blockers.length;
+    return `Cutover plan: ${r.noop ? 'already converted, nothing to change' : blocked ? `blocked by ${blocked} finding(s)` : 'ready'}`;
+  }
+  return `Cutover phase <code>${r.phase}</code>: ${r.noop ? 'nothing to change (no-op)' : 'done'}`;
 }
 
 function outputsOf(p: ConvertProgress): Record<string, string> {

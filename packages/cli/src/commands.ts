@@ -15,6 +15,7 @@ import {
   runMigrate,
   runRollback,
   runVerify,
+  type ConvertResult,
   type Logger,
 } from '@dify-storage/operations';
 import { renderText } from '@dify-storage/verify';
@@ -34,6 +35,15 @@ export interface Command {
     env: NodeJS.ProcessEnv,
     log: Logger,
   ): Promise<{ text: string; ok: boolean }>;
+}
+
+function convertText(r: ConvertResult): string {
+  return [
+    r.message,
+    ...r.journal.map((e) => `  ${e.action} ${e.kind}/${e.name}: ${e.detail}`),
+    ...(r.freezeSeconds !== undefined ? [`write freeze: ${r.freezeSeconds} s`] : []),
+    ...(r.delta ? [r.delta.text] : []),
+  ].join('\n');
 }
 
 /** With a fixed input (e.g. the phase of `plan`), the user may not pass it. */
@@ -100,7 +110,7 @@ export const COMMANDS: Record<string, Command> = {
         readConvertConfig(fixed(read, { [ConvertInputs.Phase]: 'plan' }), env, noMask),
         log,
       );
-      return { text: r.text, ok: true };
+      return { text: `${r.planMarkdown}\nplan: ${r.planPath}`, ok: true };
     },
   },
   cutover: {
@@ -115,7 +125,7 @@ export const COMMANDS: Record<string, Command> = {
         readConvertConfig(fixed(read, { [ConvertInputs.Phase]: 'cutover' }), env, noMask),
         log,
       );
-      return { text: r.text, ok: true };
+      return { text: convertText(r), ok: true };
     },
   },
   convert: {
@@ -123,7 +133,7 @@ export const COMMANDS: Record<string, Command> = {
     inputs: [...Object.values(ConvertInputs), ...kube, ...s3],
     async run(read, env, log) {
       const r = await runConvert(readConvertConfig(read, env, noMask), log);
-      return { text: r.text, ok: true };
+      return { text: r.phase === 'plan' ? r.planMarkdown : convertText(r), ok: true };
     },
   },
   verify: {

@@ -7,19 +7,28 @@ import {
   inspectInstall,
   Journal,
   JournaledError,
+  KubeStateError,
+  labelSelectorString,
   LockHeldError,
+  objectPath,
+  ORIGINAL_REPLICAS_ANNOTATION,
   planCutover,
+  pollUntil,
   releaseLock,
   renderPlanMarkdown,
   renewLock,
   scaleToZeroAndWait,
+  scaleWorkload,
   type CutoverPlan,
   type CutoverSettings,
   type InstallInspection,
   type JournalEntry,
   type KubeClient,
   type LockHandle,
+  type Logger as KubeLogger,
+  type Pod,
   type S3Credentials,
+  type Workload,
   type WorkloadRef,
 } from '@dify-storage/kube';
 import { S3Transport, formatSummary, syncToBucket, type SyncReport } from '@dify-storage/sync';
@@ -95,11 +104,15 @@ export interface ConvertResult extends ConvertProgress {
 export class ConvertFailedError extends Error {
   override readonly name = 'ConvertFailedError';
   constructor(
-    message: string,
+    /** What went wrong, without the list of changes the full message appends. */
+    readonly reason: string,
     readonly progress: ConvertProgress,
     cause: unknown,
   ) {
-    super(message, { cause });
+    const made = progress.journal.length
+      ? `\nChanges made before the failure (also in ${progress.changesPath}):\n${progress.journal.map((e) => `  - ${e.action} ${e.kind}/${e.name}: ${e.detail}`).join('\n')}`
+      : '\nNothing was changed in the cluster.';
+    super(`${reason}${made}`, { cause });
   }
 }
 
@@ -169,16 +182,13 @@ export async function runConvert(
     changes: run.journal,
   };
   try {
-    const result = await run.execute(paths, record);
+    const result = await run.execute(paths);
     record.outcome = result.noop ? 'noop' : 'ok';
     return result;
   } catch (error) {
     record.outcome = 'failed';
     record.error = errorMessage(error);
-    const made = run.journal.length
-      ? `\nChanges made before the failure (also in ${paths.changesPath}):\n${run.journal.map((e) => `  - ${e.action} ${e.kind}/${e.name}: ${e.detail}`).join('\n')}`
-      : '\nNothing was changed in the cluster.';
-    throw new ConvertFailedError(`${errorMessage(error)}${made}`, run.progress(), error);
+    throw new ConvertFailedError(errorMessage(error), run.progress(), error);
   } finally {
     record.finishedAt = new Date().toISOString();
     record.mutationStarted = run.mutationStarted;
@@ -208,6 +218,8 @@ class ConvertRun {
   private readonly client: KubeClient;
   private readonly namespace: string;
   private readonly interval: number;
+  /** The kube library's logger shape (`warning`, not `warn`). */
+  private readonly kubeLog: KubeLogger;
 
   constructor(
     private readonly config: ConvertConfig,
@@ -218,6 +230,7 @@ class ConvertRun {
     this.client = hooks.client ?? kubeClient(config.kube);
     this.namespace = config.kube.namespace;
     this.interval = hooks.pollIntervalMs ?? 2000;
+    this.kubeLog = { info: (l) => log.info(l), warning: (l) => log.warn(l) };
   }
 
   progress(): ConvertProgress {
@@ -249,10 +262,11 @@ class ConvertRun {
     this.hooks.onStep?.(title);
   }
 
-  async execute(
-    paths: { planPath: string; planJsonPath: string; changesPath: string },
-    record: RunRecord,
-  ): Promise<ConvertResult> {
+  async execute(paths: {
+    planPath: string;
+    planJsonPath: string;
+    changesPath: string;
+  }): Promise<ConvertResult> {
     const { phase } = this.config;
     const done = (noop: boolean, message: string): ConvertResult => {
       this.log.info(message);
@@ -332,7 +346,6 @@ class ConvertRun {
       const applied = await this.apply(credentials!);
       if (!applied.noop && this.freezeStartedAt !== undefined) {
         this.freezeSeconds = round1((Date.now() - this.freezeStartedAt) / 1000);
-        record.freezeSeconds = this.freezeSeconds;
         this.log.info(
           `Write-freeze window (freeze → Deployments available): ${this.freezeSeconds} s`,
         );
@@ -385,13 +398,16 @@ class ConvertRun {
 
   /** The bucket must be reachable before the freeze: a copy that cannot start would only prolong it. */
   private async checkBucket(required: boolean): Promise<void> {
+    let transport: S3Transport | undefined;
     try {
-      const transport = new S3Transport(syncTarget(this.config.s3));
+      transport = new S3Transport(syncTarget(this.config.s3));
       await transport.listObjectsV2({ maxKeys: 1, maxAttempts: 2 });
     } catch (error) {
       const message = `bucket "${this.config.s3.bucket}" is not usable from here: ${errorMessage(error)}`;
       if (required) throw new ConfigurationError(`${message} (checked before the freeze)`);
       this.log.warn(`${message}; Dify will need to reach it from the cluster`);
+    } finally {
+      transport?.close();
     }
   }
 
@@ -427,33 +443,89 @@ class ConvertRun {
 
   private async freeze(plan: CutoverPlan): Promise<void> {
     const i = this.inspection!;
-    const refs: WorkloadRef[] = [i.api, i.worker]
-      .filter((w) => w.statefulSet)
-      .map((w) => ({ kind: 'StatefulSet', name: w.name }));
-    if (refs.length === 0) {
+    const withSts = [i.api, i.worker].filter((w) => w.statefulSet);
+    if (withSts.length === 0) {
       this.log.info(`No StatefulSet left in "${plan.namespace}": nothing to freeze`);
       return;
     }
     const started = Date.now();
-    const result = await scaleToZeroAndWait(this.client, {
-      namespace: this.namespace,
-      workloads: refs,
-      timeoutMs: this.config.rolloutTimeoutSeconds * 1000,
-      intervalMs: this.interval,
-      logger: this.log,
-      journal: new Journal(this.record),
-    });
-    this.replicas = result.replicas;
+    const journal = new Journal(this.record);
+    const replicas: Record<string, number> = {};
+    // Beside a Deployment of the same name (an earlier apply stopped half way) the label selector
+    // also matches the Deployment's pods, which keep running: only the StatefulSet's own pods count.
+    const alone: WorkloadRef[] = withSts
+      .filter((w) => w.state === 'statefulset')
+      .map((w) => ({ kind: 'StatefulSet', name: w.name }));
+    if (alone.length) {
+      const result = await scaleToZeroAndWait(this.client, {
+        namespace: this.namespace,
+        workloads: alone,
+        timeoutMs: this.config.rolloutTimeoutSeconds * 1000,
+        intervalMs: this.interval,
+        logger: this.kubeLog,
+        journal,
+      });
+      Object.assign(replicas, result.replicas);
+    }
+    for (const w of withSts.filter((x) => x.state === 'both')) {
+      replicas[w.name] = await this.freezeBesideDeployment(w.statefulSet!, journal);
+    }
+    this.replicas = replicas;
     // A freeze that changed nothing continues an earlier one: its window started then.
     const earlier = this.mutationStarted ? undefined : await lastFreezeStart(this.changesPath);
     this.freezeStartedAt = earlier ?? started;
     this.log.info(
-      `Frozen in ${round1(result.waitedMs / 1000)} s; original replicas: ${Object.entries(
-        result.replicas,
+      `Frozen after ${round1((Date.now() - started) / 1000)} s; original replicas: ${Object.entries(
+        replicas,
       )
         .map(([n, r]) => `${n}=${r}`)
         .join(', ')}`,
     );
+  }
+
+  /** Scales a StatefulSet to zero and waits for the pods it owns; returns its original count. */
+  private async freezeBesideDeployment(sts: Workload, journal: Journal): Promise<number> {
+    const name = sts.metadata?.name ?? '';
+    const uid = sts.metadata?.uid;
+    const current = sts.spec?.replicas ?? 1;
+    const remembered = Number(sts.metadata?.annotations?.[ORIGINAL_REPLICAS_ANNOTATION]);
+    const path = objectPath('StatefulSet', this.namespace, name);
+    if (current > 0) {
+      await this.client.patch(path, {
+        metadata: { annotations: { [ORIGINAL_REPLICAS_ANNOTATION]: String(current) } },
+      });
+      journal.record(
+        'annotated',
+        'StatefulSet',
+        name,
+        `${ORIGINAL_REPLICAS_ANNOTATION}=${current}`,
+      );
+      await scaleWorkload(this.client, this.namespace, { kind: 'StatefulSet', name }, 0);
+      journal.record('scaled', 'StatefulSet', name, `replicas ${current} → 0`);
+      this.log.info(`Scaled StatefulSet/${name} from ${current} to 0 replicas`);
+    }
+    const matchLabels = sts.spec?.selector?.matchLabels ?? {};
+    let left: Pod[] = [];
+    await pollUntil(
+      async () => {
+        const pods = await this.client.list<Pod>('Pod', this.namespace, {
+          labelSelector: labelSelectorString(matchLabels),
+        });
+        left = pods.filter((p) =>
+          ((p.metadata?.ownerReferences ?? []) as { uid?: string; kind?: string }[]).some(
+            (r) => r.uid === uid && r.kind === 'StatefulSet',
+          ),
+        );
+        return left.length === 0 ? true : undefined;
+      },
+      { timeoutMs: this.config.rolloutTimeoutSeconds * 1000, intervalMs: this.interval },
+      () =>
+        new KubeStateError(
+          `timed out after ${this.config.rolloutTimeoutSeconds}s waiting for the pods of StatefulSet/${name} to terminate; still present: ${left.map((p) => p.metadata?.name).join(', ')}`,
+        ),
+    );
+    if (current > 0) return current;
+    return Number.isInteger(remembered) && remembered > 0 ? remembered : 0;
   }
 
   private async deltaCopy(): Promise<void> {
@@ -495,7 +567,7 @@ class ConvertRun {
         ...(this.replicas ? { replicas: this.replicas } : {}),
         rolloutTimeoutMs: (this.config.rolloutTimeoutSeconds + 60) * 1000,
         pollIntervalMs: this.interval,
-        logger: this.log,
+        logger: this.kubeLog,
         onJournal: this.record,
       });
     } catch (error) {

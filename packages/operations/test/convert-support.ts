@@ -1,16 +1,10 @@
 /** A fake cluster holding the runbook's install, a fresh RGW bucket and storage dir, and a config for them. */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import {
-  objectPath,
-  waitForRollout,
-  type KubeClient,
-  type KubeObject,
-  type Logger,
-} from '@dify-storage/kube';
-import type { ConvertConfig } from '../src/index.js';
+import { objectPath, waitForRollout, type KubeClient, type KubeObject } from '@dify-storage/kube';
+import type { ConvertConfig, Logger } from '../src/index.js';
 import { testEnv } from '../../../action-tests/src/proving-ground/index.js';
 import {
   createTestBucket,
@@ -52,6 +46,7 @@ export async function startFixture(): Promise<ConvertFixture> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'convert-'));
   const storageDir = path.join(work, 'storage');
   const stateDir = path.join(work, 'state');
+  await mkdir(storageDir);
   const kubeconfig = await readFile(cluster.server.kubeconfigPath, 'utf8');
   const env = testEnv();
   return {

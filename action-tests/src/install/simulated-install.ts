@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '@dify-storage/s3';
+import { Redis } from 'ioredis';
+import { createDbPoolFromUrl } from '../dify/db.js';
+import { difyRuntime } from '../dify/runtime.js';
+import { seedInstall, type SeedSummary } from '../dify/seed.js';
+import { startFakeApiServer, startSimulator, type FakeApiServer, type Simulator } from '../kube/index.js';
+import { createDifyDatabase } from '../proving-ground/database.js';
+import type { ProvingGroundEnv } from '../proving-ground/index.js';
+import { CONFIG_MAP, HOST_PATH, NAMESPACE, fixtureObjects } from './fixture.js';
+import { startServiceProxy } from './service-proxy.js';
+
+export interface SimulatedInstall {
+  namespace: string;
+  node: string;
+  kubeconfigPath: string;
+  /** The hostPath directory as a runner on the node sees it. */
+  storagePath: string;
+  /** The Dify api through its Service. */
+  difyUrl: string;
+  secretKey: string;
+  databaseUrl: string;
+  bucket: string;
+  s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  seeded: SeedSummary;
+  server: FakeApiServer;
+  sim: Simulator;
+  workDir: string;
+  /** Waits until the api answers /health through its Service. */
+  waitForApi(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SimulatedInstallOptions {
+  env: ProvingGroundEnv;
+  seed?: string;
+  files?: number;
+  hugeFiles?: number;
+  /** Simulated controller time per Kubernetes second (progress deadlines, back-off). */
+  timeScale?: number;
+  onLog?: (line: string) => void;
+}
+
+/** A Redis database of its own for this install: Dify's Celery queue name is fixed. */
+async function redisDb(url: string): Promise<Record<string, string>> {
+  const u = new URL(url);
+  const r = new Redis({ host: u.hostname, port: Number(u.port), db: 0, lazyConnect: true });
+  await r.connect();
+  const n = await r.incr('dsm:dify-emulator-test-db');
+  const db = ((n - 1) % 15) + 1;
+  await r.select(db);
+  await r.flushdb();
+  r.disconnect();
+  return { REDIS_HOST: u.hostname, REDIS_PORT: u.port, REDIS_DB: String(db) };
+}
+
+/**
+ * A whole Dify 1.3.0 install on the proving ground: the fake cluster of the runbook's shape,
+ * its pods running the Dify emulator on a simulated node's hostPath, seeded with data, and an
+ * empty bucket to migrate to.
+ */
+export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise<SimulatedInstall> {
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'dify-install-'));
+  const node = 'node-a';
+  const nodeDir = path.join(workDir, 'nodes', node);
+  const storagePath = path.join(nodeDir, HOST_PATH);
+  await mkdir(storagePath, { recursive: true });
+  const cleanups: (() => Promise<void>)[] = [() => rm(workDir, { recursive: true, force: true })];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const db = await createDifyDatabase('dify_install', o.env);
+    cleanups.push(db.drop);
+    const pool = createDbPoolFromUrl(db.url, 4);
+    let seeded: SeedSummary;
+    try {
+      seeded = await seedInstall({ db: pool, storageRoot: storagePath, seed: o.seed ?? 'demo', files: o.files ?? 60, hugeFiles: o.hugeFiles ?? 0, tenants: 2 });
+    } finally {
+      await pool.end();
+    }
+    const dbUrl = new URL(db.url);
+    const secretKey = `sk-${randomBytes(16).toString('hex')}`;
+    const env: Record<string, string> = {
+      DB_USERNAME: decodeURIComponent(dbUrl.username),
+      DB_PASSWORD: decodeURIComponent(dbUrl.password),
+      DB_HOST: dbUrl.hostname,
+      DB_PORT: dbUrl.port,
+      DB_DATABASE: dbUrl.pathname.slice(1),
+      ...(await redisDb(o.env.DSM_REDIS_URL)),
+      SECRET_KEY: secretKey,
+      DIFY_EMULATOR_ADMIN_TOKEN: `adm-${randomBytes(8).toString('hex')}`,
+    };
+
+    const s3 = createS3Client({
+      endpoint: o.env.DSM_S3_ENDPOINT,
+      region: o.env.DSM_S3_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: o.env.DSM_S3_ACCESS_KEY, secretAccessKey: o.env.DSM_S3_SECRET_KEY },
+    });
+    const bucket = `dify-${randomBytes(4).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    s3.destroy();
+
+    const server = await startFakeApiServer({});
+    cleanups.push(() => server.close());
+    const ports = new Map<string, number>();
+    const sim = startSimulator({
+      server,
+      nodes: { [node]: nodeDir },
+      runtimes: { 'langgenius/dify-api:*': difyRuntime({ onListen: (c, p) => ports.set(c.podName, p) }) },
+      timeScale: o.timeScale ?? 0.02,
+      stateDir: path.join(workDir, 'simulator'),
+      ...(o.onLog ? { onLog: (l) => o.onLog!(`${l.pod}/${l.container}: ${l.line}`) } : {}),
+    });
+    cleanups.push(() => sim.stop());
+    for (const obj of fixtureObjects({ node, env })) {
+      const kind = String(obj.kind);
+      if (kind === 'Namespace' && server.api.list('namespaces', undefined).items.some((n) => (n as { metadata?: { name?: string } }).metadata?.name === NAMESPACE)) continue;
+      const resource = { Namespace: 'namespaces', ConfigMap: 'configmaps', StatefulSet: 'statefulsets', Service: 'services' }[kind]!;
+      server.api.create(resource as never, kind === 'Namespace' ? undefined : NAMESPACE, obj);
+    }
+    const proxy = await startServiceProxy({ server, namespace: NAMESPACE, selector: { app: 'dify-api' }, ports });
+    cleanups.push(() => proxy.close());
+
+    const install: SimulatedInstall = {
+      namespace: NAMESPACE,
+      node,
+      kubeconfigPath: server.kubeconfigPath,
+      storagePath,
+      difyUrl: proxy.url,
+      secretKey,
+      databaseUrl: db.url,
+      bucket,
+      s3: {
+        endpoint: o.env.DSM_S3_ENDPOINT,
+        region: o.env.DSM_S3_REGION,
+        accessKeyId: o.env.DSM_S3_ACCESS_KEY,
+        secretAccessKey: o.env.DSM_S3_SECRET_KEY,
+      },
+      seeded,
+      server,
+      sim,
+      workDir,
+      waitForApi: async (timeoutMs = 60_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (Date.now() < deadline) {
+          try {
+            if ((await fetch(`${proxy.url}/health`, { signal: AbortSignal.timeout(2000) })).ok) return;
+          } catch {
+            // not up yet
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        throw new Error(`the Dify api did not answer /health within ${timeoutMs} ms`);
+      },
+      stop,
+    };
+    await install.waitForApi();
+    return install;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export { CONFIG_MAP, NAMESPACE };

@@ -1,0 +1,114 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Writes a Dify-like storage tree (1.3.0 layout: upload_files/, image_files/, tools/,
+ * privkeys/, keyword_files/ per tenant) of about `totalBytes`: log-normal sizes with a median
+ * near 100 KB, ~1% large files of 10-50 MB, mostly incompressible content (PDF, images, Office
+ * zips) and some text.
+ */
+export async function generateDifyTree(
+  root: string,
+  totalBytes: number,
+  seed = 42,
+): Promise<{ files: number; bytes: number }> {
+  const rnd = mulberry32(seed);
+  const tenants = Array.from({ length: 12 }, () => randomUUID());
+  const text = makeTextPool();
+  let bytes = 0;
+  let files = 0;
+  const pending: Promise<void>[] = [];
+  const flush = async (max: number) => {
+    while (pending.length > max) await pending.shift();
+  };
+  const made = new Set<string>();
+  const write = async (path: string, content: Buffer) => {
+    const dir = path.slice(0, path.lastIndexOf('/'));
+    if (!made.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      made.add(dir);
+    }
+    pending.push(writeFile(path, content));
+    bytes += content.length;
+    files += 1;
+    await flush(32);
+  };
+
+  for (const tenant of tenants) {
+    await write(join(root, 'privkeys', tenant, 'private.pem'), pem(text));
+  }
+  while (bytes < totalBytes) {
+    const tenant = tenants[Math.floor(rnd() * tenants.length)]!;
+    const r = rnd();
+    let size = Math.round(Math.exp(Math.log(100_000) + 1.3 * gaussian(rnd)));
+    if (rnd() < 0.01) size = 10_000_000 + Math.floor(rnd() * 40_000_000);
+    size = Math.min(size, 50_000_000, Math.max(0, totalBytes - bytes) + 1);
+    const [prefix, ext] =
+      r < 0.7
+        ? [
+            'upload_files',
+            pick(rnd, ['pdf', 'pdf', 'docx', 'xlsx', 'png', 'jpg', 'txt', 'md', 'csv']),
+          ]
+        : r < 0.85
+          ? ['image_files', pick(rnd, ['png', 'jpg', '.png'])]
+          : r < 0.97
+            ? ['tools', pick(rnd, ['png', 'json', 'mp3', 'pdf'])]
+            : ['keyword_files', 'txt'];
+    const name =
+      prefix === 'tools' ? `${randomUUID().replace(/-/g, '')}.${ext}` : `${randomUUID()}.${ext}`;
+    const compressible = ['txt', 'md', 'csv', 'json'].includes(ext);
+    await write(
+      join(root, prefix, tenant, name),
+      compressible ? textOf(text, size, rnd) : randomBytes(size),
+    );
+  }
+  await flush(0);
+  await mkdir(join(root, 'website_files'), { recursive: true }); // present but empty
+  return { files, bytes };
+}
+
+function makeTextPool(): Buffer {
+  const words =
+    'the of and to in dataset document segment answer model tenant workflow node file upload'.split(
+      ' ',
+    );
+  const parts: string[] = [];
+  for (let i = 0; i < 200_000; i++) parts.push(words[(i * 7919) % words.length]!, String(i % 997));
+  return Buffer.from(parts.join(' '));
+}
+
+function textOf(pool: Buffer, size: number, rnd: () => number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  while (at < size) {
+    const start = Math.floor(rnd() * (pool.length - 4096));
+    at += pool.copy(out, at, start, start + Math.min(4096, size - at));
+  }
+  return out;
+}
+
+function pem(pool: Buffer): Buffer {
+  return Buffer.from(
+    `-----BEGIN RSA PRIVATE KEY-----\n${pool.subarray(0, 1600).toString('base64')}\n-----END RSA PRIVATE KEY-----\n`,
+  );
+}
+
+function pick<T>(rnd: () => number, list: readonly T[]): T {
+  return list[Math.floor(rnd() * list.length)]!;
+}
+
+function gaussian(rnd: () => number): number {
+  return Math.sqrt(-2 * Math.log(rnd() || 1e-12)) * Math.cos(2 * Math.PI * rnd());
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

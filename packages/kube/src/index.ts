@@ -1,0 +1,138 @@
+export {
+  KubeClient,
+  type KubeClientOptions,
+  type PatchType,
+  type PropagationPolicy,
+  type RequestOptions,
+} from './client.js';
+export {
+  KubeApiError,
+  KubeStateError,
+  isAlreadyExists,
+  isConflict,
+  isNotFound,
+  type StatusCause,
+} from './errors.js';
+export { KINDS, describeRef, labelSelectorString, objectPath, type KindName } from './paths.js';
+export {
+  LAST_APPLIED_ANNOTATION,
+  isSubset,
+  jsonEqual,
+  sanitizeObject,
+  secretDigest,
+  type SecretDigest,
+} from './sanitize.js';
+export {
+  renderYaml,
+  snapshotObjects,
+  type ObjectRef,
+  type ObjectSnapshot,
+  type SnapshotRequest,
+} from './snapshot.js';
+export {
+  S3_CREDENTIAL_KEYS,
+  isConfigMapConverted,
+  isLocalStorageKey,
+  s3ConfigMapPatch,
+  s3StorageEnv,
+  type AddressStyle,
+  type ConfigMapKeyChange,
+  type S3ConfigMapResult,
+  type S3StorageSettings,
+} from './configmap.js';
+export {
+  CONVERTED_FROM_ANNOTATION,
+  HOSTNAME_LABEL,
+  describePinning,
+  mapUpdateStrategy,
+  removeHostnamePinning,
+  statefulSetToDeployment,
+  usesStorageSettings,
+  type ConversionOptions,
+} from './convert.js';
+export {
+  REDACTED,
+  diffJson,
+  looksSecret,
+  redactChanges,
+  redactDeep,
+  type FieldChange,
+} from './diff.js';
+export {
+  configMapRefs,
+  inspectInstall,
+  secretRefs,
+  snapshotTargets,
+  storageVolume,
+  type ConfigMapInfo,
+  type Finding,
+  type FindingSeverity,
+  type InspectOptions,
+  type InstallInspection,
+  type PodInfo,
+  type ServiceInfo,
+  type StorageSource,
+  type StorageVolumeInfo,
+  type WorkloadInspection,
+} from './inspect.js';
+export {
+  DEFAULT_SECRET_NAME,
+  conversionOptions,
+  desiredDeployment,
+  planCutover,
+  renderPlanMarkdown,
+  type CutoverPlan,
+  type CutoverSettings,
+  type WorkloadPlan,
+} from './plan.js';
+export {
+  describePods,
+  podDiagnostics,
+  rolloutStatus,
+  waitForRollout,
+  type RolloutStatus,
+  type WaitForRolloutOptions,
+} from './rollout.js';
+export {
+  ORIGINAL_REPLICAS_ANNOTATION,
+  scaleToZeroAndWait,
+  scaleWorkload,
+  waitForPodsGone,
+  type FreezeOptions,
+  type FreezeResult,
+  type WorkloadRef,
+} from './scale.js';
+export { Journal, JournaledError, type JournalEntry } from './journal.js';
+export {
+  DEFAULT_LOCK_NAME,
+  LockHeldError,
+  acquireLock,
+  releaseLock,
+  renewLock,
+  type LockHandle,
+  type LockOptions,
+} from './lock.js';
+export {
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SPEC_HASH_ANNOTATION,
+  applyCutover,
+  type ApplyCutoverOptions,
+  type ApplyCutoverResult,
+  type S3Credentials,
+} from './apply.js';
+export { restoreObjects, type RestoreOptions, type RestoreResult } from './restore.js';
+export { pollUntil, sleep } from './wait.js';
+export {
+  silentLogger,
+  type ConfigMap,
+  type KubeObject,
+  type Logger,
+  type ObjectMeta,
+  type Pod,
+  type PodTemplate,
+  type Secret,
+  type Workload,
+  type WorkloadSpec,
+  type WorkloadStatus,
+} from './types.js';

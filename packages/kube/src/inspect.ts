@@ -1,0 +1,514 @@
+import type { KubeClient } from './client.js';
+import { isLocalStorageKey, S3_CREDENTIAL_KEYS } from './configmap.js';
+import { CONVERTED_FROM_ANNOTATION, describePinning } from './convert.js';
+import { labelSelectorString, objectPath } from './paths.js';
+import type { ConfigMap, KubeObject, Pod, V1Container, V1PodSpec, Workload } from './types.js';
+
+export interface InspectOptions {
+  namespace: string;
+  apiName?: string;
+  workerName?: string;
+  /** Where Dify keeps its files in the containers. */
+  storageMountPath?: string;
+  /** The ConfigMap that carries the storage settings, when several are referenced. */
+  configMapName?: string;
+  /** The pod whose node holds the data (default `<apiName>-0`). */
+  apiPodName?: string;
+}
+
+export type StorageSource =
+  'hostPath' | 'persistentVolumeClaim' | 'volumeClaimTemplate' | 'emptyDir' | 'other';
+
+export interface StorageVolumeInfo {
+  volumeName: string;
+  source: StorageSource;
+  /** For hostPath: the directory on the node and its type ('' when unset). */
+  hostPath?: { path: string; type: string };
+  /** Containers (and init containers) mounting it at the storage path. */
+  containers: string[];
+}
+
+export interface PodInfo {
+  name: string;
+  nodeName?: string;
+  phase?: string;
+}
+
+export interface WorkloadInspection {
+  role: 'api' | 'worker';
+  name: string;
+  /** Which kinds exist under this name. */
+  state: 'statefulset' | 'deployment' | 'both' | 'missing';
+  statefulSet?: Workload;
+  deployment?: Workload;
+  replicas?: number;
+  storage?: StorageVolumeInfo;
+  pinning: string[];
+  configMaps: string[];
+  secrets: string[];
+  /** Containers that set storage env inline (it overrides the ConfigMap). */
+  inlineStorageEnv: string[];
+  pods: PodInfo[];
+}
+
+export interface ServiceInfo {
+  name: string;
+  selector: Record<string, string>;
+  /** Names of the inspected workloads whose pods it selects. */
+  selects: string[];
+}
+
+export interface ConfigMapInfo {
+  name: string;
+  exists: boolean;
+  optional: boolean;
+  storageType?: string;
+  /** Keys about storage (STORAGE_TYPE, S3_*, OPENDAL_*, STORAGE_LOCAL_PATH). */
+  storageKeys: string[];
+  object?: ConfigMap;
+}
+
+export type FindingSeverity = 'blocker' | 'warning' | 'info';
+
+export interface Finding {
+  code: string;
+  severity: FindingSeverity;
+  message: string;
+}
+
+export interface InstallInspection {
+  namespace: string;
+  storageMountPath: string;
+  api: WorkloadInspection;
+  worker: WorkloadInspection;
+  apiPod?: PodInfo;
+  /** The node holding the api's storage (from its pod, else from its pinning). */
+  node?: string;
+  configMaps: ConfigMapInfo[];
+  /** The ConfigMap the cutover will change, when one could be chosen. */
+  storageConfigMap?: string;
+  secrets: string[];
+  services: ServiceInfo[];
+  findings: Finding[];
+  /** Both workloads are Deployments already and no StatefulSet is left. */
+  converted: boolean;
+}
+
+/**
+ * Reads what the cutover needs to know about a Dify install and explains, finding by finding,
+ * where the namespace differs from the expected shape. Changes nothing.
+ */
+export async function inspectInstall(
+  client: KubeClient,
+  options: InspectOptions,
+): Promise<InstallInspection> {
+  const namespace = options.namespace;
+  const storageMountPath = options.storageMountPath ?? '/app/api/storage';
+  const apiName = options.apiName ?? 'dify-api';
+  const workerName = options.workerName ?? 'dify-worker';
+  const findings: Finding[] = [];
+
+  const api = await inspectWorkload(client, namespace, 'api', apiName, storageMountPath);
+  const worker = await inspectWorkload(client, namespace, 'worker', workerName, storageMountPath);
+
+  const apiPodName = options.apiPodName ?? `${apiName}-0`;
+  const apiPodObject = await client.getOrNull<Pod>(objectPath('Pod', namespace, apiPodName));
+  const apiPod = apiPodObject ? podInfo(apiPodObject) : undefined;
+
+  // ConfigMaps referenced by either workload (plus the one named explicitly).
+  const refs = new Map<string, boolean>();
+  for (const w of [api, worker]) {
+    const spec = podSpecOf(w);
+    for (const ref of configMapRefs(spec))
+      refs.set(ref.name, (refs.get(ref.name) ?? true) && ref.optional);
+  }
+  if (options.configMapName && !refs.has(options.configMapName))
+    refs.set(options.configMapName, false);
+  const configMaps: ConfigMapInfo[] = [];
+  for (const [name, optional] of refs) {
+    const cm = await client.getOrNull<ConfigMap>(objectPath('ConfigMap', namespace, name));
+    const keys = Object.keys(cm?.data ?? {})
+      .filter(isStorageKey)
+      .sort();
+    configMaps.push({
+      name,
+      exists: !!cm,
+      optional,
+      storageKeys: keys,
+      ...(cm?.data?.STORAGE_TYPE ? { storageType: cm.data.STORAGE_TYPE } : {}),
+      ...(cm ? { object: cm } : {}),
+    });
+  }
+
+  const services = await inspectServices(client, namespace, [api, worker]);
+  const secrets = [...new Set([...api.secrets, ...worker.secrets])].sort();
+
+  const inspection: InstallInspection = {
+    namespace,
+    storageMountPath,
+    api,
+    worker,
+    ...(apiPod ? { apiPod } : {}),
+    configMaps,
+    secrets,
+    services,
+    findings,
+    converted: false,
+  };
+  const node = apiPod?.nodeName ?? pinnedNode(podSpecOf(api));
+  if (node) inspection.node = node;
+  inspection.storageConfigMap = chooseStorageConfigMap(inspection, options.configMapName);
+  inspection.converted = [api, worker].every((w) => w.state === 'deployment');
+  findings.push(...explain(inspection, options.configMapName));
+  return inspection;
+}
+
+async function inspectWorkload(
+  client: KubeClient,
+  namespace: string,
+  role: 'api' | 'worker',
+  name: string,
+  storageMountPath: string,
+): Promise<WorkloadInspection> {
+  const sts = await client.getOrNull<Workload>(objectPath('StatefulSet', namespace, name));
+  const deployment = await client.getOrNull<Workload>(objectPath('Deployment', namespace, name));
+  const state =
+    sts && deployment ? 'both' : sts ? 'statefulset' : deployment ? 'deployment' : 'missing';
+  const w: WorkloadInspection = {
+    role,
+    name,
+    state,
+    pinning: [],
+    configMaps: [],
+    secrets: [],
+    inlineStorageEnv: [],
+    pods: [],
+  };
+  if (sts) w.statefulSet = { apiVersion: 'apps/v1', kind: 'StatefulSet', ...sts };
+  if (deployment) w.deployment = { apiVersion: 'apps/v1', kind: 'Deployment', ...deployment };
+  const source = w.statefulSet ?? w.deployment;
+  if (!source) return w;
+  if (source.spec?.replicas !== undefined) w.replicas = source.spec.replicas;
+  const spec = source.spec?.template?.spec;
+  w.pinning = describePinning(spec);
+  w.configMaps = [...new Set(configMapRefs(spec).map((r) => r.name))].sort();
+  w.secrets = secretRefs(spec);
+  w.inlineStorageEnv = allContainers(spec)
+    .filter((c) =>
+      (c.env ?? []).some(
+        (e) => isStorageKey(e.name) && !S3_CREDENTIAL_KEYS.includes(e.name as never),
+      ),
+    )
+    .map((c) => c.name);
+  const storage = storageVolume(source, storageMountPath);
+  if (storage) w.storage = storage;
+  const matchLabels = source.spec?.selector?.matchLabels;
+  if (matchLabels && Object.keys(matchLabels).length) {
+    const pods = await client.list<Pod>('Pod', namespace, {
+      labelSelector: labelSelectorString(matchLabels),
+    });
+    w.pods = pods.map(podInfo);
+  }
+  return w;
+}
+
+function podInfo(pod: Pod): PodInfo {
+  return {
+    name: pod.metadata?.name ?? '',
+    ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+    ...(pod.status?.phase ? { phase: pod.status.phase } : {}),
+  };
+}
+
+function podSpecOf(w: WorkloadInspection): V1PodSpec | undefined {
+  return (w.statefulSet ?? w.deployment)?.spec?.template?.spec;
+}
+
+function allContainers(spec: V1PodSpec | undefined): V1Container[] {
+  return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
+}
+
+function isStorageKey(key: string): boolean {
+  return key === 'STORAGE_TYPE' || key.startsWith('S3_') || isLocalStorageKey(key);
+}
+
+/** The volume mounted at the storage path, whatever backs it. */
+export function storageVolume(
+  workload: Workload,
+  storageMountPath: string,
+): StorageVolumeInfo | undefined {
+  const spec = workload.spec?.template?.spec;
+  const wanted = storageMountPath.replace(/\/+$/, '');
+  let volumeName: string | undefined;
+  const containers: string[] = [];
+  for (const c of allContainers(spec)) {
+    const mount = (c.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, '') === wanted);
+    if (!mount) continue;
+    volumeName ??= mount.name;
+    containers.push(c.name);
+  }
+  if (!volumeName) return undefined;
+  const volume = (spec?.volumes ?? []).find((v) => v.name === volumeName);
+  const claims = ((workload.spec?.volumeClaimTemplates as KubeObject[] | undefined) ?? []).map(
+    (t) => t.metadata?.name,
+  );
+  let source: StorageSource = 'other';
+  if (volume?.hostPath) source = 'hostPath';
+  else if (volume?.persistentVolumeClaim) source = 'persistentVolumeClaim';
+  else if (volume?.emptyDir) source = 'emptyDir';
+  else if (!volume && claims.includes(volumeName)) source = 'volumeClaimTemplate';
+  return {
+    volumeName,
+    source,
+    ...(volume?.hostPath
+      ? { hostPath: { path: volume.hostPath.path, type: volume.hostPath.type ?? '' } }
+      : {}),
+    containers,
+  };
+}
+
+interface ConfigMapRef {
+  name: string;
+  optional: boolean;
+}
+
+export function configMapRefs(spec: V1PodSpec | undefined): ConfigMapRef[] {
+  const refs: ConfigMapRef[] = [];
+  for (const c of allContainers(spec)) {
+    for (const e of c.envFrom ?? []) {
+      if (e.configMapRef?.name)
+        refs.push({ name: e.configMapRef.name, optional: !!e.configMapRef.optional });
+    }
+    for (const e of c.env ?? []) {
+      const r = e.valueFrom?.configMapKeyRef;
+      if (r?.name) refs.push({ name: r.name, optional: !!r.optional });
+    }
+  }
+  for (const v of spec?.volumes ?? []) {
+    if (v.configMap?.name) refs.push({ name: v.configMap.name, optional: !!v.configMap.optional });
+    for (const s of v.projected?.sources ?? []) {
+      if (s.configMap?.name)
+        refs.push({ name: s.configMap.name, optional: !!s.configMap.optional });
+    }
+  }
+  return refs;
+}
+
+export function secretRefs(spec: V1PodSpec | undefined): string[] {
+  const names = new Set<string>();
+  for (const c of allContainers(spec)) {
+    for (const e of c.envFrom ?? []) if (e.secretRef?.name) names.add(e.secretRef.name);
+    for (const e of c.env ?? []) {
+      const name = e.valueFrom?.secretKeyRef?.name;
+      if (name) names.add(name);
+    }
+  }
+  for (const v of spec?.volumes ?? []) {
+    if (v.secret?.secretName) names.add(v.secret.secretName);
+    for (const s of v.projected?.sources ?? []) if (s.secret?.name) names.add(s.secret.name);
+  }
+  return [...names].sort();
+}
+
+function pinnedNode(spec: V1PodSpec | undefined): string | undefined {
+  if (!spec) return undefined;
+  if (spec.nodeName) return spec.nodeName;
+  const selected = spec.nodeSelector?.['kubernetes.io/hostname'];
+  if (selected) return selected;
+  for (const term of spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+    ?.nodeSelectorTerms ?? []) {
+    for (const e of term.matchExpressions ?? []) {
+      if (e.key === 'kubernetes.io/hostname' && e.operator === 'In' && e.values?.length === 1)
+        return e.values[0];
+    }
+  }
+  return undefined;
+}
+
+async function inspectServices(
+  client: KubeClient,
+  namespace: string,
+  workloads: WorkloadInspection[],
+): Promise<ServiceInfo[]> {
+  const services = await client.list<KubeObject>('Service', namespace);
+  const result: ServiceInfo[] = [];
+  for (const svc of services) {
+    const selector =
+      (svc.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {};
+    if (Object.keys(selector).length === 0) continue;
+    const selects = workloads
+      .filter((w) => {
+        const labels = (w.statefulSet ?? w.deployment)?.spec?.template?.metadata?.labels ?? {};
+        return Object.entries(selector).every(([k, v]) => labels[k] === v);
+      })
+      .map((w) => w.name);
+    if (selects.length) result.push({ name: svc.metadata?.name ?? '', selector, selects });
+  }
+  return result.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function chooseStorageConfigMap(
+  inspection: InstallInspection,
+  explicit?: string,
+): string | undefined {
+  if (explicit) return explicit;
+  const existing = inspection.configMaps.filter((c) => c.exists);
+  const withStorage = existing.filter((c) => c.storageKeys.length > 0);
+  if (withStorage.length === 1) return withStorage[0]?.name;
+  if (withStorage.length === 0 && existing.length === 1) return existing[0]?.name;
+  return undefined;
+}
+
+function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
+  const f: Finding[] = [];
+  const add = (code: string, severity: FindingSeverity, message: string): void => {
+    f.push({ code, severity, message });
+  };
+  for (const w of [i.api, i.worker]) {
+    if (w.state === 'missing') {
+      add(
+        'workload-missing',
+        'blocker',
+        `Neither a StatefulSet nor a Deployment named "${w.name}" exists in namespace "${i.namespace}"; check the namespace and the ${w.role} name.`,
+      );
+    } else if (w.state === 'deployment') {
+      const ours =
+        w.deployment?.metadata?.annotations?.[CONVERTED_FROM_ANNOTATION] === 'StatefulSet';
+      add(
+        'already-deployment',
+        'info',
+        `"${w.name}" is already a Deployment${ours ? ' (converted by this tool)' : ''} and no StatefulSet of that name is left: there is nothing to convert for it.`,
+      );
+    } else if (w.state === 'both') {
+      add(
+        'partially-converted',
+        'warning',
+        `Both a StatefulSet and a Deployment named "${w.name}" exist: an earlier cutover stopped half way. Applying again converges (the StatefulSet is deleted once the Deployment is rolled out).`,
+      );
+    }
+    if (w.statefulSet) {
+      if (!w.storage) {
+        add(
+          'no-storage-mount',
+          'blocker',
+          `StatefulSet "${w.name}" mounts nothing at ${i.storageMountPath}: Dify keeps its files in the container's own filesystem or elsewhere, so there is no hostPath to migrate from. Check storageMountPath.`,
+        );
+      } else if (w.storage.source !== 'hostPath') {
+        add(
+          'no-hostpath',
+          'blocker',
+          `StatefulSet "${w.name}" mounts volume "${w.storage.volumeName}" (${w.storage.source}) at ${i.storageMountPath}, not a hostPath: this tool migrates hostPath storage only.`,
+        );
+      } else if (w.pinning.length === 0) {
+        add(
+          'not-pinned',
+          'warning',
+          `StatefulSet "${w.name}" uses hostPath ${w.storage.hostPath?.path} but is not pinned to a node: if its pod ever moved, the files may be spread over several nodes' directories.`,
+        );
+      }
+    }
+    if (w.inlineStorageEnv.length) {
+      add(
+        'inline-storage-env',
+        'info',
+        `Containers ${w.inlineStorageEnv.join(', ')} of "${w.name}" set storage env inline (it overrides the ConfigMap); the Deployment gets the S3 settings inline as well.`,
+      );
+    }
+  }
+  const a = i.api.storage?.hostPath;
+  const b = i.worker.storage?.hostPath;
+  if (a && b && a.path !== b.path) {
+    add(
+      'different-hostpaths',
+      'blocker',
+      `dify-api stores files in hostPath ${a.path} but dify-worker in ${b.path}: each sees different files, and only the api's directory would be copied. Make them the same directory first.`,
+    );
+  }
+  // Where the pods run, else (frozen, no pods) where the specs pin them.
+  const nodesOf = (w: WorkloadInspection): Set<string> => {
+    const running = w.pods.map((p) => p.nodeName).filter((n): n is string => !!n);
+    const pinned = pinnedNode(podSpecOf(w));
+    return new Set(running.length ? running : pinned ? [pinned] : []);
+  };
+  const apiNodes = nodesOf(i.api);
+  const workerNodes = nodesOf(i.worker);
+  if (
+    a &&
+    b &&
+    apiNodes.size &&
+    workerNodes.size &&
+    [...workerNodes].some((n) => !apiNodes.has(n))
+  ) {
+    add(
+      'different-nodes',
+      'blocker',
+      `dify-api runs on ${[...apiNodes].join(', ')} but dify-worker on ${[...workerNodes].join(', ')}: a hostPath is per node, so each node's directory holds different files and the worker's would be lost. Move both to one node first.`,
+    );
+  }
+  if (i.api.statefulSet && !i.apiPod) {
+    add(
+      'api-pod-missing',
+      i.node ? 'warning' : 'blocker',
+      `Pod "${i.api.name}-0" does not exist (scaled to zero?)${i.node ? `; the node "${i.node}" is taken from the StatefulSet's pinning` : ' and the StatefulSet is not pinned: the node holding the files is unknown'}.`,
+    );
+  }
+  for (const cm of i.configMaps) {
+    if (!cm.exists && !cm.optional) {
+      add(
+        'configmap-missing',
+        'blocker',
+        `ConfigMap "${cm.name}" is referenced by the workloads but does not exist.`,
+      );
+    }
+    const creds = cm.storageKeys.filter((k) =>
+      (S3_CREDENTIAL_KEYS as readonly string[]).includes(k),
+    );
+    if (creds.length) {
+      add(
+        'credentials-in-configmap',
+        'warning',
+        `ConfigMap "${cm.name}" holds ${creds.join(', ')}: credentials do not belong in a ConfigMap; the cutover removes them and uses a Secret.`,
+      );
+    }
+    if (cm.storageType === 's3')
+      add('configmap-already-s3', 'info', `ConfigMap "${cm.name}" already has STORAGE_TYPE=s3.`);
+  }
+  const anyInline = i.api.inlineStorageEnv.length + i.worker.inlineStorageEnv.length > 0;
+  if (!i.storageConfigMap && !anyInline && !i.converted) {
+    const withStorage = i.configMaps.filter((c) => c.exists && c.storageKeys.length);
+    const msg = explicitConfigMap
+      ? `ConfigMap "${explicitConfigMap}" was named but is not usable.`
+      : withStorage.length > 1
+        ? `Several ConfigMaps hold storage settings (${withStorage.map((c) => c.name).join(', ')}); name the one to change (configMapName).`
+        : 'No ConfigMap referenced by the workloads could carry the S3 settings; name one (configMapName).';
+    add('no-storage-configmap', 'blocker', msg);
+  }
+  if (!i.converted && !i.services.some((s) => s.selects.includes(i.api.name))) {
+    add(
+      'no-service',
+      'warning',
+      `No Service selects the pods of "${i.api.name}": nothing routes traffic to it.`,
+    );
+  }
+  return f;
+}
+
+/**
+ * What a backup should snapshot for this install: the workloads, the ConfigMaps they use, the
+ * Services selecting them, and (as digests only) the Secrets they reference.
+ */
+export function snapshotTargets(inspection: InstallInspection): {
+  objects: { kind: 'StatefulSet' | 'Deployment' | 'ConfigMap' | 'Service'; name: string }[];
+  secrets: string[];
+} {
+  const objects: { kind: 'StatefulSet' | 'Deployment' | 'ConfigMap' | 'Service'; name: string }[] =
+    [];
+  for (const w of [inspection.api, inspection.worker]) {
+    if (w.statefulSet) objects.push({ kind: 'StatefulSet', name: w.name });
+    if (w.deployment) objects.push({ kind: 'Deployment', name: w.name });
+  }
+  for (const cm of inspection.configMaps)
+    if (cm.exists) objects.push({ kind: 'ConfigMap', name: cm.name });
+  for (const svc of inspection.services) objects.push({ kind: 'Service', name: svc.name });
+  return { objects, secrets: [...inspection.secrets] };
+}

@@ -1,0 +1,232 @@
+import type { KubeClient } from './client.js';
+import { KubeStateError } from './errors.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './apply.js';
+import { Journal, JournaledError, type JournalEntry } from './journal.js';
+import { isKindName, labelSelectorString, objectPath, type KindName } from './paths.js';
+import { isSubset, jsonEqual, sanitizeObject } from './sanitize.js';
+import { scaleWorkload, waitForPodsGone } from './scale.js';
+import type { KubeObject, Logger, Secret, Workload } from './types.js';
+import { pollUntil } from './wait.js';
+
+/** StatefulSet spec fields an update may change; any other difference needs delete + create. */
+const STS_MUTABLE_SPEC = new Set([
+  'replicas',
+  'ordinals',
+  'template',
+  'updateStrategy',
+  'persistentVolumeClaimRetentionPolicy',
+  'minReadySeconds',
+  'revisionHistoryLimit',
+]);
+
+export interface RestoreOptions {
+  namespace: string;
+  /** Sanitized objects from the snapshot (StatefulSets, ConfigMaps, Services). */
+  objects: KubeObject[];
+  /** The S3 Secret the cutover created; deleted when it carries this tool's label. */
+  secretName?: string;
+  /** Create/update the StatefulSets with this many replicas (e.g. 0 until the files are back). */
+  statefulSetReplicas?: number;
+  timeoutMs?: number;
+  intervalMs?: number;
+  logger?: Logger;
+  onJournal?: (entry: JournalEntry) => void;
+}
+
+export interface RestoreResult {
+  noop: boolean;
+  message: string;
+  journal: JournalEntry[];
+}
+
+const RESTORABLE: KindName[] = ['ConfigMap', 'Service', 'StatefulSet'];
+
+/**
+ * Puts the snapshot back: Deployments of the StatefulSets' names scaled to zero and deleted,
+ * ConfigMaps replaced wholesale (keys the cutover added disappear), StatefulSets re-created
+ * (delete + create when immutable fields differ), missing Services created, the cutover's S3
+ * Secret deleted. Idempotent: a second run changes nothing.
+ */
+export async function restoreObjects(
+  client: KubeClient,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const { namespace, logger } = options;
+  const journal = new Journal(options.onJournal);
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const intervalMs = options.intervalMs ?? 2000;
+  const objects = validateSnapshot(options.objects, namespace);
+  const byKind = (kind: KindName): KubeObject[] => objects.filter((o) => o.kind === kind);
+  try {
+    for (const sts of byKind('StatefulSet')) {
+      await removeDeployment(client, namespace, sts.metadata?.name ?? '', journal, {
+        timeoutMs,
+        intervalMs,
+        logger,
+      });
+    }
+    for (const cm of byKind('ConfigMap')) await restoreConfigMap(client, namespace, cm, journal);
+    for (const svc of byKind('Service')) {
+      const name = svc.metadata?.name ?? '';
+      if (await client.getOrNull(objectPath('Service', namespace, name))) continue;
+      await client.create(objectPath('Service', namespace), svc);
+      journal.record('created', 'Service', name, 'from the snapshot');
+    }
+    for (const sts of byKind('StatefulSet')) {
+      const desired = structuredClone(sts) as Workload;
+      if (options.statefulSetReplicas !== undefined) {
+        desired.spec = { ...desired.spec, replicas: options.statefulSetReplicas };
+      }
+      await restoreStatefulSet(client, namespace, desired, journal, { timeoutMs, intervalMs });
+    }
+    if (options.secretName)
+      await deleteOurSecret(client, namespace, options.secretName, journal, logger);
+  } catch (error) {
+    throw new JournaledError(`restore failed: ${(error as Error).message}`, journal.entries, error);
+  }
+  const noop = !journal.mutated;
+  const message = noop
+    ? `namespace "${namespace}" already matches the snapshot: nothing changed`
+    : `restored ${journal.entries.length} change(s) in namespace "${namespace}"`;
+  logger?.info(message);
+  return { noop, message, journal: journal.entries };
+}
+
+function validateSnapshot(objects: KubeObject[], namespace: string): KubeObject[] {
+  const problems: string[] = [];
+  const out: KubeObject[] = [];
+  for (const [i, o] of objects.entries()) {
+    const name = o.metadata?.name;
+    if (!name) problems.push(`object #${i} has no metadata.name`);
+    else if (!isKindName(o.kind) || !RESTORABLE.includes(o.kind)) {
+      problems.push(
+        `${o.kind ?? '(no kind)'}/${name}: only ${RESTORABLE.join(', ')} can be restored`,
+      );
+    } else if (o.metadata?.namespace && o.metadata.namespace !== namespace) {
+      problems.push(
+        `${o.kind}/${name} belongs to namespace "${o.metadata.namespace}", not "${namespace}"`,
+      );
+    } else {
+      const clean = sanitizeObject(o);
+      clean.metadata = { ...clean.metadata, namespace };
+      out.push(clean);
+    }
+  }
+  if (problems.length)
+    throw new KubeStateError(`the snapshot cannot be restored:\n  - ${problems.join('\n  - ')}`);
+  return out;
+}
+
+async function removeDeployment(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  journal: Journal,
+  wait: { timeoutMs: number; intervalMs: number; logger?: Logger | undefined },
+): Promise<void> {
+  const path = objectPath('Deployment', namespace, name);
+  const deployment = await client.getOrNull<Workload>(path);
+  if (!deployment) return;
+  const selector = labelSelectorString(deployment.spec?.selector?.matchLabels);
+  const { previous, changed } = await scaleWorkload(
+    client,
+    namespace,
+    { kind: 'Deployment', name },
+    0,
+  );
+  if (changed) journal.record('scaled', 'Deployment', name, `replicas ${previous} → 0`);
+  if (selector) await waitForPodsGone(client, namespace, [selector], wait);
+  if (await client.delete(path, { propagationPolicy: 'Background' })) {
+    journal.record('deleted', 'Deployment', name, 'the StatefulSet of the same name comes back');
+    wait.logger?.info(`Deleted Deployment/${name}`);
+  }
+}
+
+async function restoreConfigMap(
+  client: KubeClient,
+  namespace: string,
+  cm: KubeObject,
+  journal: Journal,
+): Promise<void> {
+  const name = cm.metadata?.name ?? '';
+  const path = objectPath('ConfigMap', namespace, name);
+  if (!(await client.getOrNull(path))) {
+    await client.create(objectPath('ConfigMap', namespace), cm);
+    journal.record('created', 'ConfigMap', name, 'from the snapshot');
+    return;
+  }
+  // PUT of the whole saved object: data is replaced wholesale, so added keys disappear.
+  const { changed } = await client.updateWithRetry<KubeObject>(path, (current) =>
+    jsonEqual(sanitizeObject(current), cm) ? undefined : structuredClone(cm),
+  );
+  if (changed) journal.record('replaced', 'ConfigMap', name, 'data replaced by the snapshot');
+}
+
+async function restoreStatefulSet(
+  client: KubeClient,
+  namespace: string,
+  desired: Workload,
+  journal: Journal,
+  wait: { timeoutMs: number; intervalMs: number },
+): Promise<void> {
+  const name = desired.metadata?.name ?? '';
+  const path = objectPath('StatefulSet', namespace, name);
+  const current = await client.getOrNull<Workload>(path);
+  if (current && isSubset(desired, sanitizeObject(current))) return;
+  if (current && !immutableDiffers(desired, current)) {
+    await client.updateWithRetry<Workload>(path, () => structuredClone(desired));
+    journal.record('replaced', 'StatefulSet', name, 'spec replaced by the snapshot');
+    return;
+  }
+  if (current) {
+    // Orphan: pods (if any) stay and the re-created StatefulSet adopts them.
+    await client.delete(path, { propagationPolicy: 'Orphan' });
+    journal.record(
+      'deleted',
+      'StatefulSet',
+      name,
+      'immutable fields differ from the snapshot; re-created',
+    );
+    await pollUntil(
+      async () => ((await client.getOrNull(path)) ? undefined : true),
+      wait,
+      () =>
+        new KubeStateError(
+          `StatefulSet/${name} is still present ${Math.round(wait.timeoutMs / 1000)}s after its deletion`,
+        ),
+    );
+  }
+  await client.create(objectPath('StatefulSet', namespace), desired);
+  journal.record(
+    'created',
+    'StatefulSet',
+    name,
+    `from the snapshot (${desired.spec?.replicas ?? 1} replica(s))`,
+  );
+}
+
+function immutableDiffers(desired: Workload, current: Workload): boolean {
+  const a = desired.spec ?? {};
+  const b = current.spec ?? {};
+  return Object.keys(a).some((k) => !STS_MUTABLE_SPEC.has(k) && !isSubset(a[k], b[k]));
+}
+
+async function deleteOurSecret(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  journal: Journal,
+  logger?: Logger,
+): Promise<void> {
+  const path = objectPath('Secret', namespace, name);
+  const secret = await client.getOrNull<Secret>(path);
+  if (!secret) return;
+  if (secret.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
+    logger?.warning?.(
+      `Secret/${name} was not created by this tool (no ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} label); left in place`,
+    );
+    return;
+  }
+  if (await client.delete(path))
+    journal.record('deleted', 'Secret', name, 'the S3 credentials of the cutover');
+}

@@ -1,0 +1,95 @@
+import { stringify } from 'yaml';
+import type { KubeClient } from './client.js';
+import { isNotFound } from './errors.js';
+import { redactDeep } from './diff.js';
+import { KINDS, objectPath, type KindName } from './paths.js';
+import { sanitizeObject, secretDigest, type SecretDigest } from './sanitize.js';
+import type { KubeObject, Secret } from './types.js';
+
+export interface ObjectRef {
+  kind: Exclude<KindName, 'Secret'>;
+  name: string;
+}
+
+export interface SnapshotRequest {
+  namespace: string;
+  objects: ObjectRef[];
+  /** Secrets the workloads reference: only names, key names and value digests are kept. */
+  secrets?: string[];
+}
+
+export interface ObjectSnapshot {
+  namespace: string;
+  takenAt: string;
+  /** Objects exactly as the server returned them (for the record). */
+  raw: KubeObject[];
+  /** The same objects ready to be created again. */
+  sanitized: KubeObject[];
+  secrets: SecretDigest[];
+  /** Requested objects that do not exist, as `Kind/name`. */
+  missing: string[];
+}
+
+/**
+ * Reads the objects raw (plain JSON, nothing dropped by typed models) and returns them both
+ * as-is and sanitized. Secret values never leave this function.
+ */
+export async function snapshotObjects(
+  client: KubeClient,
+  request: SnapshotRequest,
+): Promise<ObjectSnapshot> {
+  const raw: KubeObject[] = [];
+  const missing: string[] = [];
+  const seen = new Set<string>();
+  for (const ref of request.objects) {
+    const id = `${ref.kind}/${ref.name}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const object = await client.getOrNull<KubeObject>(
+      objectPath(ref.kind, request.namespace, ref.name),
+    );
+    if (!object) {
+      missing.push(id);
+      continue;
+    }
+    raw.push({ apiVersion: KINDS[ref.kind].apiVersion, kind: ref.kind, ...object });
+  }
+  const secrets: SecretDigest[] = [];
+  for (const name of new Set(request.secrets ?? [])) {
+    try {
+      secrets.push(
+        secretDigest(await client.get<Secret>(objectPath('Secret', request.namespace, name))),
+      );
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      missing.push(`Secret/${name}`);
+    }
+  }
+  return {
+    namespace: request.namespace,
+    takenAt: new Date().toISOString(),
+    raw,
+    sanitized: raw.map((o) => sanitizeObject(o)),
+    secrets,
+    missing,
+  };
+}
+
+/**
+ * Renders objects as one multi-document YAML stream (what `kubectl apply -f` reads). With
+ * `redact`, values under secret-looking names (ConfigMap keys, env entries) are replaced, for
+ * artifacts and logs; the unredacted stream is what a restore needs.
+ */
+export function renderYaml(
+  objects: readonly KubeObject[],
+  options: { redact?: boolean } = {},
+): string {
+  return objects
+    .map((o) => stringify(options.redact ? redactObject(o) : o, { lineWidth: 0 }))
+    .join('---\n');
+}
+
+/** A copy with values under secret-looking names replaced (see looksSecret). */
+export function redactObject<T extends KubeObject>(object: T): T {
+  return redactDeep(object) as T;
+}

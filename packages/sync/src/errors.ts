@@ -1,0 +1,65 @@
+/** An error answered by the S3 server (or the network on the way to it). */
+export class S3RequestError extends Error {
+  override readonly name = 'S3RequestError';
+  constructor(
+    message: string,
+    readonly op: string,
+    readonly status: number | undefined,
+    readonly code: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** A problem the caller can fix: bad options, unreachable endpoint, rejected credentials. */
+export class SyncConfigError extends Error {
+  override readonly name = 'SyncConfigError';
+}
+
+/** The run finished but some files could not be copied; `report` lists them. */
+export class SyncFailedError extends Error {
+  override readonly name = 'SyncFailedError';
+  constructor(
+    message: string,
+    readonly report: unknown,
+  ) {
+    super(message);
+  }
+}
+
+const NET_RETRYABLE = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
+]);
+
+export function isRetryableNetworkCode(code: string | undefined): boolean {
+  return code !== undefined && NET_RETRYABLE.has(code);
+}
+
+const S3_RETRYABLE_CODES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+  'OperationAborted',
+]);
+
+export function isRetryableStatus(status: number, code: string): boolean {
+  return status === 429 || status >= 500 || S3_RETRYABLE_CODES.has(code);
+}
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

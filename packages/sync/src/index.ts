@@ -1,0 +1,33 @@
+export { syncToBucket, type SyncToBucketOptions } from './sync-to-bucket.js';
+export {
+  S3Transport,
+  type S3Target,
+  type TransportOptions,
+  type S3Op,
+  type ObjectInfo,
+  type HeadInfo,
+} from './transport.js';
+export { S3RequestError, SyncConfigError, SyncFailedError } from './errors.js';
+export {
+  formatSummary,
+  formatProgress,
+  formatBytes,
+  type SyncReport,
+  type ProgressEvent,
+  type FileFailure,
+  type FileIssue,
+} from './report.js';
+export { compareKeys, unsafeKeyReason } from './keys.js';
+export { compileExcludes } from './glob.js';
+export { walkTree, mtimeString, type WalkEntry } from './walk.js';
+export { defaultConcurrency, type BucketOptions } from './options.js';
+export {
+  verifyBucket,
+  formatVerifySummary,
+  type VerifyOptions,
+  type VerifyReport,
+  type Difference,
+} from './verify.js';
+export { syncFromBucket, type SyncFromBucketOptions } from './sync-from-bucket.js';
+export { loadManifest, md5Line, type ManifestRecord, type ManifestSource } from './manifest.js';
+export { writeMd5List, readSyncRecords } from './state-export.js';

@@ -1,0 +1,224 @@
+import { compareKeys } from './keys.js';
+import type { ListPage, ObjectInfo, S3Transport } from './transport.js';
+
+/**
+ * Streams every object under a prefix in key order, one page ahead (the next page is fetched
+ * while the current one is consumed). Memory: two pages.
+ */
+export async function* listAll(transport: S3Transport, prefix: string): AsyncGenerator<ObjectInfo> {
+  let next: Promise<ListPage> | undefined = transport.listObjectsV2({ prefix, maxKeys: 1000 });
+  while (next) {
+    const page: ListPage = await next;
+    next = page.nextToken
+      ? transport.listObjectsV2({ prefix, continuationToken: page.nextToken, maxKeys: 1000 })
+      : undefined;
+    // Keep the prefetch from becoming an unhandled rejection if the consumer stops early.
+    next?.catch(() => undefined);
+    yield* page.objects;
+  }
+}
+
+/**
+ * A merge-join cursor over a sorted listing: `seek(key)` answers the object with that key (if
+ * any) and counts every object passed over as extra (in the bucket, not in the source).
+ */
+export class ListingCursor {
+  private readonly iter: AsyncIterator<ObjectInfo>;
+  private current: ObjectInfo | undefined;
+  private started = false;
+  private ended = false;
+  extraCount = 0;
+  extraBytes = 0;
+  readonly extraSample: string[] = [];
+
+  constructor(
+    source: AsyncIterable<ObjectInfo>,
+    private readonly onExtra?: (o: ObjectInfo) => void,
+    private readonly sampleLimit = 100,
+  ) {
+    this.iter = source[Symbol.asyncIterator]();
+  }
+
+  private async advance(): Promise<void> {
+    const n = await this.iter.next();
+    if (n.done) {
+      this.ended = true;
+      this.current = undefined;
+    } else this.current = n.value;
+  }
+
+  private extra(o: ObjectInfo): void {
+    this.extraCount++;
+    this.extraBytes += o.size;
+    if (this.extraSample.length < this.sampleLimit) this.extraSample.push(o.key);
+    this.onExtra?.(o);
+  }
+
+  async seek(key: string): Promise<ObjectInfo | undefined> {
+    if (!this.started) {
+      this.started = true;
+      await this.advance();
+    }
+    while (!this.ended && this.current && compareKeys(this.current.key, key) < 0) {
+      this.extra(this.current);
+      await this.advance();
+    }
+    if (this.current && this.current.key === key) {
+      const hit = this.current;
+      await this.advance();
+      return hit;
+    }
+    return undefined;
+  }
+
+  /** Consumes the rest of the listing (all extra). */
+  async finish(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      await this.advance();
+    }
+    while (!this.ended && this.current) {
+      this.extra(this.current);
+      await this.advance();
+    }
+  }
+}
+
+/** Pulls the pages of one prefix ahead of the consumer (at most `ahead` pages buffered). */
+class PagePrefetcher {
+  private readonly pages: ObjectInfo[][] = [];
+  private inflight: Promise<void> | undefined;
+  private token: string | undefined;
+  private done = false;
+  private error: unknown;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly transport: S3Transport,
+    private readonly prefix: string,
+    private readonly ahead = 2,
+  ) {
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inflight || this.done || this.pages.length >= this.ahead) return;
+    this.inflight = this.transport
+      .listObjectsV2({
+        prefix: this.prefix,
+        maxKeys: 1000,
+        ...(this.token ? { continuationToken: this.token } : {}),
+      })
+      .then(
+        (page) => {
+          this.pages.push(page.objects);
+          this.token = page.nextToken;
+          if (!page.nextToken) this.done = true;
+        },
+        (e: unknown) => {
+          this.error = e;
+          this.done = true;
+        },
+      )
+      .finally(() => {
+        this.inflight = undefined;
+        this.pump();
+        this.wake?.();
+      });
+  }
+
+  async *drain(): AsyncGenerator<ObjectInfo> {
+    for (;;) {
+      const page = this.pages.shift();
+      if (page) {
+        this.pump();
+        yield* page;
+        continue;
+      }
+      if (this.error) throw this.error;
+      if (this.done && !this.inflight) return;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+}
+
+type Segment = { kind: 'obj'; obj: ObjectInfo } | { kind: 'prefix'; prefix: string };
+
+/** The keyspace under `prefix` as objects and sub-prefixes, in key order, `depth` levels down. */
+async function* segments(t: S3Transport, prefix: string, depth: number): AsyncGenerator<Segment> {
+  if (depth === 0) {
+    yield { kind: 'prefix', prefix };
+    return;
+  }
+  let token: string | undefined;
+  do {
+    const page = await t.listObjectsV2({
+      prefix,
+      delimiter: '/',
+      maxKeys: 1000,
+      ...(token ? { continuationToken: token } : {}),
+    });
+    let i = 0;
+    let j = 0;
+    while (i < page.objects.length || j < page.prefixes.length) {
+      const o = page.objects[i];
+      const p = page.prefixes[j];
+      if (o && (p === undefined || compareKeys(o.key, p) < 0)) {
+        yield { kind: 'obj', obj: o };
+        i++;
+      } else {
+        yield* segments(t, p!, depth - 1);
+        j++;
+      }
+    }
+    token = page.nextToken;
+  } while (token);
+}
+
+/**
+ * Every object under `prefix` in key order, with the sub-prefixes `depth` levels down
+ * (e.g. `upload_files/<tenant>/`) listed `width` at a time: a listing of millions of keys is
+ * sequential pages per prefix, so prefixes in parallel divide its time. Memory: `width` × 2 pages.
+ */
+export async function* listParallel(
+  transport: S3Transport,
+  prefix: string,
+  depth = 2,
+  width = 4,
+): AsyncGenerator<ObjectInfo> {
+  const segs = segments(transport, prefix, depth);
+  const window: ({ kind: 'obj'; obj: ObjectInfo } | { kind: 'stream'; pf: PagePrefetcher })[] = [];
+  let streams = 0;
+  let ended = false;
+  const refill = async (): Promise<void> => {
+    while (!ended && streams < width && window.length < 2000) {
+      const n = await segs.next();
+      if (n.done) {
+        ended = true;
+        break;
+      }
+      if (n.value.kind === 'obj') window.push(n.value);
+      else {
+        window.push({ kind: 'stream', pf: new PagePrefetcher(transport, n.value.prefix) });
+        streams++;
+      }
+    }
+  };
+  try {
+    for (;;) {
+      await refill();
+      const head = window.shift();
+      if (!head) return;
+      if (head.kind === 'obj') yield head.obj;
+      else {
+        // Start the next prefixes before draining this one, so `width` list at once.
+        streams--;
+        await refill();
+        yield* head.pf.drain();
+      }
+    }
+  } finally {
+    await segs.return(undefined);
+  }
+}

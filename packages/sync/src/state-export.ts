@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { normalizePrefix } from './keys.js';
+import { md5Line } from './manifest.js';
+import { SortedRecordReader, SyncState } from './state.js';
+import type { S3Target } from './transport.js';
+
+function endpointOrigin(target: S3Target): string {
+  return new URL(target.endpoint || `https://s3.${target.region}.amazonaws.com`).origin;
+}
+
+/** The sorted file records a sync run left in `stateDir` for this target (key, size, md5, sha256). */
+export async function* readSyncRecords(stateDir: string, target: S3Target, prefix?: string) {
+  const p = normalizePrefix(prefix);
+  const id = SyncState.targetId(endpointOrigin(target), target.bucket, p);
+  const reader = await SortedRecordReader.open(path.join(stateDir, `${id}.files.ndjson`));
+  try {
+    for await (const r of reader.all()) yield { ...r, path: r.k.slice(p.length) };
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * Writes an md5sum-format list of every file the last complete sync recorded, paths relative to
+ * the prefix: `rclone check --checkfile MD5 <file> remote:bucket/prefix` checks the bucket
+ * against it independently. Returns the number of lines.
+ */
+export async function writeMd5List(options: {
+  stateDir: string;
+  target: S3Target;
+  prefix?: string;
+  outFile: string;
+}): Promise<number> {
+  const out = fs.createWriteStream(options.outFile, { mode: 0o644 });
+  let n = 0;
+  for await (const r of readSyncRecords(options.stateDir, options.target, options.prefix)) {
+    // md5sum's format can't carry a newline in a name; rclone would misread it.
+    if (r.path.includes('\n')) continue;
+    if (!out.write(md5Line(r.md5, r.path))) await once(out, 'drain');
+    n++;
+  }
+  out.end();
+  await once(out, 'finish');
+  return n;
+}

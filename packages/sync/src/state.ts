@@ -1,0 +1,308 @@
+import fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { createHash } from 'node:crypto';
+import { compareKeys } from './keys.js';
+
+/**
+ * What a run knows about a file it uploaded (or verified): the local identity it was read with and
+ * the hashes of those bytes. A later run that sees the same (size, mtime, inode) and the same ETag
+ * in the listing skips the file without reading it, without PUT and without HEAD.
+ */
+export interface FileRecord {
+  /** Object key. */
+  k: string;
+  /** Size in bytes. */
+  s: number;
+  /** mtime, ns since the epoch (decimal string). */
+  m: string;
+  /** Inode number (decimal string). */
+  i: string;
+  /** Hex md5 of the content. */
+  md5: string;
+  /** Hex sha256 of the content. */
+  sha: string;
+  /** ETag the object got (hex md5, or md5-of-part-md5s-N). */
+  e: string;
+}
+
+/** A multipart upload in flight, persisted so a killed run can continue it. */
+export interface MpuRecord {
+  k: string;
+  u: string;
+  s: number;
+  m: string;
+  i: string;
+  /** Part size. */
+  ps: number;
+  md5: string;
+  sha: string;
+  /** Hex md5 of every part, in order. */
+  pm: string[];
+}
+
+type JournalLine =
+  ({ t: 'done' } & FileRecord) | ({ t: 'mpu' } & MpuRecord) | { t: 'mpu-end'; k: string };
+
+/**
+ * State of one (endpoint, bucket, prefix) target in a caller-given directory:
+ * - `<id>.files.ndjson`: file records sorted in key order (read as a stream, merge-joined with the walk);
+ * - `<id>.journal.ndjson`: append-only log of the running (or killed) run: uploads done, multipart
+ *   uploads started and ended.
+ * A run writes `<id>.files.next.ndjson` in walk order and swaps it in when it ends; a killed run
+ * leaves its journal, which the next run loads as an overlay.
+ */
+export class SyncState {
+  private readonly filesPath: string;
+  private readonly nextPath: string;
+  private readonly journalPath: string;
+  private journalFd = -1;
+  private nextFd = -1;
+  private journalBuf: string[] = [];
+  private journalBytes = 0;
+  private nextBuf: string[] = [];
+  private nextBytes = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushQueued = false;
+  /** Records of a killed run (its journal), by key. */
+  readonly overlay = new Map<string, FileRecord>();
+  readonly mpus = new Map<string, MpuRecord>();
+  private reader: SortedRecordReader | undefined;
+  /** Walk-order slots for the next files list; a slot is written when it and all before it are settled. */
+  private slots: (FileRecord | null | undefined)[] = [];
+  private slotBase = 0;
+  private slotHead = 0;
+
+  private constructor(dir: string, id: string) {
+    this.filesPath = path.join(dir, `${id}.files.ndjson`);
+    this.nextPath = path.join(dir, `${id}.files.next.ndjson`);
+    this.journalPath = path.join(dir, `${id}.journal.ndjson`);
+  }
+
+  static targetId(endpoint: string, bucket: string, prefix: string): string {
+    const h = createHash('sha256')
+      .update(`${endpoint}\n${bucket}\n${prefix}`)
+      .digest('hex')
+      .slice(0, 12);
+    return `sync-${bucket.replace(/[^A-Za-z0-9.-]/g, '_')}-${h}`;
+  }
+
+  static async open(dir: string, id: string): Promise<SyncState> {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const st = new SyncState(dir, id);
+    await st.loadJournal();
+    st.reader = await SortedRecordReader.open(st.filesPath);
+    st.journalFd = fs.openSync(st.journalPath, 'a', 0o600);
+    st.nextFd = fs.openSync(st.nextPath, 'w', 0o600);
+    st.flushTimer = setInterval(() => st.flush(), 250);
+    st.flushTimer.unref();
+    return st;
+  }
+
+  private async loadJournal(): Promise<void> {
+    let exists = true;
+    try {
+      await fsp.access(this.journalPath);
+    } catch {
+      exists = false;
+    }
+    if (!exists) return;
+    const rl = readline.createInterface({
+      input: fs.createReadStream(this.journalPath),
+      crlfDelay: Infinity,
+    });
+    for await (const line of rl) {
+      if (!line) continue;
+      let rec: JournalLine;
+      try {
+        rec = JSON.parse(line) as JournalLine;
+      } catch {
+        continue; // a line torn by a kill
+      }
+      if (rec.t === 'done') {
+        const { t: _t, ...r } = rec;
+        this.overlay.set(r.k, r);
+      } else if (rec.t === 'mpu') {
+        const { t: _t, ...r } = rec;
+        this.mpus.set(r.k, r);
+      } else if (rec.t === 'mpu-end') this.mpus.delete(rec.k);
+    }
+  }
+
+  /** The record for `key`, if any; keys must be asked in increasing order. */
+  async lookup(key: string): Promise<FileRecord | undefined> {
+    const fromFile = await this.reader!.seek(key);
+    return this.overlay.get(key) ?? fromFile;
+  }
+
+  /** Reserves the next walk-order slot of the new files list. */
+  reserveSlot(): number {
+    this.slots.push(undefined);
+    return this.slotBase + this.slots.length - 1;
+  }
+
+  /** Settles a slot with a record (or null: nothing known, e.g. failed). */
+  settleSlot(slot: number, rec: FileRecord | null): void {
+    this.slots[slot - this.slotBase] = rec;
+    while (this.slotHead < this.slots.length && this.slots[this.slotHead] !== undefined) {
+      const r = this.slots[this.slotHead];
+      if (r) this.pushNext(JSON.stringify(r));
+      this.slotHead++;
+    }
+    if (this.slotHead > 4096 && this.slotHead * 2 > this.slots.length) {
+      this.slots = this.slots.slice(this.slotHead);
+      this.slotBase += this.slotHead;
+      this.slotHead = 0;
+    }
+  }
+
+  private pushNext(line: string): void {
+    this.nextBuf.push(line);
+    this.nextBytes += line.length + 1;
+    if (this.nextBytes > 1 << 20) this.flushNext();
+  }
+
+  private journal(line: JournalLine): void {
+    const s = JSON.stringify(line);
+    this.journalBuf.push(s);
+    this.journalBytes += s.length + 1;
+    // Written at the end of this turn of the event loop: a kill loses at most the uploads that
+    // finished in the same turn, and completions arriving together share one write.
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        this.flushJournal();
+      });
+    }
+  }
+
+  recordDone(rec: FileRecord): void {
+    this.journal({ t: 'done', ...rec });
+  }
+
+  recordMpu(rec: MpuRecord): void {
+    this.mpus.set(rec.k, rec);
+    this.journal({ t: 'mpu', ...rec });
+    this.flushJournal(); // an UploadId lost to a kill is an orphan upload: write it now
+  }
+
+  endMpu(key: string): void {
+    if (!this.mpus.delete(key)) return;
+    this.journal({ t: 'mpu-end', k: key });
+  }
+
+  private flushJournal(): void {
+    if (this.journalBuf.length === 0 || this.journalFd < 0) return;
+    fs.writeSync(this.journalFd, `${this.journalBuf.join('\n')}\n`);
+    this.journalBuf = [];
+    this.journalBytes = 0;
+  }
+
+  private flushNext(): void {
+    if (this.nextBuf.length === 0 || this.nextFd < 0) return;
+    fs.writeSync(this.nextFd, `${this.nextBuf.join('\n')}\n`);
+    this.nextBuf = [];
+    this.nextBytes = 0;
+  }
+
+  flush(): void {
+    this.flushJournal();
+    this.flushNext();
+  }
+
+  /**
+   * Ends the run. `complete`: the whole tree was walked, so the new files list replaces the old
+   * one and the journal is no longer needed (multipart uploads still open are kept in it).
+   */
+  async close(complete: boolean): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    await this.reader?.close();
+    this.flush();
+    if (complete) {
+      // Uploads of the killed run that this walk did not see again keep nothing; open MPUs stay.
+      fs.fsyncSync(this.nextFd);
+      fs.closeSync(this.nextFd);
+      this.nextFd = -1;
+      await fsp.rename(this.nextPath, this.filesPath);
+      fs.closeSync(this.journalFd);
+      this.journalFd = -1;
+      const open = [...this.mpus.values()].map((m) => JSON.stringify({ t: 'mpu', ...m }));
+      if (open.length > 0)
+        await fsp.writeFile(this.journalPath, `${open.join('\n')}\n`, { mode: 0o600 });
+      else await fsp.rm(this.journalPath, { force: true });
+    } else {
+      fs.fsyncSync(this.journalFd);
+      fs.closeSync(this.journalFd);
+      this.journalFd = -1;
+      fs.closeSync(this.nextFd);
+      this.nextFd = -1;
+      await fsp.rm(this.nextPath, { force: true });
+    }
+  }
+}
+
+/** Reads a sorted NDJSON file of records forward, answering lookups in increasing key order. */
+export class SortedRecordReader {
+  private iter: AsyncIterator<string> | undefined;
+  private current: FileRecord | undefined;
+  private done = false;
+  private rl: readline.Interface | undefined;
+
+  static async open(file: string): Promise<SortedRecordReader> {
+    const r = new SortedRecordReader();
+    try {
+      await fsp.access(file);
+    } catch {
+      r.done = true;
+      return r;
+    }
+    r.rl = readline.createInterface({
+      input: fs.createReadStream(file, { highWaterMark: 1 << 20 }),
+      crlfDelay: Infinity,
+    });
+    r.iter = r.rl[Symbol.asyncIterator]();
+    return r;
+  }
+
+  private async advance(): Promise<void> {
+    for (;;) {
+      const n = await this.iter!.next();
+      if (n.done) {
+        this.done = true;
+        this.current = undefined;
+        return;
+      }
+      if (!n.value) continue;
+      try {
+        this.current = JSON.parse(n.value) as FileRecord;
+        return;
+      } catch {
+        continue;
+      }
+    }
+  }
+
+  async seek(key: string): Promise<FileRecord | undefined> {
+    if (this.done) return undefined;
+    if (this.current === undefined) await this.advance();
+    while (this.current && compareKeys(this.current.k, key) < 0) await this.advance();
+    if (this.current && this.current.k === key) return this.current;
+    return undefined;
+  }
+
+  /** Every remaining record (for emitters); use on a fresh reader. */
+  async *all(): AsyncGenerator<FileRecord> {
+    if (this.done) return;
+    for (;;) {
+      await this.advance();
+      if (!this.current) return;
+      yield this.current;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.rl?.close();
+  }
+}
