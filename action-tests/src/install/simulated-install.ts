@@ -23,6 +23,8 @@ export interface SimulatedInstall {
   /** The Dify api through its Service. */
   difyUrl: string;
   secretKey: string;
+  /** Guards the emulator's workspace-creation endpoint (POST /console/api/workspaces). */
+  adminToken: string;
   databaseUrl: string;
   bucket: string;
   s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
@@ -120,7 +122,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
     cleanups.push(() => sim.stop());
     for (const obj of fixtureObjects({ node, env })) {
       const kind = String(obj.kind);
-      if (kind === 'Namespace' && server.api.list('namespaces', undefined).items.some((n) => (n as { metadata?: { name?: string } }).metadata?.name === NAMESPACE)) continue;
+      if (kind === 'Namespace' && server.api.list('namespaces', undefined).items.some((n: unknown) => (n as { metadata?: { name?: string } }).metadata?.name === NAMESPACE)) continue;
       const resource = { Namespace: 'namespaces', ConfigMap: 'configmaps', StatefulSet: 'statefulsets', Service: 'services' }[kind]!;
       server.api.create(resource as never, kind === 'Namespace' ? undefined : NAMESPACE, obj);
     }
@@ -134,6 +136,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
       storagePath,
       difyUrl: proxy.url,
       secretKey,
+      adminToken: env.DIFY_EMULATOR_ADMIN_TOKEN!,
       databaseUrl: db.url,
       bucket,
       s3: {
