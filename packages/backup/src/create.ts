@@ -106,7 +106,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   await mkdir(backupDir, { recursive: true, mode: 0o700 });
   const names = backupFileNames(id, createdAt);
   const existing = (await readdir(backupDir)).filter(
-    (n) => n.startsWith(`${id}.`) || n === names.archive,
+    // `<id>.kubernetes/` is the snapshot the caller writes just before the archive.
+    (n) => (n.startsWith(`${id}.`) && n !== `${id}.kubernetes`) || n === names.archive,
   );
   if (existing.length) {
     throw new BackupError(

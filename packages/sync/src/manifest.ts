@@ -18,6 +18,9 @@ export type ManifestSource = string | Iterable<ManifestRecord> | AsyncIterable<M
 export async function loadManifest(source: ManifestSource): Promise<Map<string, ManifestRecord>> {
   const map = new Map<string, ManifestRecord>();
   const add = (r: ManifestRecord, where: string): void => {
+    // A backup manifest also lists directories and skipped entries: they have no object.
+    const type = (r as { type?: unknown }).type;
+    if (type !== undefined && type !== 'file') return;
     if (typeof r?.path !== 'string' || typeof r.size !== 'number') {
       throw new SyncConfigError(
         `manifest ${where}: each record needs "path" (string) and "size" (number)`,

@@ -34,14 +34,14 @@ const FLOW: { step: string; before: string; after: string; stages: StageName[] }
   {
     step: '5. Embed',
     before: 'Worker computes vectors',
-    after: 'Unchanged',
-    stages: ['worker-path'],
+    after: 'Unchanged; not exercised (the probe indexes economy-style, needing no embedding model)',
+    stages: [],
   },
   {
     step: '6. Store vectors',
     before: 'Worker writes to the vector store',
-    after: 'Unchanged',
-    stages: ['worker-path'],
+    after: 'Unchanged; the storage switch does not touch the vector store',
+    stages: [],
   },
   {
     step: 'Stored data',
