@@ -4,7 +4,13 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['**/dist/**', '**/node_modules/**', 'coverage/**', '.turbo/**', 'bench/results/**']),
+  globalIgnores([
+    '**/dist/**',
+    '**/node_modules/**',
+    'coverage/**',
+    '.turbo/**',
+    'bench/results/**',
+  ]),
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -31,7 +37,10 @@ export default defineConfig(
       },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-constant-condition': ['error', { checkLoops: false }],
     },

@@ -35,7 +35,10 @@ const log: Logger = {
 const noMask = () => undefined;
 const stages: { name: string; ok: boolean; detail: string; seconds: number }[] = [];
 
-async function stage<T>(name: string, fn: () => Promise<{ value: T; detail: string; ok?: boolean }>): Promise<T> {
+async function stage<T>(
+  name: string,
+  fn: () => Promise<{ value: T; detail: string; ok?: boolean }>,
+): Promise<T> {
   const t = Date.now();
   out(`\n[${elapsed()}] ${name}`);
   try {
@@ -46,14 +49,22 @@ async function stage<T>(name: string, fn: () => Promise<{ value: T; detail: stri
     return value;
   } catch (error) {
     if (!stages.some((s) => s.name === name)) {
-      stages.push({ name, ok: false, detail: (error as Error).message, seconds: (Date.now() - t) / 1000 });
+      stages.push({
+        name,
+        ok: false,
+        detail: (error as Error).message,
+        seconds: (Date.now() - t) / 1000,
+      });
       out(`  FAILED: ${(error as Error).message}`);
     }
     throw error;
   }
 }
 
-function inputs(install: SimulatedInstall, extra: Record<string, string>): (name: string) => string {
+function inputs(
+  install: SimulatedInstall,
+  extra: Record<string, string>,
+): (name: string) => string {
   const values: Record<string, string> = {
     namespace: install.namespace,
     kubeconfig: install.kubeconfigPath,
@@ -87,65 +98,130 @@ process.on('SIGINT', () => void shutdown(130));
 process.on('SIGTERM', () => void shutdown(143));
 
 try {
-  out(`Local environment: Ceph RGW ${ground.env.DSM_S3_ENDPOINT}, PostgreSQL, Redis (${elapsed()})`);
-  install = await stage('Bring up the simulated install (fake cluster, Dify emulator on hostPath, seeded)', async () => {
-    const i = await startSimulatedInstall({ env: ground.env, seed: 'demo', files: 300, timeScale: 0.1 });
-    return {
-      value: i,
-      detail: `namespace ${i.namespace}, StatefulSets dify-api/dify-worker on ${i.node}, ${i.seeded.counts.objectsOnDisk} files (${(i.seeded.bytesOnDisk / 1048576).toFixed(1)} MiB) in ${i.storagePath}, Dify at ${i.difyUrl}`,
-    };
-  });
+  out(
+    `Local environment: Ceph RGW ${ground.env.DSM_S3_ENDPOINT}, PostgreSQL, Redis (${elapsed()})`,
+  );
+  install = await stage(
+    'Bring up the simulated install (fake cluster, Dify emulator on hostPath, seeded)',
+    async () => {
+      const i = await startSimulatedInstall({
+        env: ground.env,
+        seed: 'demo',
+        files: 300,
+        timeScale: 0.1,
+      });
+      return {
+        value: i,
+        detail: `namespace ${i.namespace}, StatefulSets dify-api/dify-worker on ${i.node}, ${i.seeded.counts.objectsOnDisk} files (${(i.seeded.bytesOnDisk / 1048576).toFixed(1)} MiB) in ${i.storagePath}, Dify at ${i.difyUrl}`,
+      };
+    },
+  );
   const tenant = install.seeded.tenants[0]!;
   const read = (extra: Record<string, string>) => inputs(install!, extra);
 
   await stage('Preflight', async () => {
-    const r = await runBackup(readBackupConfig(read({ 'preflight-only': 'true' }), {}, noMask), log);
-    return { value: r, detail: `runner on ${r.node}, ${r.preflight.files} files to back up, room available` };
+    const r = await runBackup(
+      readBackupConfig(read({ 'preflight-only': 'true' }), {}, noMask),
+      log,
+    );
+    return {
+      value: r,
+      detail: `runner on ${r.node}, ${r.preflight.files} files to back up, room available`,
+    };
   });
-  const backup = await stage('Backup (zstd archive + manifest, verified; Kubernetes snapshot)', async () => {
-    const r = await runBackup(readBackupConfig(read({}), {}, noMask), log);
-    const rec = r.backup!.record;
-    return { value: r.backup!, detail: `backup ${rec.id}: ${rec.counts.files} files, archive ${(rec.archive.bytes / 1048576).toFixed(1)} MiB, ${rec.kubernetes.objects.length} objects snapshotted` };
-  });
+  const backup = await stage(
+    'Backup (zstd archive + manifest, verified; Kubernetes snapshot)',
+    async () => {
+      const r = await runBackup(readBackupConfig(read({}), {}, noMask), log);
+      const rec = r.backup!.record;
+      return {
+        value: r.backup!,
+        detail: `backup ${rec.id}: ${rec.counts.files} files, archive ${(rec.archive.bytes / 1048576).toFixed(1)} MiB, ${rec.kubernetes.objects.length} objects snapshotted`,
+      };
+    },
+  );
   await stage('Online bulk copy while Dify keeps receiving uploads', async () => {
     let uploads = 0;
     let copying = true;
     const uploader = (async () => {
       while (copying) {
-        await uploadThroughDify(install!, tenant.appApiKey, `during-copy-${uploads}.txt`, randomBytes(2048));
+        await uploadThroughDify(
+          install!,
+          tenant.appApiKey,
+          `during-copy-${uploads}.txt`,
+          randomBytes(2048),
+        );
         uploads += 1;
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const r = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log).finally(() => (copying = false));
+    const r = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log).finally(
+      () => (copying = false),
+    );
     await uploader;
     if (r.mode === 'verify') throw new Error('unexpected verify result');
-    return { value: r, detail: `${r.report.counts.copied} files copied (${uploads} uploads arrived meanwhile, left for the delta)`, ok: r.report.ok };
+    return {
+      value: r,
+      detail: `${r.report.counts.copied} files copied (${uploads} uploads arrived meanwhile, left for the delta)`,
+      ok: r.report.ok,
+    };
   });
   await stage('Plan (changes nothing)', async () => {
     const r = await runConvert(readConvertConfig(read({ phase: 'plan' }), {}, noMask), log);
-    out(r.planMarkdown.split('\n').map((l) => `    | ${l}`).join('\n'));
+    out(
+      r.planMarkdown
+        .split('\n')
+        .map((l) => `    | ${l}`)
+        .join('\n'),
+    );
     return { value: r, detail: `plan written to ${r.planPath}` };
   });
   await stage('Cutover: freeze, final delta, StatefulSets → Deployments on S3', async () => {
     const r = await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
-    return { value: r, detail: `${r.message}; delta copied ${r.delta?.copied ?? 0} file(s); write freeze ${r.freezeSeconds ?? '?'} s` };
+    return {
+      value: r,
+      detail: `${r.message}; delta copied ${r.delta?.copied ?? 0} file(s); write freeze ${r.freezeSeconds ?? '?'} s`,
+    };
   });
   await install.waitForApi();
   const verify = await stage('Verify every stage of the data flow on S3', async () => {
     const r = await runVerify(
-      readVerifyConfig(read({ 'manifest-path': backup.manifestPath, 'read-back': 'sample', 'app-api-key': tenant.appApiKey, 'dataset-api-key': tenant.datasetApiKey, 'indexing-timeout': '60' }), {}, noMask),
+      readVerifyConfig(
+        read({
+          'manifest-path': backup.manifestPath,
+          'read-back': 'sample',
+          'app-api-key': tenant.appApiKey,
+          'dataset-api-key': tenant.datasetApiKey,
+          'indexing-timeout': '60',
+        }),
+        {},
+        noMask,
+      ),
       log,
     );
     return { value: r, detail: `verdict ${r.verdict}`, ok: r.verdict === 'pass' };
   });
-  const after = await stage('Use Dify on S3: an upload and a new tenant after the cutover', async () => {
-    const file = await uploadThroughDify(install!, tenant.appApiKey, 'after-cutover.txt', randomBytes(4096));
-    const ws = await createWorkspace(install!, 'created-on-s3');
-    return { value: { file, ws }, detail: `upload ${file.id} and tenant ${ws.tenant_id} written to the bucket` };
-  });
+  const after = await stage(
+    'Use Dify on S3: an upload and a new tenant after the cutover',
+    async () => {
+      const file = await uploadThroughDify(
+        install!,
+        tenant.appApiKey,
+        'after-cutover.txt',
+        randomBytes(4096),
+      );
+      const ws = await createWorkspace(install!, 'created-on-s3');
+      return {
+        value: { file, ws },
+        detail: `upload ${file.id} and tenant ${ws.tenant_id} written to the bucket`,
+      };
+    },
+  );
   const rollback = await stage('Rollback to hostPath (nothing written on S3 is lost)', async () => {
-    const r = await runRollback(readRollbackConfig(read({ 'backup-id': backup.record.id }), {}, noMask), log);
+    const r = await runRollback(
+      readRollbackConfig(read({ 'backup-id': backup.record.id }), {}, noMask),
+      log,
+    );
     const failed = r.checks.filter((c) => !c.ok);
     return {
       value: r,
@@ -158,7 +234,11 @@ try {
     const newKey = rollback.checks.find((c) => c.name.includes(after.ws.tenant_id));
     const readable = rollback.checks.filter((c) => c.name.startsWith('file '));
     const ok = Boolean(newKey?.ok) && readable.length > 0 && readable.every((c) => c.ok);
-    return { value: null, detail: `${readable.length} file(s) written on S3 readable through file-preview on hostPath; new tenant's private key ${newKey?.ok ? 'present' : 'MISSING'}`, ok };
+    return {
+      value: null,
+      detail: `${readable.length} file(s) written on S3 readable through file-preview on hostPath; new tenant's private key ${newKey?.ok ? 'present' : 'MISSING'}`,
+      ok,
+    };
   });
 
   out('\nData flow on S3 (evidence of this run):\n');
@@ -169,6 +249,9 @@ try {
 }
 
 out('\nStory:');
-for (const s of stages) out(`  ${s.ok ? 'PASS' : 'FAIL'}  ${s.seconds.toFixed(1).padStart(5)}s  ${s.name}`);
-out(`\n${exitCode === 0 ? 'The migration and the rollback worked end to end' : 'The demo FAILED'} in ${elapsed()}.`);
+for (const s of stages)
+  out(`  ${s.ok ? 'PASS' : 'FAIL'}  ${s.seconds.toFixed(1).padStart(5)}s  ${s.name}`);
+out(
+  `\n${exitCode === 0 ? 'The migration and the rollback worked end to end' : 'The demo FAILED'} in ${elapsed()}.`,
+);
 await shutdown(exitCode);

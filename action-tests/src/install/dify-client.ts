@@ -31,6 +31,7 @@ export async function createWorkspace(
     body: JSON.stringify({ name }),
     signal: AbortSignal.timeout(30_000),
   });
-  if (res.status !== 201) throw new Error(`workspace creation answered ${res.status}: ${await res.text()}`);
+  if (res.status !== 201)
+    throw new Error(`workspace creation answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as { tenant_id: string; app_api_key: string; dataset_api_key: string };
 }

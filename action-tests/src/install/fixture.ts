@@ -34,14 +34,19 @@ function statefulSet(name: string, mode: 'api' | 'worker', node: string): Record
               volumeMounts: [{ name: 'dify-api-storage', mountPath: MOUNT_PATH }],
             },
           ],
-          volumes: [{ name: 'dify-api-storage', hostPath: { path: HOST_PATH, type: 'DirectoryOrCreate' } }],
+          volumes: [
+            { name: 'dify-api-storage', hostPath: { path: HOST_PATH, type: 'DirectoryOrCreate' } },
+          ],
         },
       },
     },
   };
 }
 
-export function fixtureObjects(o: { node: string; env: Record<string, string> }): Record<string, unknown>[] {
+export function fixtureObjects(o: {
+  node: string;
+  env: Record<string, string>;
+}): Record<string, unknown>[] {
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } },
     {
@@ -62,13 +67,20 @@ export function fixtureObjects(o: { node: string; env: Record<string, string> })
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'dify-api', namespace: NAMESPACE },
-      spec: { selector: { app: 'dify-api' }, ports: [{ port: 5001, targetPort: 5001, name: 'http' }] },
+      spec: {
+        selector: { app: 'dify-api' },
+        ports: [{ port: 5001, targetPort: 5001, name: 'http' }],
+      },
     },
     {
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'dify-worker', namespace: NAMESPACE },
-      spec: { clusterIP: 'None', selector: { app: 'dify-worker' }, ports: [{ port: 5001, name: 'none' }] },
+      spec: {
+        clusterIP: 'None',
+        selector: { app: 'dify-worker' },
+        ports: [{ port: 5001, name: 'none' }],
+      },
     },
   ];
 }

@@ -8,7 +8,12 @@ import { Redis } from 'ioredis';
 import { createDbPoolFromUrl } from '../dify/db.js';
 import { difyRuntime } from '../dify/runtime.js';
 import { seedInstall, type SeedSummary } from '../dify/seed.js';
-import { startFakeApiServer, startSimulator, type FakeApiServer, type Simulator } from '../kube/index.js';
+import {
+  startFakeApiServer,
+  startSimulator,
+  type FakeApiServer,
+  type Simulator,
+} from '../kube/index.js';
 import { createDifyDatabase } from '../proving-ground/database.js';
 import type { ProvingGroundEnv } from '../proving-ground/index.js';
 import { CONFIG_MAP, HOST_PATH, NAMESPACE, fixtureObjects } from './fixture.js';
@@ -81,7 +86,14 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
     const pool = createDbPoolFromUrl(db.url, 4);
     let seeded: SeedSummary;
     try {
-      seeded = await seedInstall({ db: pool, storageRoot: storagePath, seed: o.seed ?? 'demo', files: o.files ?? 60, hugeFiles: o.hugeFiles ?? 0, tenants: 2 });
+      seeded = await seedInstall({
+        db: pool,
+        storageRoot: storagePath,
+        seed: o.seed ?? 'demo',
+        files: o.files ?? 60,
+        hugeFiles: o.hugeFiles ?? 0,
+        tenants: 2,
+      });
     } finally {
       await pool.end();
     }
@@ -102,7 +114,10 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
       endpoint: o.env.DSM_S3_ENDPOINT,
       region: o.env.DSM_S3_REGION,
       forcePathStyle: true,
-      credentials: { accessKeyId: o.env.DSM_S3_ACCESS_KEY, secretAccessKey: o.env.DSM_S3_SECRET_KEY },
+      credentials: {
+        accessKeyId: o.env.DSM_S3_ACCESS_KEY,
+        secretAccessKey: o.env.DSM_S3_SECRET_KEY,
+      },
     });
     const bucket = `dify-${randomBytes(4).toString('hex')}`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -114,7 +129,9 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
     const sim = startSimulator({
       server,
       nodes: { [node]: nodeDir },
-      runtimes: { 'langgenius/dify-api:*': difyRuntime({ onListen: (c, p) => ports.set(c.podName, p) }) },
+      runtimes: {
+        'langgenius/dify-api:*': difyRuntime({ onListen: (c, p) => ports.set(c.podName, p) }),
+      },
       timeScale: o.timeScale ?? 0.02,
       stateDir: path.join(workDir, 'simulator'),
       ...(o.onLog ? { onLog: (l) => o.onLog!(`${l.pod}/${l.container}: ${l.line}`) } : {}),
@@ -122,11 +139,29 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
     cleanups.push(() => sim.stop());
     for (const obj of fixtureObjects({ node, env })) {
       const kind = String(obj.kind);
-      if (kind === 'Namespace' && server.api.list('namespaces', undefined).items.some((n: unknown) => (n as { metadata?: { name?: string } }).metadata?.name === NAMESPACE)) continue;
-      const resource = { Namespace: 'namespaces', ConfigMap: 'configmaps', StatefulSet: 'statefulsets', Service: 'services' }[kind]!;
+      if (
+        kind === 'Namespace' &&
+        server.api
+          .list('namespaces', undefined)
+          .items.some(
+            (n: unknown) => (n as { metadata?: { name?: string } }).metadata?.name === NAMESPACE,
+          )
+      )
+        continue;
+      const resource = {
+        Namespace: 'namespaces',
+        ConfigMap: 'configmaps',
+        StatefulSet: 'statefulsets',
+        Service: 'services',
+      }[kind]!;
       server.api.create(resource as never, kind === 'Namespace' ? undefined : NAMESPACE, obj);
     }
-    const proxy = await startServiceProxy({ server, namespace: NAMESPACE, selector: { app: 'dify-api' }, ports });
+    const proxy = await startServiceProxy({
+      server,
+      namespace: NAMESPACE,
+      selector: { app: 'dify-api' },
+      ports,
+    });
     cleanups.push(() => proxy.close());
 
     const install: SimulatedInstall = {
@@ -153,7 +188,8 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
         const deadline = Date.now() + timeoutMs;
         while (Date.now() < deadline) {
           try {
-            if ((await fetch(`${proxy.url}/health`, { signal: AbortSignal.timeout(2000) })).ok) return;
+            if ((await fetch(`${proxy.url}/health`, { signal: AbortSignal.timeout(2000) })).ok)
+              return;
           } catch {
             // not up yet
           }

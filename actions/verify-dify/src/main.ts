@@ -36,7 +36,8 @@ export async function run(): Promise<void> {
             `Dify on S3: ${report.verdict === 'pass' ? 'every stage passed' : `failed at ${failed.join(', ')}`}`,
           )
           .addRaw(`\n\n${renderDataFlowTable(report)}\n\n`)
-          .addCodeBlock(renderMermaid(report), 'mermaid')
+          // GitHub renders mermaid only from a fenced block, not from <pre lang>.
+          .addRaw(`\n\n\`\`\`mermaid\n${renderMermaid(report)}\n\`\`\`\n\n`)
           .addTable(
             table(
               ['stage', 'result', 'time', 'evidence'],

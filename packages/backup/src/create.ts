@@ -34,6 +34,11 @@ export interface CreateBackupOptions {
   marginRatio?: number;
   /** Skip the preflight walk (only when the caller has just run it, or in tests). */
   skipPreflight?: boolean;
+  /**
+   * The report of a preflightBackup the caller has just run for the same directories: no
+   * second walk, and its totals feed progress ETAs and the record's durations.
+   */
+  preflightReport?: PreflightReport;
   /** Re-read the archive against the manifest before declaring the backup complete (default true). */
   verify?: boolean;
   /** The Kubernetes snapshot taken with this backup, stored in the record. */
@@ -88,15 +93,21 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const id = options.backupId ?? makeBackupId(createdAt);
   assertValidBackupId(id);
 
-  const preflight = options.skipPreflight
-    ? null
-    : await preflightBackup({
-        storageDir: options.storageDir,
-        backupDir: options.backupDir,
-        ...(options.marginRatio !== undefined ? { marginRatio: options.marginRatio } : {}),
-      });
-  const storageDir =
-    preflight?.storageDir ?? (await assertReadableDir(options.storageDir, 'storage directory'));
+  const preflight =
+    options.preflightReport ??
+    (options.skipPreflight
+      ? null
+      : await preflightBackup({
+          storageDir: options.storageDir,
+          backupDir: options.backupDir,
+          ...(options.marginRatio !== undefined ? { marginRatio: options.marginRatio } : {}),
+        }));
+  const storageDir = await assertReadableDir(options.storageDir, 'storage directory');
+  if (preflight && preflight.storageDir !== storageDir) {
+    throw new BackupError(
+      `The preflight report is for ${preflight.storageDir}, not for the storage directory ${storageDir}.`,
+    );
+  }
   const backupDir = preflight?.backupDir ?? (await resolveMaybeMissing(options.backupDir)).real;
   if (isSameOrInside(backupDir, storageDir)) {
     throw new BackupError(

@@ -24,10 +24,13 @@ export { preflightBackup, type PreflightOptions, type PreflightReport } from './
 export { formatBytes, type BackupProgress, type ProgressCallback } from './progress.js';
 export {
   applyRetention,
+  backupFiles,
   findBackup,
+  KUBERNETES_DIR_SUFFIX,
   latestBackup,
   listBackups,
   RECORD_FORMAT,
+  resolveBackupFile,
   sha256File,
   type BackupFileRef,
   type BackupListing,

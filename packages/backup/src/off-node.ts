@@ -1,8 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { BackupError } from './errors.js';
 import { RECORD_SUFFIX } from './naming.js';
-import { sha256File, type BackupRecord } from './record.js';
+import { backupFiles, resolveBackupFile, sha256File, type BackupRecord } from './record.js';
 
 /**
  * Where the off-node copy goes (another bucket or prefix). Implemented over the sync engine by
@@ -53,22 +52,18 @@ export async function copyOffNode(options: CopyOffNodeOptions): Promise<CopyOffN
     [record.manifest.fileName, { bytes: record.manifest.bytes, sha256: record.manifest.sha256 }],
     [record.checksums.fileName, { bytes: record.checksums.bytes, sha256: record.checksums.sha256 }],
   ]);
-  const files = [
-    record.archive.fileName,
-    record.manifest.fileName,
-    record.checksums.fileName,
-    ...record.kubernetes.objects.flatMap((o) => [o.rawFile, o.sanitizedFile]),
-    `${record.id}${RECORD_SUFFIX}`,
-  ].filter((f): f is string => typeof f === 'string' && f !== '');
+  // The record goes last: a copy with a record is a complete copy.
+  const recordFile = `${record.id}${RECORD_SUFFIX}`;
+  const files = [...backupFiles(record).filter((f) => f !== recordFile), recordFile];
 
   const objects: OffNodeObject[] = [];
-  for (const fileName of [...new Set(files.map((f) => basename(f)))]) {
-    const localPath = join(dir, fileName);
+  for (const fileName of files) {
+    const localPath = resolveBackupFile(dir, fileName);
     const expected = known.get(fileName) ?? {
       bytes: (await stat(localPath)).size,
       sha256: await sha256File(localPath),
     };
-    const key = `${prefix}${fileName}`;
+    const key = `${prefix}${fileName.split(/[\\/]/).join('/')}`;
     const sent = await uploader.putFile(localPath, key);
     if (sent.bytes !== expected.bytes || sent.sha256 !== expected.sha256) {
       throw new BackupError(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { lstat, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { BackupError, errnoCode } from './errors.js';
 import { assertValidBackupId, PARTIAL_SUFFIX, RECORD_SUFFIX } from './naming.js';
 import type { SkipReason } from './walk.js';
@@ -10,7 +10,8 @@ export const RECORD_FORMAT = 'dify-storage-backup-record/1';
 
 /**
  * One Kubernetes object saved with the backup (filled in by the snapshot half, which lives in
- * another module). Files are names inside the backup directory.
+ * another module). Files are paths relative to the backup directory, conventionally
+ * `<id>.kubernetes/raw/…` and `<id>.kubernetes/sanitized/…` (see KUBERNETES_DIR_SUFFIX).
  */
 export interface KubernetesSnapshotObject {
   apiVersion: string;
@@ -83,6 +84,61 @@ export interface BackupRecord {
   kubernetes: KubernetesSnapshot;
   /** How to restore by hand, without this tool. */
   restoreHint: string;
+}
+
+/** The directory the Kubernetes snapshot of backup `<id>` lives in: `<id>.kubernetes/`. */
+export const KUBERNETES_DIR_SUFFIX = '.kubernetes';
+
+/**
+ * Every file of a backup, as paths relative to the backup directory: record first (deleting
+ * it first makes a half-deleted backup look incomplete), then archive, manifest, checksum list
+ * and the Kubernetes snapshot files.
+ */
+export function backupFiles(record: BackupRecord): string[] {
+  const files = [
+    `${record.id}${RECORD_SUFFIX}`,
+    record.archive.fileName,
+    record.manifest.fileName,
+    record.checksums.fileName,
+    ...record.kubernetes.objects.flatMap((o) => [o.rawFile, o.sanitizedFile]),
+  ].filter((f): f is string => typeof f === 'string' && f !== '');
+  return [...new Set(files)];
+}
+
+/**
+ * The absolute path of a file named in a record, refusing names that would leave the backup
+ * directory (absolute, `..`): a record is data and may have been edited.
+ */
+export function resolveBackupFile(backupDir: string, relativePath: string): string {
+  const parts = relativePath.split(/[\\/]/);
+  if (
+    isAbsolute(relativePath) ||
+    parts.some((p) => p === '..' || p === '') ||
+    relativePath.includes('\0')
+  ) {
+    throw new BackupError(
+      `The backup record names the file ${JSON.stringify(relativePath)}, which is not a plain path ` +
+        `inside the backup directory ${backupDir}; refusing to touch it.`,
+    );
+  }
+  return join(backupDir, ...parts);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** A backup found in a backup directory, with the paths of its files there. */
@@ -256,9 +312,9 @@ async function checkBackupFiles(
   const located: LocatedBackup = {
     record,
     recordPath: join(backupDir, `${record.id}${RECORD_SUFFIX}`),
-    archivePath: join(backupDir, basename(record.archive.fileName)),
-    manifestPath: join(backupDir, basename(record.manifest.fileName)),
-    checksumsPath: join(backupDir, basename(record.checksums.fileName)),
+    archivePath: resolveBackupFile(backupDir, record.archive.fileName),
+    manifestPath: resolveBackupFile(backupDir, record.manifest.fileName),
+    checksumsPath: resolveBackupFile(backupDir, record.checksums.fileName),
   };
   const problems: string[] = [];
   const checks: [string, BackupFileRef, string, boolean][] = [
@@ -282,6 +338,15 @@ async function checkBackupFiles(
       const sha256 = await sha256File(path);
       if (sha256 !== ref.sha256) {
         problems.push(`the ${label} ${path} hashes to ${sha256}, the record says ${ref.sha256}`);
+      }
+    }
+  }
+  for (const object of record.kubernetes.objects) {
+    for (const file of [object.rawFile, object.sanitizedFile]) {
+      if (file && !(await exists(resolveBackupFile(backupDir, file)))) {
+        problems.push(
+          `the Kubernetes snapshot file ${file} (${object.kind} ${object.name}) is missing`,
+        );
       }
     }
   }
@@ -354,19 +419,10 @@ export async function applyRetention(
       result.protectedKept.push(record.id);
       continue;
     }
-    const files = [
-      `${record.id}${RECORD_SUFFIX}`,
-      record.archive.fileName,
-      record.manifest.fileName,
-      record.checksums.fileName,
-      ...record.kubernetes.objects.flatMap((o) => [o.rawFile, o.sanitizedFile]),
-    ]
-      .filter((f): f is string => typeof f === 'string' && f !== '')
-      .map((f) => basename(f));
     const deleted: string[] = [];
     let bytes = 0;
-    for (const file of files) {
-      const path = join(backupDir, file);
+    for (const file of backupFiles(record)) {
+      const path = resolveBackupFile(backupDir, file);
       try {
         bytes += (await stat(path)).size;
         await unlink(path);
@@ -374,6 +430,12 @@ export async function applyRetention(
       } catch (error) {
         if (errnoCode(error) !== 'ENOENT') throw error;
       }
+    }
+    // The Kubernetes snapshot directory of this id, once its listed files are gone.
+    const snapshotDir = join(backupDir, `${record.id}${KUBERNETES_DIR_SUFFIX}`);
+    if (await isDirectory(snapshotDir)) {
+      await rm(snapshotDir, { recursive: true, force: true });
+      deleted.push(`${record.id}${KUBERNETES_DIR_SUFFIX}/`);
     }
     result.deleted.push({ id: record.id, files: deleted, bytes });
   }

@@ -45,10 +45,28 @@ describe('copyOffNode', () => {
     work = await tempDir('offnode');
     await mkdir(join(work, 'storage/upload_files'), { recursive: true });
     await writeFile(join(work, 'storage/upload_files/a.pdf'), 'pdf bytes');
+    const id = 'b-20261127T120000Z-0ff0de';
+    const snapshot = join(work, 'backups', `${id}.kubernetes`);
+    await mkdir(join(snapshot, 'raw'), { recursive: true });
+    await mkdir(join(snapshot, 'sanitized'), { recursive: true });
+    await writeFile(join(snapshot, 'raw/configmap-dify.yaml'), 'raw');
+    await writeFile(join(snapshot, 'sanitized/configmap-dify.yaml'), 'sanitized');
     backup = await createBackup({
       storageDir: join(work, 'storage'),
       backupDir: join(work, 'backups'),
+      backupId: id,
       marginRatio: 0,
+      kubernetes: {
+        objects: [
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            name: 'dify',
+            rawFile: `${id}.kubernetes/raw/configmap-dify.yaml`,
+            sanitizedFile: `${id}.kubernetes/sanitized/configmap-dify.yaml`,
+          },
+        ],
+      },
     });
   });
   afterAll(async () => {
@@ -63,8 +81,11 @@ describe('copyOffNode', () => {
       `backups/dify/${id}/${backup.record.archive.fileName}`,
       `backups/dify/${id}/${id}.manifest.ndjson`,
       `backups/dify/${id}/${id}.sha256sums`,
+      `backups/dify/${id}/${id}.kubernetes/raw/configmap-dify.yaml`,
+      `backups/dify/${id}/${id}.kubernetes/sanitized/configmap-dify.yaml`,
       `backups/dify/${id}/${id}.record.json`,
     ]);
+    expect(await readFile(join(work, 'remote', uploader.keys[4]!), 'utf8')).toBe('sanitized');
     expect(result.objects[0]).toMatchObject({
       bytes: backup.record.archive.bytes,
       sha256: backup.record.archive.sha256,

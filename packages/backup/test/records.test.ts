@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdir, readdir, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   applyRetention,
@@ -7,6 +7,7 @@ import {
   findBackup,
   latestBackup,
   listBackups,
+  resolveBackupFile,
   type CreateBackupResult,
 } from '@dify-storage/backup';
 import { removeDir, tempDir } from './helpers.js';
@@ -24,14 +25,35 @@ describe('backup records: find, latest, retention', () => {
     await writeFile(join(storage, 'upload_files/t/a.txt'), 'hello');
     const days = ['2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23'];
     for (const [i, day] of days.entries()) {
+      const id = `b-${day.replace(/-/g, '')}T080000Z-00000${i}`;
+      // The snapshot half writes `<id>.kubernetes/` before the archive and lists it in the record.
+      for (const kind of ['raw', 'sanitized']) {
+        await mkdir(join(backups, `${id}.kubernetes`, kind), { recursive: true });
+        await writeFile(
+          join(backups, `${id}.kubernetes`, kind, 'statefulset-dify-api.yaml'),
+          `kind: StatefulSet # ${kind}\n`,
+        );
+      }
       made.push(
         await createBackup({
           storageDir: storage,
           backupDir: backups,
           now: new Date(`${day}T08:00:00Z`),
-          backupId: `b-${day.replace(/-/g, '')}T080000Z-00000${i}`,
+          backupId: id,
           namespace: i === 3 ? 'other' : 'dify',
           marginRatio: 0,
+          kubernetes: {
+            objects: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'StatefulSet',
+                namespace: 'dify',
+                name: 'dify-api',
+                rawFile: `${id}.kubernetes/raw/statefulset-dify-api.yaml`,
+                sanitizedFile: `${id}.kubernetes/sanitized/statefulset-dify-api.yaml`,
+              },
+            ],
+          },
         }),
       );
     }
@@ -72,6 +94,20 @@ describe('backup records: find, latest, retention', () => {
     );
   });
 
+  it('refuses a backup whose Kubernetes snapshot file is missing, or whose record names a path outside', async () => {
+    const id = made[3]!.record.id;
+    const sanitized = join(backups, `${id}.kubernetes/sanitized/statefulset-dify-api.yaml`);
+    const content = await readFile(sanitized);
+    await rm(sanitized);
+    await expect(findBackup(backups, id)).rejects.toThrow(
+      `the Kubernetes snapshot file ${id}.kubernetes/sanitized/statefulset-dify-api.yaml (StatefulSet dify-api) is missing`,
+    );
+    await writeFile(sanitized, content);
+    expect(() => resolveBackupFile(backups, '../elsewhere/x.yaml')).toThrow(
+      /not a plain path inside the backup directory/,
+    );
+  });
+
   it('refuses a backup whose archive was truncated', async () => {
     await truncate(made[0]!.archivePath, 10);
     await expect(findBackup(backups, made[0]!.record.id)).rejects.toThrow(
@@ -89,8 +125,16 @@ describe('backup records: find, latest, retention', () => {
     expect(result.kept).toEqual([made[2]!.record.id, made[0]!.record.id]);
     expect(result.protectedKept).toEqual([made[0]!.record.id]);
     expect(result.deleted.map((d) => d.id)).toEqual([made[1]!.record.id]);
-    expect(result.deleted[0]!.files[0]).toBe(`${made[1]!.record.id}.record.json`);
-    expect(result.deleted[0]!.files).toHaveLength(4);
+    const id1 = made[1]!.record.id;
+    expect(result.deleted[0]!.files).toEqual([
+      `${id1}.record.json`,
+      made[1]!.record.archive.fileName,
+      `${id1}.manifest.ndjson`,
+      `${id1}.sha256sums`,
+      `${id1}.kubernetes/raw/statefulset-dify-api.yaml`,
+      `${id1}.kubernetes/sanitized/statefulset-dify-api.yaml`,
+      `${id1}.kubernetes/`,
+    ]);
     expect(result.deleted[0]!.bytes).toBeGreaterThan(0);
     expect(result.incomplete.map((b) => b.id)).toEqual(['b-20261124T080000Z-000009']);
     const left = await readdir(backups);

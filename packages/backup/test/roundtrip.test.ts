@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   createBackup,
   moveAside,
+  preflightBackup,
   restoreBackup,
   verifyBackup,
   type BackupProgress,
@@ -32,9 +33,15 @@ describe('createBackup → restore', () => {
     backups = join(work, 'backups');
     await mkdir(storage);
     await makeSampleTree(storage);
+    const preflightReport = await preflightBackup({
+      storageDir: storage,
+      backupDir: backups,
+      marginRatio: 0,
+    });
     result = await createBackup({
       storageDir: storage,
       backupDir: backups,
+      preflightReport,
       now: new Date('2026-11-27T10:11:12.345Z'),
       nodeName: 'node-1',
       namespace: 'dify',
@@ -80,6 +87,8 @@ describe('createBackup → restore', () => {
     expect(progress.length).toBeLessThanOrEqual(4);
     const archiveDone = progress.find((p) => p.phase === 'archive' && p.done)!;
     expect(archiveDone.files).toBe(13);
+    expect(archiveDone.totalBytes).toBe(result.record.counts.dataBytes);
+    expect(result.record.durations.preflightMs).toBe(result.preflight!.durationMs);
   });
 
   it('writes a manifest with every file, directory and skipped entry', async () => {

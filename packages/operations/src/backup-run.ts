@@ -154,7 +154,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
       nodeName: node,
       namespace: config.kube.namespace,
       marginRatio: config.freeSpaceMargin,
-      skipPreflight: true,
+      preflightReport: preflight,
       kubernetes,
       onProgress: (p) =>
         progressOf(log)(

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigurationError } from '@dify-storage/action-kit';
 import {
@@ -7,19 +7,25 @@ import {
   latestBackup,
   moveAside,
   restoreBackup,
+  utcStamp,
   type LocatedBackup,
   type RestoreBackupResult,
 } from '@dify-storage/backup';
 import { DifyApi, createdSince, privateKeyKey } from '@dify-storage/dify';
 import {
   DEFAULT_SECRET_NAME,
+  LockHeldError,
   acquireLock,
+  objectPath,
   releaseLock,
+  renewLock,
   restoreObjects,
   scaleWorkload,
   waitForRollout,
   type JournalEntry,
+  type KubeClient,
   type KubeObject,
+  type LockHandle,
   type Workload,
 } from '@dify-storage/kube';
 import { syncFromBucket, type SyncReport } from '@dify-storage/sync';
@@ -32,11 +38,17 @@ import { writeJsonAtomic } from './verify-run.js';
 interface RollbackState {
   backupId: string;
   startedAt: string;
+  /** The run id that started this rollback (named when its lock blocks another run). */
+  holder?: string;
+  /** Stamp of the move aside about to happen: finds its directory if the run died mid-move. */
+  asideStamp?: string;
   /** Set once the archive was extracted and verified into the storage directory. */
   storageRestoredAt?: string;
   movedAside: string[];
   restore?: RestoreBackupResult;
   copyBack?: { copied: number; bytes: number; refused: number; failed: number; listPath: string };
+  /** Set when a copy back began: a resumed run clears the temporary files a killed one left. */
+  copyBackStartedAt?: string;
   completedAt?: string;
 }
 
@@ -81,11 +93,97 @@ async function locate(config: RollbackConfig): Promise<LocatedBackup> {
 }
 
 async function readState(file: string, backupId: string): Promise<RollbackState> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as RollbackState;
-  } catch {
-    return { backupId, startedAt: new Date().toISOString(), movedAside: [] };
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { backupId, startedAt: new Date().toISOString(), movedAside: [] };
+    }
+    throw error;
   }
+  try {
+    return JSON.parse(text) as RollbackState;
+  } catch {
+    // Starting afresh would move the restored files aside again: let a person look first.
+    throw new ConfigurationError(
+      `The rollback state file ${file} is damaged; move it away to start this rollback afresh.`,
+    );
+  }
+}
+
+/** Lease lifetime: short, renewed while the run lives, so a killed run blocks others briefly. */
+const LOCK_TTL_SECONDS = 300;
+
+async function takeLock(
+  client: KubeClient,
+  namespace: string,
+  holder: string,
+  state: RollbackState,
+  log: Logger,
+): Promise<{ lock: LockHandle; stop: () => void }> {
+  let lock: LockHandle;
+  try {
+    lock = await acquireLock(client, { namespace, holder, ttlSeconds: LOCK_TTL_SECONDS });
+  } catch (error) {
+    if (error instanceof LockHeldError && state.holder === error.holder && !state.completedAt) {
+      throw new LockHeldError(
+        `${error.message}. That run started this rollback at ${state.startedAt} and did not finish: if it was killed, run again with run-id "${error.holder}" to resume at once.`,
+        error.holder,
+        error.since,
+        error.expiresAt,
+      );
+    }
+    throw error;
+  }
+  if (lock.tookOver) log.warn(`took the expired migration lock over from "${lock.tookOver}"`);
+  const timer = setInterval(
+    () =>
+      void renewLock(client, lock).catch((e: unknown) =>
+        log.warn(`could not renew the migration lock: ${(e as Error).message}`),
+      ),
+    (LOCK_TTL_SECONDS / 5) * 1000,
+  );
+  timer.unref();
+  return { lock, stop: () => clearInterval(timer) };
+}
+
+/** Whether the cutover's Deployments are back, i.e. the namespace was migrated again. */
+async function migratedAgain(
+  client: KubeClient,
+  namespace: string,
+  statefulSets: Workload[],
+): Promise<boolean> {
+  for (const sts of statefulSets) {
+    const name = sts.metadata!.name!;
+    if (await client.getOrNull(objectPath('Deployment', namespace, name))) return true;
+  }
+  return false;
+}
+
+/** The directories a move aside with this stamp made (moveAside names them after the stamp). */
+async function findAside(storagePath: string, stamp: string): Promise<string[]> {
+  const parent = path.dirname(storagePath);
+  const base = `${path.basename(storagePath)}.pre-rollback-${stamp}`;
+  const names = await readdir(parent).catch(() => [] as string[]);
+  return names
+    .filter(
+      (n) => n === base || (n.startsWith(`${base}-`) && /^\d+$/.test(n.slice(base.length + 1))),
+    )
+    .map((n) => path.join(parent, n));
+}
+
+/** Removes the temporary files of an interrupted copy back (syncFromBucket's `.dsm-*.partial`). */
+async function removePartials(root: string): Promise<number> {
+  let removed = 0;
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    if (e.isFile() && /^\.dsm-[0-9a-f]{12}-[0-9a-f]{8}\.partial$/.test(e.name)) {
+      await rm(path.join(e.parentPath, e.name), { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
 }
 
 /**
@@ -118,19 +216,26 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
   );
   const statefulSets = objects.filter((o) => o.kind === 'StatefulSet') as Workload[];
   const statePath = path.join(config.backupDir, `rollback-${record.id}.json`);
-  const state = await readState(statePath, record.id);
+  let state = await readState(statePath, record.id);
   const client = kubeClient(config.kube);
   const namespace = config.kube.namespace;
-  const lock = await acquireLock(client, {
-    namespace,
-    holder: config.runId,
-    ttlSeconds: Math.max(3600, config.rolloutTimeoutSeconds * 4),
-  });
+  const { lock, stop: stopRenewal } = await takeLock(client, namespace, config.runId, state, log);
   const timeoutMs = config.rolloutTimeoutSeconds * 1000;
   const journal: JournalEntry[] = [];
   const downStarted = Date.now();
   let copyBack: RollbackResult['copyBack'];
   try {
+    if (state.completedAt && (await migratedAgain(client, namespace, statefulSets))) {
+      // Rolled back once, migrated again since: this is a new rollback, with its own files.
+      const done = statePath.replace(/\.json$/, `-${utcStamp(new Date(state.completedAt))}.json`);
+      await rename(statePath, done);
+      log.info(`an earlier rollback to ${record.id} completed; its record is now ${done}`);
+      state = { backupId: record.id, startedAt: new Date().toISOString(), movedAside: [] };
+    }
+    if (!state.completedAt) {
+      state.holder = config.runId;
+      await writeJsonAtomic(statePath, state);
+    }
     // 1. Workloads and ConfigMap; StatefulSets come back at zero replicas until the files are
     // back. After a completed rollback the snapshot's own replicas are the target, so a re-run
     // compares equal and changes nothing.
@@ -145,10 +250,25 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     });
     // 2. The storage directory, once per rollback (a later run must not move aside newer files).
     if (!state.storageRestoredAt) {
-      const aside = await moveAside(storagePath);
+      if (state.asideStamp) {
+        // A run died during or right after its move aside: record where that content went.
+        for (const dir of await findAside(storagePath, state.asideStamp)) {
+          if (!state.movedAside.includes(dir)) state.movedAside.push(dir);
+        }
+      }
+      // What is in the directory now (the original content, or a partial extraction of an
+      // interrupted run) is moved aside, never deleted, and the archive extracted afresh.
+      const now = new Date();
+      state.asideStamp = utcStamp(now);
+      await writeJsonAtomic(statePath, state);
+      const aside = await moveAside(storagePath, now);
       state.movedAside.push(aside);
       await writeJsonAtomic(statePath, state);
-      log.info(`moved the current content of ${storagePath} aside to ${aside} (nothing deleted)`);
+      log.info(
+        state.movedAside.length > 1
+          ? `moved the partial restore of an interrupted run aside to ${aside}; the original content is in ${state.movedAside[0]}`
+          : `moved the current content of ${storagePath} aside to ${aside} (nothing deleted)`,
+      );
       state.restore = await restoreBackup({
         archivePath: located.archivePath,
         manifestPath: located.manifestPath,
@@ -166,7 +286,15 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     const copied: string[] = [];
     const refusedKeys: string[] = [];
     let report: SyncReport | undefined;
+    const listPath = path.join(config.backupDir, `rollback-${record.id}-copied-back.json`);
     if (!state.copyBack) {
+      if (state.copyBackStartedAt) {
+        const removed = await removePartials(storagePath);
+        if (removed)
+          log.info(`removed ${removed} partial download(s) of the interrupted copy back`);
+      }
+      state.copyBackStartedAt = new Date().toISOString();
+      await writeJsonAtomic(statePath, state);
       report = await syncFromBucket({
         target,
         root: storagePath,
@@ -176,7 +304,6 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
         onProgress: (e) => progressOf(log)(`copy back: ${e.filesDone} objects, ${e.copied} copied`),
       });
       for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
-      const listPath = path.join(config.backupDir, `rollback-${record.id}-copied-back.json`);
       await writeJsonAtomic(listPath, { copied, refused: refusedKeys });
       if (report.counts.failed > 0) {
         throw new Error(
@@ -191,6 +318,16 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
         listPath,
       };
       await writeJsonAtomic(statePath, state);
+    } else {
+      // Done by an earlier run: its list is the record of what was copied and refused.
+      const earlier = JSON.parse(
+        await readFile(state.copyBack.listPath, 'utf8').catch(() => '{}'),
+      ) as {
+        copied?: string[];
+        refused?: string[];
+      };
+      copied.push(...(earlier.copied ?? []));
+      refusedKeys.push(...(earlier.refused ?? []));
     }
     copyBack = { ...state.copyBack, sample: copied.slice(0, 100), refusedKeys };
     // 4. The old system back up, as it was.
@@ -248,6 +385,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     await writeJsonAtomic(config.reportPath, result);
     return result;
   } finally {
+    stopRenewal();
     await releaseLock(client, lock).catch(() => undefined);
   }
 }

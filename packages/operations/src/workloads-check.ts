@@ -1,5 +1,5 @@
+import type { KubeClient } from '@dify-storage/kube';
 import {
-  KubeClient,
   labelSelectorString,
   objectPath,
   rolloutStatus,

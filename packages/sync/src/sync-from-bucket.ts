@@ -30,6 +30,8 @@ export interface SyncFromBucketOptions extends BucketOptions {
   dryRun?: boolean;
   exclude?: readonly string[];
   throwOnFailure?: boolean;
+  /** Called after each object is written, verified and renamed into place (local path, bytes). */
+  onCopied?: (path: string, bytes: number) => void;
 }
 
 class RefusedError extends Error {}
@@ -215,6 +217,7 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
             return;
           }
           await download(rel, obj);
+          if (!dryRun) options.onCopied?.(rel, obj.size);
           report.counts.copied++;
           report.bytes.copied += obj.size;
           ticker.bytesDone += obj.size;

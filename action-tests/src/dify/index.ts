@@ -1,0 +1,35 @@
+/** Dify 1.3.0 emulator (api + worker) and the install seeder: the public surface for tests. */
+export { loadConfig, STORAGE_TYPES, type DifyConfig, type StorageType } from './config.js';
+export { createDbPool, createDbPoolFromUrl, naiveUtc } from './db.js';
+export { ensureSchema, SCHEMA_SQL, type Db } from './schema.js';
+export { createStorage, Storage, OpenDalFsStorage, AwsS3Storage } from './storage/index.js';
+export {
+  createTenant,
+  createApp,
+  createDataset,
+  provisionWorkspace,
+  generateApiKey,
+  type CreatedTenant,
+  type Workspace,
+} from './tenants.js';
+export { uploadFile, createToolFile, type UploadFileRow, type ToolFileRow } from './files.js';
+export {
+  fileSignature,
+  signFileParams,
+  signedFilePreviewUrl,
+  signedToolFileUrl,
+  verifyFileSignature,
+} from './signing.js';
+export { uploadFileKey, imageFileKey, toolFileKey, privkeyKey, uploadExtension } from './keys.js';
+export { DATASET_QUEUE, TASKS, encodeTask, decodeTask } from './queue.js';
+export { difyEmulatorCommand, DIFY_MAIN } from './command.js';
+export { FileNotFoundError, ClientError, PythonError } from './log.js';
+export {
+  seedInstall,
+  hashTree,
+  type SeedOptions,
+  type SeedSummary,
+  type SeededTenant,
+  type TreeHash,
+} from './seed.js';
+export { difyRuntime, type DifyContainerContext, type DifyProcessSpec } from './runtime.js';

@@ -1,0 +1,158 @@
+/**
+ * issue 8: a rollback killed half way (SIGKILL, in a process of its own) and run again ends in
+ * the same state as an uninterrupted one: the same files with the same hashes in the storage
+ * directory, the same objects in the cluster, the original content moved aside, no lock left.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { LockHeldError } from '@dify-storage/kube';
+import { readRollbackConfig, runRollback } from '@dify-storage/operations';
+import { REPO_ROOT } from '../../src/proving-ground/index.js';
+import {
+  clusterView,
+  expectedTree,
+  inputValues,
+  isHostPathConfig,
+  log,
+  migratedInstall,
+  noMask,
+  putObject,
+  reader,
+  treeOf,
+  type Migrated,
+} from './support.js';
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'rollback-child.ts');
+
+interface State {
+  asideStamp?: string;
+  storageRestoredAt?: string;
+  copyBackStartedAt?: string;
+  completedAt?: string;
+}
+
+/**
+ * Starts a rollback in a child process and SIGKILLs it as soon as `when` holds for its state
+ * file (or after `maxMs`). Answers whether the kill landed before the child finished.
+ */
+async function runAndKill(
+  values: Record<string, string>,
+  statePath: string,
+  when: (s: State) => boolean,
+  maxMs: number,
+): Promise<{ killed: boolean; state: State; output: string }> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CHILD], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, DSM_ROLLBACK_INPUTS: JSON.stringify(values) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  const deadline = Date.now() + maxMs;
+  let state: State = {};
+  while (!exited && Date.now() < deadline) {
+    state = JSON.parse(await readFile(statePath, 'utf8').catch(() => '{}')) as State;
+    if (when(state)) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const killed = !exited;
+  if (killed) child.kill('SIGKILL');
+  await exit;
+  state = JSON.parse(await readFile(statePath, 'utf8').catch(() => '{}')) as State;
+  return { killed, state, output };
+}
+
+describe('a rollback killed half way and run again', () => {
+  let m: Migrated;
+  let before: Map<string, string>;
+  const runId = `killed-rollback-${randomBytes(3).toString('hex')}`;
+  const values = () =>
+    inputValues(m.install, { 'run-id': runId, 'backup-id': m.backupId, 'rollout-timeout': '60' });
+  const statePath = () => path.join(m.install.workDir, 'backups', `rollback-${m.backupId}.json`);
+
+  beforeAll(async () => {
+    m = await migratedInstall(60);
+    // More written on S3, so the copy back lasts long enough to be interrupted too.
+    for (let i = 0; i < 60; i++) {
+      await putObject(m.s3, m.install.bucket, `upload_files/late/${i}.bin`, randomBytes(48_000));
+    }
+    before = await treeOf(m.install.storagePath);
+  }, 120_000);
+  afterAll(async () => {
+    m?.s3.destroy();
+    await m?.install.stop();
+  });
+
+  it('converges to the state of an uninterrupted rollback', async () => {
+    // 1. Killed once the storage step began (the original content is being moved aside).
+    const k1 = await runAndKill(values(), statePath(), (s) => Boolean(s.asideStamp), 60_000);
+    expect(k1.killed).toBe(true);
+    expect(k1.state.completedAt).toBeUndefined();
+    // The killed run's lock is still there; another run id is told who holds it and how to resume.
+    expect(clusterView(m.install).leases).toEqual(['dify-storage-migration']);
+    const other = readRollbackConfig(
+      reader({ ...values(), 'run-id': 'someone-else' }),
+      {},
+      noMask,
+    );
+    const refused = await runRollback(other, log).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(LockHeldError);
+    expect((refused as Error).message).toContain(`run again with run-id "${runId}"`);
+
+    // 2. Killed again once the copy back began (or wherever it is after a while).
+    const k2 = await runAndKill(
+      values(),
+      statePath(),
+      (s) => Boolean(s.copyBackStartedAt),
+      60_000,
+    );
+    expect(k2.killed).toBe(true);
+    expect(k2.state.completedAt).toBeUndefined();
+
+    // 3. Run to the end, in this process, with the same run id (it re-takes its own lock).
+    const r = await runRollback(
+      readRollbackConfig(reader(values()), {}, noMask),
+      log,
+    );
+    expect(r.noop).toBe(false);
+    expect(r.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(r.copyBack!.failed).toBe(0);
+
+    // The storage directory: exactly the backup plus everything written on S3, nothing else
+    // (no partial downloads or extractions of the killed runs).
+    expect(await treeOf(m.install.storagePath)).toEqual(await expectedTree(m));
+    // The original content was moved aside first and is whole; later asides hold only what the
+    // killed runs had extracted.
+    expect(r.movedAside.length).toBeGreaterThanOrEqual(1);
+    expect(await treeOf(r.movedAside[0]!)).toEqual(before);
+
+    // The cluster: as after an uninterrupted rollback.
+    const view = clusterView(m.install);
+    expect(view.deployments).toEqual([]);
+    expect(view.statefulSets).toEqual({
+      'dify-api': { replicas: 1, volumes: expect.anything() },
+      'dify-worker': { replicas: 1, volumes: expect.anything() },
+    });
+    expect(JSON.stringify(view.statefulSets)).toContain('"hostPath"');
+    expect(isHostPathConfig(view.configMap)).toBe(true);
+    expect(view.secrets).not.toContain('dify-s3-credentials');
+    expect(view.leases).toEqual([]);
+
+    // And a further run changes nothing.
+    const again = await runRollback(readRollbackConfig(reader(values()), {}, noMask), log);
+    expect(again.noop).toBe(true);
+    expect(again.journal).toEqual([]);
+  }, 150_000);
+});

@@ -1,0 +1,396 @@
+/**
+ * verify-dify against a whole simulated install migrated to S3 through the operations (backup,
+ * bulk copy, cutover, as the demo does). Each test injects one cause of failure into that one
+ * install and puts it back in `finally`, so the tests stay independent.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  readBackupConfig,
+  readConvertConfig,
+  readMigrateConfig,
+  readVerifyConfig,
+  runBackup,
+  runConvert,
+  runMigrate,
+  runVerify,
+  type Logger,
+  type VerifyRunResult,
+} from '@dify-storage/operations';
+import { createS3Client } from '@dify-storage/s3';
+import {
+  STAGES,
+  renderDataFlowTable,
+  renderMermaid,
+  type StageName,
+  type StageStatus,
+} from '@dify-storage/verify';
+import pg from 'pg';
+import {
+  startSimulatedInstall,
+  type SimulatedInstall,
+} from '../../src/install/simulated-install.js';
+import { testEnv } from '../../src/proving-ground/index.js';
+import {
+  dropBucket,
+  getObject,
+  listKeys,
+  livePods,
+  mergePatch,
+  removeObject,
+  startSlowProxy,
+  waitFor,
+  waitForPods,
+} from './support.js';
+
+const noMask = () => undefined;
+const lines: string[] = [];
+const log: Logger = { info: (l) => lines.push(l), warn: (l) => lines.push(`warning: ${l}`) };
+const INDEXING_TIMEOUT_S = 6;
+
+type Statuses = Record<StageName, StageStatus>;
+const ALL_PASS = Object.fromEntries(STAGES.map((s) => [s, 'pass'])) as Statuses;
+
+describe('verify-dify on a simulated install migrated to S3', () => {
+  let install: SimulatedInstall;
+  let s3: S3Client;
+  let db: pg.Client;
+  let manifestPath: string;
+  let passing: VerifyRunResult;
+
+  const inputs = (extra: Record<string, string>) => {
+    const values: Record<string, string> = {
+      namespace: install.namespace,
+      kubeconfig: install.kubeconfigPath,
+      bucket: install.bucket,
+      endpoint: install.s3.endpoint,
+      region: install.s3.region,
+      'access-key-id': install.s3.accessKeyId,
+      'secret-access-key': install.s3.secretAccessKey,
+      'storage-path': install.storagePath,
+      'state-dir': path.join(install.workDir, 'state'),
+      'backup-dir': path.join(install.workDir, 'backups'),
+      'node-name': install.node,
+      'rollout-timeout': '60',
+      'dify-url': install.difyUrl,
+      'dify-secret-key': install.secretKey,
+      'database-url': install.databaseUrl,
+      ...extra,
+    };
+    return (name: string) => values[name] ?? '';
+  };
+
+  /** One verify-dify run with every credential, minus the inputs set to '' in `extra`. */
+  const verify = async (extra: Record<string, string> = {}) => {
+    const tenant = install.seeded.tenants[0]!;
+    const r = await runVerify(
+      readVerifyConfig(
+        inputs({
+          'manifest-path': manifestPath,
+          'read-back': 'sample',
+          'app-api-key': tenant.appApiKey,
+          'dataset-api-key': tenant.datasetApiKey,
+          'indexing-timeout': String(INDEXING_TIMEOUT_S),
+          'report-path': path.join(install.workDir, 'reports', `verify-${Date.now()}.json`),
+          ...extra,
+        }),
+        {},
+        noMask,
+      ),
+      log,
+    );
+    // SHOW_VERIFY=1 prints every stage's summary: what a failed expectation on statuses hides.
+    if (process.env.SHOW_VERIFY)
+      process.stderr.write(
+        `${r.stages.map((s) => `${s.status} ${s.stage}: ${s.summary} (${s.durationMs} ms)`).join('\n')}\n\n`,
+      );
+    return r;
+  };
+
+  const statuses = (r: VerifyRunResult) =>
+    Object.fromEntries(r.stages.map((s) => [s.stage, s.status])) as Statuses;
+  const summary = (r: VerifyRunResult, stage: StageName) =>
+    r.stages.find((s) => s.stage === stage)?.summary ?? '';
+
+  beforeAll(async () => {
+    install = await startSimulatedInstall({
+      env: testEnv(),
+      seed: 'verify',
+      files: 40,
+      timeScale: 0.05,
+    });
+    const read = (extra: Record<string, string>) => inputs(extra);
+    const backup = await runBackup(readBackupConfig(read({}), {}, noMask), log);
+    manifestPath = backup.backup!.manifestPath;
+    const migrated = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
+    if (migrated.mode === 'verify' || !migrated.report.ok) throw new Error('bulk copy failed');
+    await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+    await install.waitForApi(30_000);
+    s3 = createS3Client({
+      endpoint: install.s3.endpoint,
+      region: install.s3.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: install.s3.accessKeyId,
+        secretAccessKey: install.s3.secretAccessKey,
+      },
+    });
+    db = new pg.Client({ connectionString: install.databaseUrl });
+    await db.connect();
+  }, 120_000);
+
+  afterAll(async () => {
+    await db?.end().catch(() => undefined);
+    await install?.stop();
+    // The install leaves its bucket behind; this suite's objects should not outlive it.
+    if (s3) await dropBucket(s3, install.bucket).catch(() => undefined);
+    s3?.destroy();
+  });
+
+  it('passes every stage after a correct migration, none skipped, and writes the report', async () => {
+    passing = await verify();
+    expect(statuses(passing)).toEqual(ALL_PASS);
+    expect(passing.verdict).toBe('pass');
+    expect(summary(passing, 'workloads')).toContain(install.bucket);
+    const written = JSON.parse(await readFile(passing.reportPath, 'utf8')) as VerifyRunResult;
+    expect(written.verdict).toBe('pass');
+    expect(written.stages.map((s) => s.stage)).toEqual([...STAGES]);
+  }, 30_000);
+
+  it('leaves no probe behind: no probe object, no probe upload row, no probe dataset', async () => {
+    expect(passing).toBeDefined();
+    expect(await listKeys(s3, install.bucket, '.dify-storage-verify/')).toEqual([]);
+    expect(passing.cleanup).toEqual([
+      expect.stringMatching(/^deleted object upload_files\//),
+      expect.stringMatching(/^deleted upload_files row /),
+    ]);
+    const write = passing.stages.find((s) => s.stage === 'write-path')!.evidence as {
+      fileId: string;
+      key: string;
+    };
+    expect(write.key).toMatch(/^upload_files\//);
+    await expect(
+      s3.send(new HeadObjectCommand({ Bucket: install.bucket, Key: write.key })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
+    const row = await db.query('SELECT 1 FROM upload_files WHERE id = $1', [write.fileId]);
+    expect(row.rowCount).toBe(0);
+    const worker = passing.stages.find((s) => s.stage === 'worker-path')!.evidence as {
+      datasetId: string;
+      documentId: string;
+    };
+    const dataset = await db.query('SELECT 1 FROM datasets WHERE id = $1', [worker.datasetId]);
+    expect(dataset.rowCount).toBe(0);
+    // The probe document's file goes the way Dify removes it: the worker's clean task, shortly after.
+    await waitFor(
+      'the probe document and its upload to be cleaned by the worker',
+      async () => {
+        const docs = await db.query('SELECT 1 FROM documents WHERE id = $1', [worker.documentId]);
+        const files = await db.query<{ key: string }>(
+          "SELECT key FROM upload_files WHERE name LIKE 'dify-storage-probe-%'",
+        );
+        return docs.rowCount === 0 && files.rowCount === 0 ? true : undefined;
+      },
+      15_000,
+    );
+  }, 30_000);
+
+  it('renders each stage status in the data-flow table and the mermaid diagram', () => {
+    expect(passing).toBeDefined();
+    const table = renderDataFlowTable(passing);
+    const mermaid = renderMermaid(passing);
+    for (const stage of STAGES) {
+      expect(table).toContain(`✅ pass ${stage}:`);
+      expect(mermaid).toMatch(new RegExp(`\\["[^"]+"\\]:::pass`));
+    }
+    expect(mermaid.match(/:::pass/g)).toHaveLength(STAGES.length);
+    const failed = {
+      ...passing,
+      verdict: 'fail' as const,
+      stages: passing.stages.map((s) =>
+        s.stage === 'worker-path'
+          ? { ...s, status: 'fail' as const, summary: 'probe stuck' }
+          : s.stage === 'write-path'
+            ? { ...s, status: 'skipped' as const, summary: 'no key' }
+            : s,
+      ),
+    };
+    expect(renderDataFlowTable(failed)).toContain('❌ fail worker-path: probe stuck');
+    expect(renderDataFlowTable(failed)).toContain('⏭️ skipped write-path: no key');
+    expect(renderMermaid(failed)).toContain('K["Worker: index from bucket"]:::fail');
+    expect(renderMermaid(failed)).toContain('U["Write: upload → bucket"]:::skipped');
+  });
+
+  it('reports a probe without its credentials as skipped with the reason, never as passed', async () => {
+    const r = await verify({ 'app-api-key': '', 'dataset-api-key': '' });
+    expect(statuses(r)).toEqual({
+      ...ALL_PASS,
+      'write-path': 'skipped',
+      'read-path': 'skipped',
+      'worker-path': 'skipped',
+    });
+    expect(summary(r, 'write-path')).toContain("no 'app-api-key' given");
+    expect(summary(r, 'read-path')).toContain('no write probe');
+    expect(summary(r, 'worker-path')).toContain("no 'dataset-api-key' given");
+    expect(r.verdict).toBe('pass');
+  }, 30_000);
+
+  it('fails stored-files and database-references, naming the key, when an object is deleted', async () => {
+    const { rows } = await db.query<{ key: string }>(
+      "SELECT key FROM upload_files WHERE size BETWEEN 1 AND 65536 AND key LIKE 'upload_files/%' ORDER BY key LIMIT 1",
+    );
+    const key = rows[0]!.key;
+    const restore = await removeObject(s3, install.bucket, key);
+    try {
+      const r = await verify();
+      expect(statuses(r)).toEqual({
+        ...ALL_PASS,
+        'stored-files': 'fail',
+        'database-references': 'fail',
+      });
+      expect(summary(r, 'stored-files')).toContain(key);
+      expect(summary(r, 'database-references')).toContain(key);
+      expect(r.verdict).toBe('fail');
+      expect(renderMermaid(r)).toContain('F["Stored files"]:::fail');
+    } finally {
+      await restore();
+    }
+  }, 30_000);
+
+  it('fails database-references alone, listing the key, when a row points at a missing key', async () => {
+    const tenant = install.seeded.tenants[0]!;
+    const key = `upload_files/${tenant.id}/00000000-dead-4bee-8000-000000000000.txt`;
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO upload_files (tenant_id, storage_type, key, name, size, extension, created_by_role, created_by)
+       VALUES ($1, 's3', $2, 'ghost.txt', 12, 'txt', 'account', $3) RETURNING id`,
+      [tenant.id, key, tenant.accountId],
+    );
+    try {
+      const r = await verify();
+      expect(statuses(r)).toEqual({ ...ALL_PASS, 'database-references': 'fail' });
+      expect(summary(r, 'database-references')).toContain(key);
+      const evidence = r.stages.find((s) => s.stage === 'database-references')!.evidence as {
+        missing: { key: string }[];
+      };
+      expect(evidence.missing.map((m) => m.key)).toEqual([key]);
+    } finally {
+      await db.query('DELETE FROM upload_files WHERE id = $1', [rows[0]!.id]);
+    }
+  }, 30_000);
+
+  it("names the tenant's private key when it is missing from the bucket", async () => {
+    const tenant = install.seeded.tenants[1]!;
+    const key = `privkeys/${tenant.id}/private.pem`;
+    const restore = await removeObject(s3, install.bucket, key);
+    try {
+      const r = await verify();
+      // The key is on the backup manifest too, so stored-files misses it as well.
+      expect(statuses(r)).toEqual({
+        ...ALL_PASS,
+        'stored-files': 'fail',
+        'database-references': 'fail',
+      });
+      expect(summary(r, 'database-references')).toContain(key);
+      expect(summary(r, 'stored-files')).toContain(key);
+    } finally {
+      await restore();
+    }
+  }, 30_000);
+
+  it('fails workloads naming the bucket when the api is configured with another bucket', async () => {
+    const wrongBucket = `${install.bucket}-wrong`;
+    type Deployment = {
+      spec: { template: { spec: { containers: { name: string; env?: unknown[] }[] } } };
+    };
+    const original = getObject<Deployment>(install, 'deployments', 'dify-api').spec.template.spec
+      .containers;
+    const hasWrongBucket = (p: ReturnType<typeof livePods>[number]) =>
+      p.spec?.containers?.some((c) => c.env?.some((e) => e.value === wrongBucket)) ?? false;
+    try {
+      mergePatch(install, 'deployments', 'dify-api', {
+        spec: {
+          template: {
+            spec: {
+              containers: original.map((c) => ({
+                ...c,
+                env: [...(c.env ?? []), { name: 'S3_BUCKET_NAME', value: wrongBucket }],
+              })),
+            },
+          },
+        },
+      });
+      await waitForPods(install, 'dify-api', 1, hasWrongBucket);
+      await install.waitForApi(20_000);
+      const r = await verify();
+      expect(statuses(r)).toMatchObject({
+        workloads: 'fail',
+        'stored-files': 'pass',
+        'database-references': 'pass',
+        'dify-health': 'pass',
+        'storage-latency': 'pass',
+      });
+      expect(summary(r, 'workloads')).toContain(`S3_BUCKET_NAME is ${wrongBucket}`);
+      expect(summary(r, 'workloads')).toContain(`expected ${install.bucket}`);
+      // The api now writes elsewhere: the write probe is not where its row says.
+      expect(r.stages.find((s) => s.stage === 'write-path')!.status).toBe('fail');
+    } finally {
+      mergePatch(install, 'deployments', 'dify-api', {
+        spec: { template: { spec: { containers: original } } },
+      });
+      await waitForPods(install, 'dify-api', 1, (p) => !hasWrongBucket(p));
+      await install.waitForApi(20_000);
+      await dropBucket(s3, wrongBucket); // the api created it at start (HeadBucket 404 → create)
+    }
+  }, 60_000);
+
+  it("fails worker-path with 'still waiting' within the indexing timeout when the worker is stopped", async () => {
+    mergePatch(install, 'deployments', 'dify-worker', { spec: { replicas: 0 } });
+    try {
+      await waitFor('the worker pods to be gone', () =>
+        livePods(install, 'dify-worker').length === 0 &&
+        install.server.api
+          .list('pods', install.namespace)
+          .items.every(
+            (p: unknown) =>
+              (p as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.app !==
+              'dify-worker',
+          )
+          ? true
+          : undefined,
+      );
+      const started = Date.now();
+      const r = await verify();
+      expect(Date.now() - started).toBeLessThan(INDEXING_TIMEOUT_S * 1000 + 15_000);
+      // Workloads notices it too: a Deployment scaled to zero has no pods to check.
+      expect(statuses(r)).toEqual({ ...ALL_PASS, workloads: 'fail', 'worker-path': 'fail' });
+      expect(summary(r, 'workloads')).toContain('dify-worker has no pods');
+      expect(summary(r, 'worker-path')).toContain(`still 'waiting' after ${INDEXING_TIMEOUT_S} s`);
+      expect(summary(r, 'worker-path')).toContain('is the worker running');
+    } finally {
+      mergePatch(install, 'deployments', 'dify-worker', { spec: { replicas: 1 } });
+      await waitForPods(install, 'dify-worker', 1);
+    }
+  }, 45_000);
+
+  it('fails storage-latency with the p95 when a slow proxy sits in front of RGW', async () => {
+    const proxy = await startSlowProxy(install.s3.endpoint, 150);
+    try {
+      const r = await verify({ endpoint: proxy.url, 'latency-threshold-ms': '100' });
+      expect(r.stages.find((s) => s.stage === 'storage-latency')!.status).toBe('fail');
+      expect(summary(r, 'storage-latency')).toMatch(/too slow: PUT p50 \d+(\.\d)? ms \/ p95 \d+/);
+      expect(summary(r, 'storage-latency')).toContain('threshold 100 ms');
+      const evidence = r.stages.find((s) => s.stage === 'storage-latency')!.evidence as {
+        putP95Ms: number;
+        getP95Ms: number;
+      };
+      expect(Math.max(evidence.putP95Ms, evidence.getP95Ms)).toBeGreaterThan(100);
+      expect(proxy.requests()).toBeGreaterThan(40);
+      // The pods reach RGW at its own address, not through this proxy: workloads says so.
+      expect(statuses(r)).toEqual({ ...ALL_PASS, workloads: 'fail', 'storage-latency': 'fail' });
+      expect(summary(r, 'workloads')).toContain(`expected ${proxy.url}`);
+    } finally {
+      await proxy.close();
+    }
+  }, 45_000);
+});

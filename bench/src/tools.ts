@@ -1,0 +1,345 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { S3Transport, type S3Target, type SyncToBucketOptions } from '@dify-storage/sync';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface RunResult {
+  tool: string;
+  wallS: number;
+  /** Client CPU seconds (user + system) of the tool's process tree. */
+  cpuS: number;
+  maxRssMiB?: number;
+  files: number;
+  bytes: number;
+  ok: boolean;
+  note?: string;
+  requests?: Record<string, number>;
+}
+
+/** Runs a command under /usr/bin/time; wall from here, CPU and peak RSS from rusage. */
+export function timed(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; onLine?: (line: string) => void } = {},
+): Promise<{
+  wallS: number;
+  cpuS: number;
+  maxRssKiB: number;
+  code: number;
+  stderr: string;
+  stdout: string;
+}> {
+  const timeFile = path.join(os.tmpdir(), `dsm-bench-time-${randomBytes(4).toString('hex')}`);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn('/usr/bin/time', ['-o', timeFile, '-f', '%U %S %M', cmd, ...args], {
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: REPO,
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    readline.createInterface({ input: child.stdout }).on('line', (l) => {
+      stdout = (stdout + l + '\n').slice(-20000);
+      opts.onLine?.(l);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallS = (performance.now() - t0) / 1000;
+      let cpuS = NaN;
+      let maxRssKiB = NaN;
+      try {
+        const [u, s, m] = fs
+          .readFileSync(timeFile, 'utf8')
+          .trim()
+          .split('\n')
+          .pop()!
+          .split(' ')
+          .map(Number);
+        cpuS = u! + s!;
+        maxRssKiB = m!;
+        fs.rmSync(timeFile, { force: true });
+      } catch {
+        /* killed before time wrote it */
+      }
+      resolve({ wallS, cpuS, maxRssKiB, code: code ?? -1, stderr, stdout });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export async function createBucket(target: S3Target): Promise<void> {
+  const t = new S3Transport(target);
+  try {
+    await t.createBucket();
+  } finally {
+    t.close();
+  }
+}
+
+function rcloneEnv(target: S3Target): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RCLONE_CONFIG_CEPH_TYPE: 's3',
+    RCLONE_CONFIG_CEPH_PROVIDER: 'Ceph',
+    RCLONE_CONFIG_CEPH_ENDPOINT: target.endpoint,
+    RCLONE_CONFIG_CEPH_REGION: target.region,
+    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: target.credentials.accessKeyId,
+    RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    RCLONE_CONFIG_CEPH_FORCE_PATH_STYLE: 'true',
+  };
+  return env; // no AWS_CA_BUNDLE: rclone 1.60 fails with it (s3-test-server.md §8)
+}
+
+export async function rcloneSync(
+  dir: string,
+  target: S3Target,
+  files: number,
+  bytes: number,
+): Promise<RunResult> {
+  const r = await timed(
+    '/usr/bin/rclone',
+    [
+      'sync',
+      dir,
+      `ceph:${target.bucket}`,
+      '--transfers',
+      '16',
+      '--checkers',
+      '16',
+      '--exclude',
+      '.bench-spec',
+    ],
+    { env: rcloneEnv(target) },
+  );
+  return {
+    tool: 'rclone sync --transfers 16 --checkers 16',
+    wallS: r.wallS,
+    cpuS: r.cpuS,
+    maxRssMiB: r.maxRssKiB / 1024,
+    files,
+    bytes,
+    ok: r.code === 0,
+    ...(r.code ? { note: r.stderr.slice(-300) } : {}),
+  };
+}
+
+export async function rclonePurge(target: S3Target): Promise<void> {
+  await timed('/usr/bin/rclone', ['purge', `ceph:${target.bucket}`, '--checkers', '32'], {
+    env: rcloneEnv(target),
+  });
+}
+
+export async function awsSync(
+  dir: string,
+  target: S3Target,
+  files: number,
+  bytes: number,
+): Promise<RunResult> {
+  const cfg = path.join(os.tmpdir(), `dsm-bench-aws-${randomBytes(4).toString('hex')}.cfg`);
+  fs.writeFileSync(
+    cfg,
+    `[default]\nregion = ${target.region}\ns3 =\n  addressing_style = path\n  max_concurrent_requests = 10\n`,
+    { mode: 0o600 },
+  );
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    AWS_CONFIG_FILE: cfg,
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_ACCESS_KEY_ID: target.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    AWS_DEFAULT_REGION: target.region,
+  };
+  try {
+    const r = await timed(
+      '/usr/bin/aws',
+      [
+        's3',
+        'sync',
+        dir,
+        `s3://${target.bucket}`,
+        '--endpoint-url',
+        target.endpoint!,
+        '--only-show-errors',
+        '--no-progress',
+        '--exclude',
+        '.bench-spec',
+      ],
+      { env },
+    );
+    return {
+      tool: 'aws s3 sync (defaults)',
+      wallS: r.wallS,
+      cpuS: r.cpuS,
+      maxRssMiB: r.maxRssKiB / 1024,
+      files,
+      bytes,
+      ok: r.code === 0,
+      ...(r.code ? { note: r.stderr.slice(-300) } : {}),
+    };
+  } finally {
+    fs.rmSync(cfg, { force: true });
+  }
+}
+
+interface EngineResult {
+  wallMs: number;
+  cpuMs: number;
+  maxRssKiB: number;
+  counts: { copied: number; skipped: number; failed: number; files: number };
+  bytes: { copied: number; total: number };
+  requests: Record<string, number>;
+  failures: unknown[];
+}
+
+/** Our engine in a child process; `killAtCopied` SIGKILLs it once that many files are copied. */
+export async function engineSync(
+  label: string,
+  options: SyncToBucketOptions,
+  killAtCopied?: number,
+): Promise<RunResult & { engine?: EngineResult; killed?: boolean }> {
+  const args = [
+    '--conditions=source',
+    '--import',
+    'tsx',
+    path.join(REPO, 'bench/src/engine-child.ts'),
+  ];
+  const input = JSON.stringify({
+    options: { exclude: ['.bench-spec'], ...options },
+    progressMs: killAtCopied ? 100 : 2000,
+  });
+  if (killAtCopied !== undefined) {
+    // No /usr/bin/time in between: the SIGKILL must hit the engine itself.
+    return new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const child = spawn(process.execPath, args, {
+        cwd: REPO,
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let killed = false;
+      readline.createInterface({ input: child.stdout }).on('line', (l) => {
+        const m = JSON.parse(l) as { progress?: { copied: number } };
+        if (m.progress && m.progress.copied >= killAtCopied && !killed) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      });
+      child.on('error', reject);
+      child.on('close', () =>
+        resolve({
+          tool: label,
+          wallS: (performance.now() - t0) / 1000,
+          cpuS: NaN,
+          files: 0,
+          bytes: 0,
+          ok: killed,
+          killed,
+        }),
+      );
+      child.stdin.end(input);
+    });
+  }
+  let engine: EngineResult | undefined;
+  const r = await timed(process.execPath, args, {
+    input,
+    onLine: (l) => {
+      const m = JSON.parse(l) as { result?: EngineResult };
+      if (m.result) engine = m.result;
+    },
+  });
+  if (!engine)
+    return {
+      tool: label,
+      wallS: r.wallS,
+      cpuS: r.cpuS,
+      files: 0,
+      bytes: 0,
+      ok: false,
+      note: r.stderr.slice(-500),
+    };
+  return {
+    tool: label,
+    wallS: engine.wallMs / 1000,
+    cpuS: engine.cpuMs / 1000,
+    maxRssMiB: engine.maxRssKiB / 1024,
+    files: engine.counts.copied,
+    bytes: engine.bytes.copied,
+    ok: engine.counts.failed === 0,
+    requests: engine.requests,
+    engine,
+    note: `process total CPU ${r.cpuS.toFixed(2)} s incl. tsx start`,
+  };
+}
+
+/**
+ * The ceiling: signed PUTs (UNSIGNED-PAYLOAD + Content-MD5) of in-memory bodies with the same
+ * sizes, over keep-alive node:http, no disk, no journal, no walk.
+ */
+export async function rawPutCeiling(
+  target: S3Target,
+  sizes: number[],
+  concurrency: number,
+  client: 'node:http' | 'lean',
+): Promise<RunResult> {
+  const block = randomBytes(Math.max(...sizes) + 4096);
+  const t = new S3Transport(target, {
+    maxSockets: concurrency + 4,
+    useNodeHttp: client === 'node:http',
+  });
+  let next = 0;
+  let bytes = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= sizes.length) return;
+          const body = block.subarray(i % 4096, (i % 4096) + sizes[i]!);
+          bytes += body.length;
+          await t.putObject(`raw/${i}`, body, createHash('md5').update(body).digest(), {
+            mtime: '1700000000',
+          });
+        }
+      }),
+    );
+  } finally {
+    t.close();
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(cpu0);
+  return {
+    tool: `raw signed PUT ceiling, ${client} (c=${concurrency})`,
+    wallS,
+    cpuS: (c.user + c.system) / 1e6,
+    files: sizes.length,
+    bytes,
+    ok: true,
+  };
+}
+
+/** File sizes of a dataset, in walk order (for the ceiling). */
+export function sizesOf(dir: string): number[] {
+  const out: number[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name !== '.bench-spec') out.push(fs.statSync(p).size);
+    }
+  };
+  walk(dir);
+  return out;
+}
