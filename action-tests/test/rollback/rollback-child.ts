@@ -5,7 +5,11 @@
 import { readRollbackConfig, runRollback } from '@dify-storage/operations';
 
 const values = JSON.parse(process.env.DSM_ROLLBACK_INPUTS ?? '{}') as Record<string, string>;
-const config = readRollbackConfig((name) => values[name] ?? '', {}, () => undefined);
+const config = readRollbackConfig(
+  (name) => values[name] ?? '',
+  {},
+  () => undefined,
+);
 const r = await runRollback(config, {
   info: (l) => process.stdout.write(`${l}\n`),
   warn: (l) => process.stdout.write(`warning: ${l}\n`),

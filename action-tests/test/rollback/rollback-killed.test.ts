@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -42,7 +42,7 @@ interface State {
 async function runAndKill(
   values: Record<string, string>,
   statePath: string,
-  when: (s: State) => boolean,
+  when: (s: State) => boolean | Promise<boolean>,
   maxMs: number,
 ): Promise<{ killed: boolean; state: State; output: string }> {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CHILD], {
@@ -64,12 +64,13 @@ async function runAndKill(
   let state: State = {};
   while (!exited && Date.now() < deadline) {
     state = JSON.parse(await readFile(statePath, 'utf8').catch(() => '{}')) as State;
-    if (when(state)) break;
+    if (await when(state)) break;
     await new Promise((r) => setTimeout(r, 5));
   }
   const killed = !exited;
   if (killed) child.kill('SIGKILL');
   await exit;
+  if (process.env.DSM_TEST_VERBOSE) process.stdout.write(`child (killed: ${killed}):\n${output}\n`);
   state = JSON.parse(await readFile(statePath, 'utf8').catch(() => '{}')) as State;
   return { killed, state, output };
 }
@@ -102,30 +103,34 @@ describe('a rollback killed half way and run again', () => {
     expect(k1.state.completedAt).toBeUndefined();
     // The killed run's lock is still there; another run id is told who holds it and how to resume.
     expect(clusterView(m.install).leases).toEqual(['dify-storage-migration']);
-    const other = readRollbackConfig(
-      reader({ ...values(), 'run-id': 'someone-else' }),
-      {},
-      noMask,
-    );
+    const other = readRollbackConfig(reader({ ...values(), 'run-id': 'someone-else' }), {}, noMask);
     const refused = await runRollback(other, log).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(LockHeldError);
     expect((refused as Error).message).toContain(`run again with run-id "${runId}"`);
 
-    // 2. Killed again once the copy back began (or wherever it is after a while).
+    // 1b. As if a run had died between moveAside's rename and its mkdir (a window too short for
+    // a SIGKILL to hit reliably): the directory is gone, its content aside, only the stamp noted.
+    const stamp = '20000101T000000Z';
+    const diedMidMove = `${m.install.storagePath}.pre-rollback-${stamp}`;
+    await rename(m.install.storagePath, diedMidMove);
+    const st = JSON.parse(await readFile(statePath(), 'utf8')) as State;
+    await writeFile(statePath(), JSON.stringify({ ...st, asideStamp: stamp }));
+
+    // 2. Killed again in the middle of a download of the copy back.
+    const lateDir = path.join(m.install.storagePath, 'upload_files', 'late');
     const k2 = await runAndKill(
       values(),
       statePath(),
-      (s) => Boolean(s.copyBackStartedAt),
+      async (s) =>
+        Boolean(s.copyBackStartedAt) &&
+        (await readdir(lateDir).catch(() => [] as string[])).some((n) => n.endsWith('.partial')),
       60_000,
     );
     expect(k2.killed).toBe(true);
     expect(k2.state.completedAt).toBeUndefined();
 
     // 3. Run to the end, in this process, with the same run id (it re-takes its own lock).
-    const r = await runRollback(
-      readRollbackConfig(reader(values()), {}, noMask),
-      log,
-    );
+    const r = await runRollback(readRollbackConfig(reader(values()), {}, noMask), log);
     expect(r.noop).toBe(false);
     expect(r.checks.filter((c) => !c.ok)).toEqual([]);
     expect(r.copyBack!.failed).toBe(0);
@@ -137,6 +142,7 @@ describe('a rollback killed half way and run again', () => {
     // killed runs had extracted.
     expect(r.movedAside.length).toBeGreaterThanOrEqual(1);
     expect(await treeOf(r.movedAside[0]!)).toEqual(before);
+    expect(r.movedAside).toContain(diedMidMove);
 
     // The cluster: as after an uninterrupted rollback.
     const view = clusterView(m.install);

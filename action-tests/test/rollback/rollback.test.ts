@@ -10,7 +10,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { findBackup } from '@dify-storage/backup';
 import { DifyApi, privateKeyKey } from '@dify-storage/dify';
-import { readRollbackConfig, runRollback, type RollbackResult } from '@dify-storage/operations';
+import {
+  readConvertConfig,
+  readMigrateConfig,
+  readRollbackConfig,
+  runConvert,
+  runMigrate,
+  runRollback,
+  type RollbackResult,
+} from '@dify-storage/operations';
 import { uploadThroughDify } from '../../src/install/dify-client.js';
 import {
   bucketObjects,
@@ -83,8 +91,11 @@ describe('rollback to hostPath on the simulated install', () => {
 
   it('a wrong backup id changes nothing and lists the available ids', async () => {
     const versions = resourceVersions(m.install);
-    await expect(runRollback(config({ 'backup-id': 'b-20000101T000000Z-000000' }), log)).rejects
-      .toThrow(new RegExp(`No backup with id b-20000101T000000Z-000000.*Available backups: ${m.backupId}`));
+    await expect(
+      runRollback(config({ 'backup-id': 'b-20000101T000000Z-000000' }), log),
+    ).rejects.toThrow(
+      new RegExp(`No backup with id b-20000101T000000Z-000000.*Available backups: ${m.backupId}`),
+    );
     expect(resourceVersions(m.install)).toEqual(versions);
     expect(await treeOf(m.install.storagePath)).toEqual(before);
     expect(clusterView(m.install).leases).toEqual([]);
@@ -172,14 +183,22 @@ describe('rollback to hostPath on the simulated install', () => {
     const privatePem = await readFile(keyPath, 'utf8');
     const secret = randomBytes(32);
     const sealed = publicEncrypt(
-      { key: await tenantPublicKey(m.install, m.newTenant.tenant_id), padding: constants.RSA_PKCS1_OAEP_PADDING },
+      {
+        key: await tenantPublicKey(m.install, m.newTenant.tenant_id),
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+      },
       secret,
     );
     expect(
       privateDecrypt({ key: privatePem, padding: constants.RSA_PKCS1_OAEP_PADDING }, sealed),
     ).toEqual(secret);
     const content = randomBytes(2500);
-    const up = await uploadThroughDify(m.install, m.newTenant.app_api_key, 'after-rollback.bin', content);
+    const up = await uploadThroughDify(
+      m.install,
+      m.newTenant.app_api_key,
+      'after-rollback.bin',
+      content,
+    );
     const row = (await uploadRows(m.install)).find((r) => r.id === up.id)!;
     expect(await readFile(path.join(m.install.storagePath, row.key))).toEqual(content);
   });
@@ -204,4 +223,33 @@ describe('rollback to hostPath on the simulated install', () => {
     void _lease;
     expect(rest).toEqual(versions);
   }, 60_000);
+
+  it('after a second migration, a rollback to the same backup is a new one: nothing written on S3 is lost', async () => {
+    const read = (extra: Record<string, string>) => reader(inputValues(m.install, extra));
+    const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
+    expect(bulk.mode).not.toBe('verify');
+    await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+    expect(clusterView(m.install).deployments.sort()).toEqual(['dify-api', 'dify-worker']);
+    await m.install.waitForApi();
+    const content = randomBytes(5000);
+    const up = await uploadThroughDify(
+      m.install,
+      m.install.seeded.tenants[1]!.appApiKey,
+      'second-s3.bin',
+      content,
+    );
+    const second = await runRollback(config({ 'backup-id': m.backupId }), log);
+    expect(second.noop).toBe(false);
+    expect(second.movedAside).toHaveLength(1);
+    expect(second.movedAside[0]).not.toBe(first.movedAside[0]);
+    expect(second.checks.filter((c) => !c.ok)).toEqual([]);
+    const row = (await uploadRows(m.install)).find((r) => r.id === up.id)!;
+    expect(await readFile(path.join(m.install.storagePath, row.key))).toEqual(content);
+    expect(clusterView(m.install).deployments).toEqual([]);
+    // The first rollback's record is kept beside the new one.
+    const records = (await readdir(path.join(m.install.workDir, 'backups'))).filter(
+      (n) => /^rollback-.*\.json$/.test(n) && !n.includes('copied-back'),
+    );
+    expect(records).toHaveLength(2);
+  }, 120_000);
 });

@@ -26,7 +26,10 @@ import {
 import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
 import { createWorkspace, uploadThroughDify } from '../../src/install/dify-client.js';
-import { startSimulatedInstall, type SimulatedInstall } from '../../src/install/simulated-install.js';
+import {
+  startSimulatedInstall,
+  type SimulatedInstall,
+} from '../../src/install/simulated-install.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 
 export const noMask = (): undefined => undefined;
@@ -216,8 +219,9 @@ export function clusterView(install: SimulatedInstall): ClusterView {
   const names = (r: string) => store.list(r, ns).map((o) => o.metadata.name as string);
   const sts: ClusterView['statefulSets'] = {};
   for (const o of store.list('statefulsets', ns)) {
-    const spec = (o as { spec?: { replicas?: number; template?: { spec?: { volumes?: unknown } } } })
-      .spec;
+    const spec = (
+      o as { spec?: { replicas?: number; template?: { spec?: { volumes?: unknown } } } }
+    ).spec;
     sts[o.metadata.name as string] = {
       replicas: spec?.replicas,
       volumes: spec?.template?.spec?.volumes,
@@ -267,7 +271,10 @@ export async function uploadRows(install: SimulatedInstall): Promise<UploadRow[]
   }
 }
 
-export async function tenantPublicKey(install: SimulatedInstall, tenantId: string): Promise<string> {
+export async function tenantPublicKey(
+  install: SimulatedInstall,
+  tenantId: string,
+): Promise<string> {
   const client = new pg.Client({ connectionString: install.databaseUrl });
   await client.connect();
   try {

@@ -376,7 +376,12 @@ describe('verify-dify on a simulated install migrated to S3', () => {
   it('fails storage-latency with the p95 when a slow proxy sits in front of RGW', async () => {
     const proxy = await startSlowProxy(install.s3.endpoint, 150);
     try {
-      const r = await verify({ endpoint: proxy.url, 'latency-threshold-ms': '100' });
+      // The runner reaches RGW through the slow proxy; the pods reach it directly.
+      const r = await verify({
+        endpoint: proxy.url,
+        'pod-endpoint': install.s3.endpoint,
+        'latency-threshold-ms': '100',
+      });
       expect(r.stages.find((s) => s.stage === 'storage-latency')!.status).toBe('fail');
       expect(summary(r, 'storage-latency')).toMatch(/too slow: PUT p50 \d+(\.\d)? ms \/ p95 \d+/);
       expect(summary(r, 'storage-latency')).toContain('threshold 100 ms');
@@ -386,9 +391,7 @@ describe('verify-dify on a simulated install migrated to S3', () => {
       };
       expect(Math.max(evidence.putP95Ms, evidence.getP95Ms)).toBeGreaterThan(100);
       expect(proxy.requests()).toBeGreaterThan(40);
-      // The pods reach RGW at its own address, not through this proxy: workloads says so.
-      expect(statuses(r)).toEqual({ ...ALL_PASS, workloads: 'fail', 'storage-latency': 'fail' });
-      expect(summary(r, 'workloads')).toContain(`expected ${proxy.url}`);
+      expect(statuses(r)).toEqual({ ...ALL_PASS, 'storage-latency': 'fail' });
     } finally {
       await proxy.close();
     }

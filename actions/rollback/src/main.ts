@@ -15,6 +15,24 @@ import {
 } from '@dify-storage/operations';
 
 const ACTION_ID = 'rollback';
+/** Refused keys shown in the summary; the full list is in the copy-back list file. */
+const REFUSED_SHOWN = 20;
+
+/** Summary cells are HTML: bucket keys and file names come from users and must stay text. */
+function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+}
+
+function refusedCell(keys: string[], listPath: string | undefined): string {
+  if (keys.length === 0) return 'none';
+  const shown = keys.slice(0, REFUSED_SHOWN).map(escapeHtml).join('<br>');
+  return keys.length > REFUSED_SHOWN
+    ? `${shown}<br>… and ${keys.length - REFUSED_SHOWN} more (list: ${escapeHtml(listPath ?? '')})`
+    : shown;
+}
 
 export async function run(): Promise<void> {
   await runAction(
@@ -60,18 +78,25 @@ export async function run(): Promise<void> {
                     ? `${r.copyBack.copied} objects, ${formatBytes(r.copyBack.bytes)} (list: ${r.copyBack.listPath})`
                     : '—',
                 ],
-                ['refused as unsafe keys', r.copyBack?.refusedKeys.join('<br>') || 'none'],
+                [
+                  'refused as unsafe keys',
+                  refusedCell(r.copyBack?.refusedKeys ?? [], r.copyBack?.listPath),
+                ],
                 ['downtime', `${r.downtimeSeconds} s`],
               ],
             ),
           )
           .addHeading('Kubernetes changes', 3)
-          .addList(r.journal.map((e) => `${e.action} ${e.kind}/${e.name}: ${e.detail}`))
+          .addList(r.journal.map((e) => escapeHtml(`${e.action} ${e.kind}/${e.name}: ${e.detail}`)))
           .addHeading('Checks of the restored system', 3)
           .addTable(
             table(
               ['check', 'result', 'detail'],
-              r.checks.map((c) => [c.name, c.ok ? 'pass' : 'FAIL', c.detail]),
+              r.checks.map((c) => [
+                escapeHtml(c.name),
+                c.ok ? 'pass' : 'FAIL',
+                escapeHtml(c.detail),
+              ]),
             ),
           ),
       );

@@ -11,6 +11,8 @@ import {
 import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
 
 export interface ConvertConfig {
+  /** The S3 endpoint as Dify's pods reach it, when it differs from the runner's (`s3.endpoint`). */
+  podEndpoint?: string;
   phase: (typeof PHASES)[number];
   kube: KubeTarget;
   apiName: string;
@@ -60,6 +62,7 @@ export function readConvertConfig(
         storageMountPath: p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
         ...(storagePath ? { storagePath } : {}),
         s3: parseS3Target(p, env),
+        ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
         stateDir: p.string(Inputs.StateDir, { default: '/var/lib/dify-storage/state' }),
         rolloutTimeoutSeconds: p.integer(Inputs.RolloutTimeout, {
           default: '600',

@@ -1,4 +1,5 @@
 export const ConvertInputs = {
+  PodEndpoint: 'pod-endpoint',
   Phase: 'phase',
   ApiName: 'api-name',
   WorkerName: 'worker-name',

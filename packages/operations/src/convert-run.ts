@@ -151,7 +151,8 @@ export function convertStatePaths(stateDir: string): {
 /** The non-secret S3 settings Dify gets (an AWS bucket without an endpoint gets the regional one). */
 export function cutoverSettings(config: ConvertConfig): CutoverSettings {
   return {
-    endpoint: config.s3.endpoint ?? `https://s3.${config.s3.region}.amazonaws.com`,
+    endpoint:
+      config.podEndpoint ?? config.s3.endpoint ?? `https://s3.${config.s3.region}.amazonaws.com`,
     bucket: config.s3.bucket,
     region: config.s3.region,
     addressStyle: config.s3.forcePathStyle ? 'path' : 'virtual',

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigurationError } from '@dify-storage/action-kit';
 import {
@@ -198,7 +198,15 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
   const located = await locate(config);
   const { record } = located;
   const storagePath = config.storagePath ?? record.storageDir;
-  if (!existsSync(storagePath) || !(await stat(storagePath)).isDirectory()) {
+  const statePath = path.join(config.backupDir, `rollback-${record.id}.json`);
+  let state = await readState(statePath, record.id);
+  // A run killed between moveAside's rename and its mkdir left no directory: that is resumable.
+  const diedMidMove =
+    !existsSync(storagePath) &&
+    !state.storageRestoredAt &&
+    state.asideStamp !== undefined &&
+    (await findAside(storagePath, state.asideStamp)).length > 0;
+  if (!diedMidMove && (!existsSync(storagePath) || !(await stat(storagePath)).isDirectory())) {
     throw new ConfigurationError(
       `The storage directory ${storagePath} does not exist on this runner: is it on the node of backup ${record.id} (${record.nodeName ?? 'unknown'})?`,
     );
@@ -215,8 +223,6 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
       ),
   );
   const statefulSets = objects.filter((o) => o.kind === 'StatefulSet') as Workload[];
-  const statePath = path.join(config.backupDir, `rollback-${record.id}.json`);
-  let state = await readState(statePath, record.id);
   const client = kubeClient(config.kube);
   const namespace = config.kube.namespace;
   const { lock, stop: stopRenewal } = await takeLock(client, namespace, config.runId, state, log);
@@ -256,19 +262,26 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
           if (!state.movedAside.includes(dir)) state.movedAside.push(dir);
         }
       }
-      // What is in the directory now (the original content, or a partial extraction of an
-      // interrupted run) is moved aside, never deleted, and the archive extracted afresh.
-      const now = new Date();
-      state.asideStamp = utcStamp(now);
-      await writeJsonAtomic(statePath, state);
-      const aside = await moveAside(storagePath, now);
-      state.movedAside.push(aside);
-      await writeJsonAtomic(statePath, state);
-      log.info(
-        state.movedAside.length > 1
-          ? `moved the partial restore of an interrupted run aside to ${aside}; the original content is in ${state.movedAside[0]}`
-          : `moved the current content of ${storagePath} aside to ${aside} (nothing deleted)`,
-      );
+      if (!existsSync(storagePath)) {
+        // Everything is aside already; recreate the directory as moveAside would have.
+        const mode = (await stat(state.movedAside[state.movedAside.length - 1]!)).mode & 0o7777;
+        await mkdir(storagePath, { mode });
+        log.info(`re-created ${storagePath}; its content is in ${state.movedAside.join(', ')}`);
+      } else {
+        // What is in the directory now (the original content, or a partial extraction of an
+        // interrupted run) is moved aside, never deleted, and the archive extracted afresh.
+        const now = new Date();
+        state.asideStamp = utcStamp(now);
+        await writeJsonAtomic(statePath, state);
+        const aside = await moveAside(storagePath, now);
+        state.movedAside.push(aside);
+        await writeJsonAtomic(statePath, state);
+        log.info(
+          state.movedAside.length > 1
+            ? `moved the partial restore of an interrupted run aside to ${aside}; the original content is in ${state.movedAside[0]}`
+            : `moved the current content of ${storagePath} aside to ${aside} (nothing deleted)`,
+        );
+      }
       state.restore = await restoreBackup({
         archivePath: located.archivePath,
         manifestPath: located.manifestPath,

@@ -12,6 +12,8 @@ import { READ_BACK } from './migrate-inputs.js';
 import { VerifyInputs as Inputs } from './verify-inputs.js';
 
 export interface VerifyConfig {
+  /** The S3 endpoint as Dify's pods reach it, when it differs from the runner's (`s3.endpoint`). */
+  podEndpoint?: string;
   kube: KubeTarget;
   apiName: string;
   workerName: string;
@@ -46,6 +48,7 @@ export function readVerifyConfig(
         apiName: p.string(Inputs.ApiName, { default: 'dify-api' }),
         workerName: p.string(Inputs.WorkerName, { default: 'dify-worker' }),
         s3: parseS3Target(p, env),
+        ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
         difyUrl,
         appApiKey: p.secret(Inputs.AppApiKey),
         datasetApiKey: p.secret(Inputs.DatasetApiKey),

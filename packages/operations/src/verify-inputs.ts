@@ -1,4 +1,5 @@
 export const VerifyInputs = {
+  PodEndpoint: 'pod-endpoint',
   ApiName: 'api-name',
   WorkerName: 'worker-name',
   DifyUrl: 'dify-url',

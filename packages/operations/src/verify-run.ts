@@ -38,7 +38,9 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
         client,
         namespace: config.kube.namespace,
         names: [config.apiName, config.workerName],
-        ...(config.s3.endpoint ? { endpoint: config.s3.endpoint } : {}),
+        ...((config.podEndpoint ?? config.s3.endpoint)
+          ? { endpoint: config.podEndpoint ?? config.s3.endpoint }
+          : {}),
         bucket: config.s3.bucket,
       }),
     ...(config.manifestPath
