@@ -13,7 +13,9 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const config = parse(await readFile(path.join(root, '.github/actionlint.yaml'), 'utf8'));
 const allowedLabels = new Set(config['self-hosted-runner']?.labels ?? []);
 // The `paths.<glob>.ignore` patterns, applied to every workflow file (all globs here cover them).
-const ignores = Object.values(config.paths ?? {}).flatMap((p) => (p.ignore ?? []).map((re) => new RegExp(re)));
+const ignores = Object.values(config.paths ?? {}).flatMap((p) =>
+  (p.ignore ?? []).map((re) => new RegExp(re)),
+);
 
 const dir = path.join(root, '.github/workflows');
 const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();

@@ -100,7 +100,7 @@ describe('the migration workflow with the committed bundles', () => {
     const kinds = (r: string) =>
       install.server.api
         .list(r as never, install.namespace)
-        .items.map((o) => (o as { metadata: { name: string } }).metadata.name);
+        .items.map((o: unknown) => (o as { metadata: { name: string } }).metadata.name);
     expect(kinds('statefulsets').sort()).toEqual(['dify-api', 'dify-worker']);
     expect(kinds('deployments')).toEqual([]);
     await install.waitForApi();

@@ -251,5 +251,12 @@ describe('rollback to hostPath on the simulated install', () => {
       (n) => /^rollback-.*\.json$/.test(n) && !n.includes('copied-back'),
     );
     expect(records).toHaveLength(2);
+    // So is its list of what was copied back and refused.
+    const lists = (await readdir(path.join(m.install.workDir, 'backups'))).filter((n) =>
+      n.includes('copied-back'),
+    );
+    expect(lists).toHaveLength(2);
+    expect(lists.some((n) => /-copied-back-\d{8}T\d{6}Z\.json$/.test(n))).toBe(true);
+    expect(existsSync(second.copyBack!.listPath)).toBe(true);
   }, 120_000);
 });

@@ -17,7 +17,9 @@ export async function runAction(
   try {
     await main();
   } catch (error) {
-    const known = [ConfigurationError, CheckFailedError, ...expected].some((c) => error instanceof c);
+    const known = [ConfigurationError, CheckFailedError, ...expected].some(
+      (c) => error instanceof c,
+    );
     if (known) {
       core.setFailed(`${actionId}: ${errorMessage(error)}`);
       return;

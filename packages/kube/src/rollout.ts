@@ -216,7 +216,9 @@ export async function waitForRollout(
         progressing?.reason === 'ProgressDeadlineExceeded'
           ? ` (Progressing=False, reason ProgressDeadlineExceeded${progressing.message ? `: ${progressing.message}` : ''})`
           : '';
-      throw new KubeStateError(await withDiagnostics(client, options, last, `${status.error}${reason}`));
+      throw new KubeStateError(
+        await withDiagnostics(client, options, last, `${status.error}${reason}`),
+      );
     }
     if (status.done) return status;
     if (status.message !== lastMessage) {

@@ -233,7 +233,14 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
   try {
     if (state.completedAt && (await migratedAgain(client, namespace, statefulSets))) {
       // Rolled back once, migrated again since: this is a new rollback, with its own files.
-      const done = statePath.replace(/\.json$/, `-${utcStamp(new Date(state.completedAt))}.json`);
+      const stamp = utcStamp(new Date(state.completedAt));
+      const done = statePath.replace(/\.json$/, `-${stamp}.json`);
+      if (state.copyBack && existsSync(state.copyBack.listPath)) {
+        const list = state.copyBack.listPath.replace(/\.json$/, `-${stamp}.json`);
+        await rename(state.copyBack.listPath, list);
+        state.copyBack.listPath = list;
+        await writeJsonAtomic(statePath, state);
+      }
       await rename(statePath, done);
       log.info(`an earlier rollback to ${record.id} completed; its record is now ${done}`);
       state = { backupId: record.id, startedAt: new Date().toISOString(), movedAside: [] };

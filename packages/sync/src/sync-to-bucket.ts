@@ -167,6 +167,7 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
     // Whole-file hashing passes are CPU-bound: one per core, so that the files already hashed
     // upload while the next ones hash, instead of all hashing first and all uploading after.
     const hashSlots = new ByteBudget(Math.max(1, os.availableParallelism()));
+    if (process.env.DSM_SYNC_DEBUG) setInterval(() => { const a = (x: unknown) => x as Record<string, unknown>; const f = a(a(transport).fast); console.error('DEBUG budget', a(budget).used, (a(budget).waiters as unknown[]).length, 'hash', a(hashSlots).used, (a(hashSlots).waiters as unknown[]).length, 'pool', a(pool).active, 'http queue', (f.queue as unknown[]).length, 'idle', (f.idle as unknown[]).length, 'all', (f.all as Set<unknown>).size, 'counts', JSON.stringify(transport.counts)); }, 1000).unref();
     const hashWhole = async (
       abs: string,
       st: fs.BigIntStats,

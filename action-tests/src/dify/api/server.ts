@@ -408,7 +408,13 @@ async function handleCreateDataset(ctx: DifyContext, req: Req, res: Res): Promis
   const { rows } = await ctx.db.query<{ id: string; created_at: Date }>(
     `INSERT INTO datasets (tenant_id, name, permission, indexing_technique, created_by, updated_by)
      VALUES ($1, $2, $3, $4, $5, $5) RETURNING id, created_at`,
-    [tenantId, args.name, typeof args.permission === 'string' ? args.permission : 'only_me', technique, accountId],
+    [
+      tenantId,
+      args.name,
+      typeof args.permission === 'string' ? args.permission : 'only_me',
+      technique,
+      accountId,
+    ],
   );
   const row = rows[0]!;
   send(res, 200, {
@@ -421,14 +427,22 @@ async function handleCreateDataset(ctx: DifyContext, req: Req, res: Res): Promis
 }
 
 /** DELETE /v1/datasets/{id}: documents cleaned like Dify's clean_dataset_task, then the row. */
-async function handleDeleteDataset(ctx: DifyContext, req: Req, res: Res, datasetId: string): Promise<void> {
+async function handleDeleteDataset(
+  ctx: DifyContext,
+  req: Req,
+  res: Res,
+  datasetId: string,
+): Promise<void> {
   const { tenantId } = await datasetOwner(ctx, req);
   const { rows: docs } = await ctx.db.query<{ id: string }>(
     `SELECT id FROM documents WHERE dataset_id = $1 AND tenant_id = $2`,
     [datasetId, tenantId],
   );
   for (const d of docs) await deleteDocument(ctx.db, ctx.broker, tenantId, datasetId, d.id);
-  const r = await ctx.db.query(`DELETE FROM datasets WHERE id = $1 AND tenant_id = $2`, [datasetId, tenantId]);
+  const r = await ctx.db.query(`DELETE FROM datasets WHERE id = $1 AND tenant_id = $2`, [
+    datasetId,
+    tenantId,
+  ]);
   if ((r.rowCount ?? 0) === 0) throw new HttpError(404, 'not_found', 'Dataset not found.');
   res.writeHead(204);
   res.end();
