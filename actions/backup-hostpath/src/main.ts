@@ -59,6 +59,7 @@ export async function run(): Promise<void> {
         [BackupOutputs.Files]: record.counts.files,
         [BackupOutputs.Bytes]: record.counts.dataBytes,
         [BackupOutputs.ArchiveBytes]: record.archive.bytes,
+        [BackupOutputs.SnapshotPath]: result.sanitizedYamlPath ?? '',
       });
       await writeSummary((s) =>
         s

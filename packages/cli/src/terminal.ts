@@ -18,7 +18,7 @@ export function terminalLogger(out: NodeJS.WriteStream = process.stderr): Logger
     },
     warn: (line) => {
       clear();
-      out.write(`warning: ${line}\n`);
+      out.write(/^warning\b/i.test(line) ? `${line}\n` : `warning: ${line}\n`);
     },
     progress: (line) => {
       if (!tty) {

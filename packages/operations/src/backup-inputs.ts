@@ -22,4 +22,5 @@ export const BackupOutputs = {
   Files: 'files',
   Bytes: 'bytes',
   ArchiveBytes: 'archive-bytes',
+  SnapshotPath: 'snapshot-path',
 } as const;

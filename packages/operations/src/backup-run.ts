@@ -3,10 +3,12 @@ import path from 'node:path';
 import { ConfigurationError } from '@dify-storage/action-kit';
 import {
   applyRetention,
+  copyOffNode,
   createBackup,
   formatBytes,
   makeBackupId,
   preflightBackup,
+  type CopyOffNodeResult,
   type CreateBackupResult,
   type KubernetesSnapshot,
   type PreflightReport,
@@ -22,6 +24,7 @@ import {
 } from '@dify-storage/kube';
 import type { BackupConfig } from './backup-config.js';
 import { progressOf, type Logger } from './logger.js';
+import { offNodeUploader } from './off-node.js';
 import { kubeClient } from './targets.js';
 
 export interface BackupRunResult {
@@ -33,6 +36,8 @@ export interface BackupRunResult {
   /** Redacted YAML of the sanitized objects (the artifact; no secret values). */
   sanitizedYamlPath?: string;
   retention?: RetentionResult;
+  /** The verified copy in another bucket or prefix, when asked for. */
+  offNode?: CopyOffNodeResult & { bucket: string };
 }
 
 /** Where the storage lives and whether this runner can see it: checked before anything is written. */
@@ -161,13 +166,37 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
           `${p.phase}: ${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(p.bytesPerSecond)}/s`,
         ),
     });
+    let offNode: BackupRunResult['offNode'];
+    if (config.offNode) {
+      log.info(
+        `copying backup ${id} off the node to s3://${config.offNode.s3.bucket}/${config.offNode.prefix}${id}/`,
+      );
+      const copy = await copyOffNode({
+        record: backup.record,
+        uploader: offNodeUploader(config.offNode.s3, config.backupDir),
+        backupDir: config.backupDir,
+        prefix: config.offNode.prefix,
+      });
+      offNode = { ...copy, bucket: config.offNode.s3.bucket };
+      log.info(
+        `off-node copy verified: ${copy.objects.length} objects, ${formatBytes(copy.bytes)}`,
+      );
+    }
     const retention = await applyRetention(config.backupDir, config.keep, {
       namespace: config.kube.namespace,
       protectedIds: [id],
     });
     for (const d of retention.deleted)
       log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
-    return { preflight, storagePath, node, backup, sanitizedYamlPath, retention };
+    return {
+      preflight,
+      storagePath,
+      node,
+      backup,
+      sanitizedYamlPath,
+      retention,
+      ...(offNode ? { offNode } : {}),
+    };
   } catch (error) {
     // A failed backup leaves nothing that looks like one.
     await rm(k8sDir, { recursive: true, force: true });

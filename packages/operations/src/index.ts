@@ -17,3 +17,4 @@ export * from './migrate-run.js';
 export * from './backup-run.js';
 export * from './expected-errors.js';
 export * from './rollback-run.js';
+export * from './off-node.js';

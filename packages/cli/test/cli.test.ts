@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { main } from '@dify-storage/cli';
+import { startFakeApiServer, type FakeApiServer } from '../../../action-tests/src/kube/index.js';
+import { fixtureObjects } from '../../../action-tests/src/install/fixture.js';
+
+/** Runs the CLI in-process and captures what it prints. */
+async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const out = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((c) => ((stdout += String(c)), true));
+  const err = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((c) => ((stderr += String(c)), true));
+  try {
+    const code = await main(argv, env);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('dify-storage', () => {
+  it('lists the commands, and each command lists its flags', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of [
+      'preflight',
+      'backup',
+      'migrate',
+      'plan',
+      'cutover',
+      'verify',
+      'rollback',
+      'status',
+    ]) {
+      expect(help.stdout).toContain(`  ${c} `);
+    }
+    const migrate = await cli(['migrate', '--help']);
+    expect(migrate.stdout).toContain('--storage-path');
+    expect(migrate.stdout).toContain('(env DIFY_STORAGE_SECRET_ACCESS_KEY)');
+  });
+
+  it('refuses a secret on the command line, naming the variable to use instead', async () => {
+    const r = await cli(['migrate', '--secret-access-key', 'hunter2hunter2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('set DIFY_STORAGE_SECRET_ACCESS_KEY instead');
+    expect(r.stderr + r.stdout).not.toContain('hunter2hunter2');
+  });
+
+  it('validates inputs like the action, before doing anything', async () => {
+    const r = await cli(['migrate', '--bucket', 'Bad_Bucket', '--mode', 'fast']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Input 'storage-path' is required but was not supplied.");
+    expect(r.stderr).toContain(
+      "Input 'mode' has the value 'fast'; allowed values are: bulk, delta, verify.",
+    );
+    expect(r.stderr).toContain("Input 'bucket' has the value 'Bad_Bucket'");
+    const unknown = await cli(['migrate', '--bukket', 'x']);
+    expect(unknown.stderr).toContain('does not take --bukket');
+    expect((await cli(['migrat'])).stderr).toContain("Unknown command 'migrat'");
+  });
+
+  describe('against a cluster', () => {
+    let server: FakeApiServer;
+    beforeAll(async () => {
+      server = await startFakeApiServer({});
+      for (const o of fixtureObjects({ node: 'node-a', env: {} })) {
+        if (o.kind === 'Namespace') continue;
+        const resource = {
+          ConfigMap: 'configmaps',
+          StatefulSet: 'statefulsets',
+          Service: 'services',
+        }[String(o.kind)]!;
+        server.api.create(resource as never, 'dify', o);
+      }
+    });
+    afterAll(async () => server?.close());
+
+    it('status reads where the install stands', async () => {
+      const r = await cli(['status'], { DIFY_STORAGE_KUBECONFIG: server.kubeconfigPath });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('StatefulSet dify-api');
+      expect(r.stdout).toContain('hostPath /root/dify/app/api/storage');
+      expect(r.stdout).toContain('ConfigMap dify-shared-config: STORAGE_TYPE=opendal');
+      expect(r.stdout).toContain('lock free');
+    });
+
+    it('plan shows the change and changes nothing', async () => {
+      const before = JSON.stringify(server.api.list('statefulsets' as never, 'dify'));
+      const r = await cli(
+        [
+          'plan',
+          '--bucket',
+          'dify-files',
+          '--endpoint',
+          'http://127.0.0.1:9',
+          '--state-dir',
+          `/tmp/cli-plan-${process.pid}`,
+        ],
+        { DIFY_STORAGE_KUBECONFIG: server.kubeconfigPath },
+      );
+      expect(r.code).toBe(0);
+      // No pods run in this bare cluster: the plan says so and goes on.
+      expect(r.stderr).toContain('api-pod-missing');
+      expect(r.stdout).toContain('STORAGE_TYPE');
+      expect(r.stdout).toContain('S3_BUCKET_NAME');
+      expect(JSON.stringify(server.api.list('statefulsets' as never, 'dify'))).toBe(before);
+    });
+  });
+});
