@@ -6,7 +6,6 @@
  * and a new tenant on S3, rollback, and the old system checked.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import {
   readBackupConfig,
   readConvertConfig,
@@ -22,7 +21,11 @@ import {
 } from '@dify-storage/operations';
 import { renderDataFlowTable, renderText } from '@dify-storage/verify';
 import { createWorkspace, uploadThroughDify } from '../src/install/dify-client.js';
-import { startSimulatedInstall, type SimulatedInstall } from '../src/install/simulated-install.js';
+import {
+  installInputs,
+  startSimulatedInstall,
+  type SimulatedInstall,
+} from '../src/install/simulated-install.js';
 import { startProvingGround } from '../src/proving-ground/index.js';
 
 const started = Date.now();
@@ -61,31 +64,6 @@ async function stage<T>(
   }
 }
 
-function inputs(
-  install: SimulatedInstall,
-  extra: Record<string, string>,
-): (name: string) => string {
-  const values: Record<string, string> = {
-    namespace: install.namespace,
-    kubeconfig: install.kubeconfigPath,
-    bucket: install.bucket,
-    endpoint: install.s3.endpoint,
-    region: install.s3.region,
-    'access-key-id': install.s3.accessKeyId,
-    'secret-access-key': install.s3.secretAccessKey,
-    'storage-path': install.storagePath,
-    'state-dir': path.join(install.workDir, 'state'),
-    'backup-dir': path.join(install.workDir, 'backups'),
-    'node-name': install.node,
-    'rollout-timeout': '120',
-    'dify-url': install.difyUrl,
-    'dify-secret-key': install.secretKey,
-    'database-url': install.databaseUrl,
-    ...extra,
-  };
-  return (name) => values[name] ?? '';
-}
-
 const ground = await startProvingGround({ owner: 'demo' });
 let install: SimulatedInstall | undefined;
 let exitCode = 0;
@@ -117,7 +95,7 @@ try {
     },
   );
   const tenant = install.seeded.tenants[0]!;
-  const read = (extra: Record<string, string>) => inputs(install!, extra);
+  const read = (extra: Record<string, string>) => installInputs(install!, extra);
 
   await stage('Preflight', async () => {
     const r = await runBackup(

@@ -134,9 +134,21 @@ export async function rcloneSync(
   };
 }
 
+/**
+ * Deletes a benchmark bucket, then asks RGW to collect the deleted data now: its garbage
+ * collector waits two hours by default, and a full-scale run writes ~10 GiB, which fills the
+ * proving ground's 20 GiB OSD (a full OSD blocks every write). Needs the cluster's ceph.conf:
+ * DSM_CEPH_CONF, or the proving ground's when it is the one in use.
+ */
 export async function rclonePurge(target: S3Target): Promise<void> {
   await timed('/usr/bin/rclone', ['purge', `ceph:${target.bucket}`, '--checkers', '32'], {
     env: rcloneEnv(target),
+  });
+  const conf = process.env.DSM_CEPH_CONF ?? path.join(REPO, '.proving-ground/ceph/ceph.conf');
+  const provingGround = new URL(target.endpoint!).port === (process.env.DSM_RGW_PORT ?? '17480');
+  if ((!process.env.DSM_CEPH_CONF && !provingGround) || !fs.existsSync(conf)) return;
+  await timed('timeout', ['300', 'radosgw-admin', 'gc', 'process', '--include-all'], {
+    env: { ...process.env, CEPH_CONF: conf },
   });
 }
 

@@ -208,3 +208,40 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
 }
 
 export { CONFIG_MAP, NAMESPACE };
+
+/**
+ * The action inputs every operation reads, pointed at this install (as a runner on its node
+ * would pass them); `extra` adds or overrides inputs.
+ */
+export function installInputValues(
+  install: SimulatedInstall,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    namespace: install.namespace,
+    kubeconfig: install.kubeconfigPath,
+    bucket: install.bucket,
+    endpoint: install.s3.endpoint,
+    region: install.s3.region,
+    'access-key-id': install.s3.accessKeyId,
+    'secret-access-key': install.s3.secretAccessKey,
+    'storage-path': install.storagePath,
+    'state-dir': path.join(install.workDir, 'state'),
+    'backup-dir': path.join(install.workDir, 'backups'),
+    'node-name': install.node,
+    'rollout-timeout': '120',
+    'dify-url': install.difyUrl,
+    'dify-secret-key': install.secretKey,
+    'database-url': install.databaseUrl,
+    ...extra,
+  };
+}
+
+/** The same as an input reader for `readXConfig`. */
+export function installInputs(
+  install: SimulatedInstall,
+  extra: Record<string, string> = {},
+): (name: string) => string {
+  const values = installInputValues(install, extra);
+  return (name) => values[name] ?? '';
+}

@@ -27,6 +27,7 @@ import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
 import { createWorkspace, uploadThroughDify } from '../../src/install/dify-client.js';
 import {
+  installInputValues,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
@@ -49,25 +50,11 @@ export function inputValues(
   install: SimulatedInstall,
   extra: Record<string, string> = {},
 ): Record<string, string> {
-  return {
-    namespace: install.namespace,
-    kubeconfig: install.kubeconfigPath,
-    bucket: install.bucket,
-    endpoint: install.s3.endpoint,
-    region: install.s3.region,
-    'access-key-id': install.s3.accessKeyId,
-    'secret-access-key': install.s3.secretAccessKey,
-    'storage-path': install.storagePath,
-    'state-dir': path.join(install.workDir, 'state'),
-    'backup-dir': path.join(install.workDir, 'backups'),
-    'node-name': install.node,
+  return installInputValues(install, {
     'rollout-timeout': '60',
-    'dify-url': install.difyUrl,
-    'dify-secret-key': install.secretKey,
-    'database-url': install.databaseUrl,
     'report-path': path.join(install.workDir, 'rollback-report.json'),
     ...extra,
-  };
+  });
 }
 
 export function reader(values: Record<string, string>): (name: string) => string {

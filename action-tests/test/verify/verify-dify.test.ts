@@ -29,6 +29,7 @@ import {
 } from '@dify-storage/verify';
 import pg from 'pg';
 import {
+  installInputs,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
@@ -60,27 +61,8 @@ describe('verify-dify on a simulated install migrated to S3', () => {
   let manifestPath: string;
   let passing: VerifyRunResult;
 
-  const inputs = (extra: Record<string, string>) => {
-    const values: Record<string, string> = {
-      namespace: install.namespace,
-      kubeconfig: install.kubeconfigPath,
-      bucket: install.bucket,
-      endpoint: install.s3.endpoint,
-      region: install.s3.region,
-      'access-key-id': install.s3.accessKeyId,
-      'secret-access-key': install.s3.secretAccessKey,
-      'storage-path': install.storagePath,
-      'state-dir': path.join(install.workDir, 'state'),
-      'backup-dir': path.join(install.workDir, 'backups'),
-      'node-name': install.node,
-      'rollout-timeout': '60',
-      'dify-url': install.difyUrl,
-      'dify-secret-key': install.secretKey,
-      'database-url': install.databaseUrl,
-      ...extra,
-    };
-    return (name: string) => values[name] ?? '';
-  };
+  const inputs = (extra: Record<string, string>) =>
+    installInputs(install, { 'rollout-timeout': '60', ...extra });
 
   /** One verify-dify run with every credential, minus the inputs set to '' in `extra`. */
   const verify = async (extra: Record<string, string> = {}) => {

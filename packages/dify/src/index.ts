@@ -9,12 +9,3 @@ export {
   type StorageReference,
 } from './references.js';
 export { signedFilePreviewUrl } from './signing.js';
-export {
-  LOCAL_STORAGE_KEYS,
-  S3_SECRET_KEYS,
-  S3_SETTING_KEYS,
-  STORAGE_TYPE,
-  isSecretLookingKey,
-  s3StorageEnv,
-  type S3StorageSettings,
-} from './storage-settings.js';

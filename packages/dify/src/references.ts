@@ -1,5 +1,26 @@
 import pg from 'pg';
 
+function connect(databaseUrl: string): pg.Client {
+  return new pg.Client({ connectionString: databaseUrl, application_name: 'dify-storage-verify' });
+}
+
+/** Runs `work` in a READ ONLY transaction: the checks cannot change Dify's database. */
+async function readOnly<T>(
+  databaseUrl: string,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = connect(databaseUrl);
+  await client.connect();
+  try {
+    await client.query('BEGIN TRANSACTION READ ONLY');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Where a storage key is referenced from in Dify's database. */
 export type ReferenceSource = 'upload_files' | 'tool_files' | 'privkeys';
 
@@ -44,10 +65,7 @@ export async function* readStorageReferences(
   databaseUrl: string,
   { batchSize = 5000 }: { batchSize?: number } = {},
 ): AsyncGenerator<StorageReference> {
-  const client = new pg.Client({
-    connectionString: databaseUrl,
-    application_name: 'dify-storage-verify',
-  });
+  const client = connect(databaseUrl);
   await client.connect();
   try {
     await client.query('BEGIN TRANSACTION READ ONLY');
@@ -83,20 +101,14 @@ export async function* readStorageReferences(
 }
 
 /** Upload files and tenants created after a moment (the cutover), for rollback's checks. */
-export async function createdSince(
+export function createdSince(
   databaseUrl: string,
   since: Date,
 ): Promise<{
   uploads: { id: string; key: string; size: number; sha3: string | null }[];
   tenants: string[];
 }> {
-  const client = new pg.Client({
-    connectionString: databaseUrl,
-    application_name: 'dify-storage-verify',
-  });
-  await client.connect();
-  try {
-    await client.query('BEGIN TRANSACTION READ ONLY');
+  return readOnly(databaseUrl, async (client) => {
     const uploads = await client.query<{
       id: string;
       key: string;
@@ -112,34 +124,19 @@ export async function createdSince(
           AND encrypt_public_key IS NOT NULL AND encrypt_public_key <> '' ORDER BY created_at LIMIT 10000`,
       [since],
     );
-    await client.query('COMMIT');
     return { uploads: uploads.rows, tenants: tenants.rows.map((t) => t.id) };
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** The storage key of one upload_files row (read-only). */
-export async function uploadFileKey(
-  databaseUrl: string,
-  fileId: string,
-): Promise<string | undefined> {
-  const client = new pg.Client({
-    connectionString: databaseUrl,
-    application_name: 'dify-storage-verify',
-  });
-  await client.connect();
-  try {
-    await client.query('BEGIN TRANSACTION READ ONLY');
+export function uploadFileKey(databaseUrl: string, fileId: string): Promise<string | undefined> {
+  return readOnly(databaseUrl, async (client) => {
     const r = await client.query<{ key: string }>(
       'SELECT key FROM upload_files WHERE id::text = $1',
       [fileId],
     );
-    await client.query('COMMIT');
     return r.rows[0]?.key;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /**
@@ -147,10 +144,7 @@ export async function uploadFileKey(
  * can; the one write the verifier makes, limited to the probe's own id.
  */
 export async function deleteProbeUploadRow(databaseUrl: string, fileId: string): Promise<boolean> {
-  const client = new pg.Client({
-    connectionString: databaseUrl,
-    application_name: 'dify-storage-verify',
-  });
+  const client = connect(databaseUrl);
   await client.connect();
   try {
     const r = await client.query('DELETE FROM upload_files WHERE id::text = $1', [fileId]);

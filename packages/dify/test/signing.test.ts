@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { privateKeyKey, s3StorageEnv, signedFilePreviewUrl } from '@dify-storage/dify';
+import { privateKeyKey, signedFilePreviewUrl } from '@dify-storage/dify';
 
 describe('signedFilePreviewUrl', () => {
   it("matches Dify's formula (vector computed with Python's hmac, as Dify does)", () => {
@@ -22,27 +22,15 @@ describe('signedFilePreviewUrl', () => {
     expect(url.search).toContain('sign=bK60Ro5yugIZZFWgIrdLICJFRhScuMirCEcE2ULibRI%3D');
   });
 
+  it('names private keys where Dify 1.3.0 writes them', () => {
+    expect(privateKeyKey('t1')).toBe('privkeys/t1/private.pem');
+  });
+
   it('keeps a base path such as /api', () => {
     const url = signedFilePreviewUrl('https://dify.example/api', 'id', 'k', {
       timestamp: 1,
       nonce: 'n',
     });
     expect(url.startsWith('https://dify.example/api/files/id/file-preview?')).toBe(true);
-  });
-});
-
-describe('storage settings', () => {
-  it('switches Dify to the bucket with path style and without managed IAM', () => {
-    expect(
-      s3StorageEnv({ endpoint: 'http://minio:9000', bucket: 'dify', region: 'us-east-1' }),
-    ).toEqual({
-      STORAGE_TYPE: 's3',
-      S3_ENDPOINT: 'http://minio:9000',
-      S3_BUCKET_NAME: 'dify',
-      S3_REGION: 'us-east-1',
-      S3_ADDRESS_STYLE: 'path',
-      S3_USE_AWS_MANAGED_IAM: 'false',
-    });
-    expect(privateKeyKey('t1')).toBe('privkeys/t1/private.pem');
   });
 });

@@ -165,10 +165,9 @@ class Conn {
 
   private finish(r: NonNullable<Conn['res']>, body: Buffer): void {
     if (!this.written) {
-      // Resolve only once the body is written: the caller may reuse its buffer after that, and
-      // the socket must not carry the next request behind the rest of this body.
+      // Resolve only once the body is handed to the kernel: the caller may reuse its buffer
+      // after that, and the next request must not start before this body has gone out.
       this.parked = { r, body };
-      r.close = true;
       return;
     }
     this.parked = undefined;

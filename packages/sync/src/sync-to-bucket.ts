@@ -88,6 +88,7 @@ class UnsupportedFileError extends Error {
 
 /** Small bodies are read into reused buffers of 16 KiB size classes (less malloc and GC). */
 const SMALL_CLASS = 16 * 1024;
+const MAX_S3_KEY_BYTES = 1024;
 const SMALL_POOL_MAX = 1024 * 1024;
 
 function sleep(ms: number): Promise<void> {
@@ -167,7 +168,6 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
     // Whole-file hashing passes are CPU-bound: one per core, so that the files already hashed
     // upload while the next ones hash, instead of all hashing first and all uploading after.
     const hashSlots = new ByteBudget(Math.max(1, os.availableParallelism()));
-    if (process.env.DSM_SYNC_DEBUG) setInterval(() => { const a = (x: unknown) => x as Record<string, unknown>; const f = a(a(transport).fast); console.error('DEBUG budget', a(budget).used, (a(budget).waiters as unknown[]).length, 'hash', a(hashSlots).used, (a(hashSlots).waiters as unknown[]).length, 'pool', a(pool).active, 'http queue', (f.queue as unknown[]).length, 'idle', (f.idle as unknown[]).length, 'all', (f.all as Set<unknown>).size, 'counts', JSON.stringify(transport.counts)); }, 1000).unref();
     const hashWhole = async (
       abs: string,
       st: fs.BigIntStats,
@@ -596,7 +596,11 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
             sha: hashes.sha256,
             e: etag,
           };
-          if (!dryRun) state?.recordDone(rec);
+          if (!dryRun) {
+            state?.recordDone(rec);
+            // A multipart upload the killed run completed but could not record.
+            state?.endMpu(key);
+          }
           settle(slot, rec);
           return;
         }
@@ -630,6 +634,14 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
       ticker.filesSeen++;
       ticker.bytesSeen += size;
       const key = joinKey(prefix, entry.rel);
+      if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) {
+        report.counts.files--;
+        report.bytes.total -= size;
+        ticker.filesSeen--;
+        ticker.bytesSeen -= size;
+        unsupported(entry.rel, 'key-too-long', `S3 keys are at most ${MAX_S3_KEY_BYTES} bytes`);
+        continue;
+      }
       const obj = await cursor.seek(key);
       const rec = state ? await state.lookup(key) : undefined;
       const slot = state?.reserveSlot();
@@ -646,6 +658,7 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
           ticker.filesDone++;
           ticker.bytesDone += size;
           resumable.delete(key);
+          state?.endMpu(key);
           settle(slot, rec);
           continue;
         }

@@ -31,11 +31,6 @@ export async function* listBucket(
   }
 }
 
-/** Compares keys the way S3 orders them: by UTF-8 bytes, not JavaScript's UTF-16 units. */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /** Streams an object and returns its length and the requested digests. */
 export async function hashObject(
   client: S3Client,

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { StorageReference } from '@dify-storage/dify';
-import { compareKeys, forEachLimit, hashObject, listBucket, type ListedObject } from './bucket.js';
+import { compareKeys } from '@dify-storage/sync';
+import { forEachLimit, hashObject, listBucket, type ListedObject } from './bucket.js';
 import type { StageResult } from './report.js';
 
 export type ReadBack = 'none' | 'sample' | 'all';

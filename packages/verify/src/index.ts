@@ -1,4 +1,4 @@
-export { compareKeys, listBucket, type ListedObject } from './bucket.js';
+export { listBucket, type ListedObject } from './bucket.js';
 export { checkDatabaseReferences, type ReadBack } from './database-check.js';
 export { renderDataFlowTable, renderMermaid, renderText } from './render.js';
 export {
