@@ -232,4 +232,17 @@ for (const s of stages)
 out(
   `\n${exitCode === 0 ? 'The migration and the rollback worked end to end' : 'The demo FAILED'} in ${elapsed()}.`,
 );
+if (install && process.argv.includes('--keep')) {
+  // Leave the environment up to look around; Ctrl-C stops everything.
+  const t = install.seeded.tenants[0]!;
+  out(`
+The install keeps running (on hostPath again, after the rollback). Try:
+  curl ${install.difyUrl}/health
+  curl -X POST -H 'Authorization: Bearer ${t.appApiKey}' -F file=@README.md -F user=me ${install.difyUrl}/v1/files/upload
+  ls ${install.storagePath}/upload_files/${t.id}
+  psql '${install.databaseUrl}' -c 'select key, storage_type from upload_files order by created_at desc limit 3'
+  kubectl --kubeconfig ${install.kubeconfigPath} -n dify get statefulsets,deployments,pods
+Ctrl-C stops everything.`);
+  await new Promise(() => undefined);
+}
 await shutdown(exitCode);
