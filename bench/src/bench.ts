@@ -352,6 +352,8 @@ async function main(): Promise<void> {
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')}).\n`;
+  out +=
+    'CPU: our engine = process.cpuUsage() around the run in its own process (leaves out ~0.5 s of tsx/module loading); rclone and aws = rusage of the whole process (/usr/bin/time); raw ceilings = in-process.\n';
   for (const r of results) out += `${table(r.section, r.rows)}\n`;
   out += '\n### Targets (issue 4)\n| check | value | target | pass |\n|:--|--:|--:|:--:|\n';
   for (const c of checks)

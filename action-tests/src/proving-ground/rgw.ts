@@ -101,6 +101,9 @@ rgw_frontends = beast endpoint=127.0.0.1:${o.s3Port} tcp_nodelay=1
 rgw_data = ${d}/rgw
 rgw_enable_usage_log = false
 rgw_thread_pool_size = 64
+# Reclaim deleted objects within a minute, not two hours: test runs delete a lot.
+rgw_gc_obj_min_wait = 60
+rgw_gc_processor_period = 60
 `;
 }
 

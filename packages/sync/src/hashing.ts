@@ -32,6 +32,7 @@ export async function hashFile(
   before: fs.BigIntStats,
   partSize: number | undefined,
   buf: Buffer,
+  withMd5 = true,
 ): Promise<HashResult> {
   const size = Number(before.size);
   const fd = await open(abs);
@@ -49,7 +50,7 @@ export async function hashFile(
         const n = await readFully(fd, buf, Math.min(buf.length, want - got), pos + got);
         if (n === 0) break;
         const chunk = buf.subarray(0, n);
-        md5.update(chunk);
+        if (withMd5) md5.update(chunk);
         sha.update(chunk);
         partHash?.update(chunk);
         got += n;

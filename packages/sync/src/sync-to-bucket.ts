@@ -172,11 +172,12 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
       abs: string,
       st: fs.BigIntStats,
       ps: number | undefined,
+      withMd5 = true,
     ): ReturnType<typeof hashFile> => {
       await hashSlots.acquire(1);
       const held = await budget.acquire(MiB);
       try {
-        return await hashFile(abs, st, ps, Buffer.allocUnsafe(MiB));
+        return await hashFile(abs, st, ps, Buffer.allocUnsafe(MiB), withMd5);
       } catch (e) {
         throw openError(e);
       } finally {
@@ -266,39 +267,57 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
     };
 
     /** Mid-size files: hash in a first pass, then stream the PUT (memory: a read buffer). */
+    // Streamed PUTs carry the file's sha256 as the signed payload hash when the server verifies
+    // it (probed once): one hash pass instead of md5 + sha256; the ETag is then the server's md5
+    // of bytes it proved equal to ours.
+    let sha256Probe: Promise<boolean> | undefined;
+    const payloadShaVerified = (): Promise<boolean> =>
+      (sha256Probe ??= transport.verifiesPayloadSha256(
+        `${prefix}.dify-storage-probe-${Date.now().toString(36)}`,
+      ));
+
+    /** Mid-size files: hash in a first pass, then stream the PUT (memory: a read buffer). */
     const uploadStreamed = async (
       abs: string,
       key: string,
       st: fs.BigIntStats,
     ): Promise<Outcome> => {
       const size = Number(st.size);
-      const r = await hashWhole(abs, st, undefined);
+      const shaOnly = await payloadShaVerified();
+      const r = await hashWhole(abs, st, undefined, !shaOnly);
       if (r.changed) return { kind: 'changed', stat: r.stat };
       const hashes = r.hashes;
       await options.hooks?.afterRead?.(key);
-      const md5hex = hashes.md5.toString('hex');
       let etag: string;
       try {
         etag = await transport.putObjectStream(
           key,
           size,
           () =>
-            fs.createReadStream(abs, { start: 0, end: Math.max(0, size - 1), highWaterMark: MiB }),
-          hashes.md5,
+            fs.createReadStream(abs, {
+              start: 0,
+              end: Math.max(0, size - 1),
+              highWaterMark: MiB,
+            }),
+          shaOnly ? { sha256: hashes.sha256 } : { md5: hashes.md5 },
           { mtime: mtimeString(st.mtimeNs), sha256: hashes.sha256 },
         );
       } catch (error) {
-        // The bytes sent no longer match the md5 of the first pass: the file changed.
+        // The bytes sent no longer match the hash of the first pass: the file changed.
         if (
           error instanceof S3RequestError &&
-          (error.code === 'BadDigest' || error.code === 'InvalidDigest')
+          ['BadDigest', 'InvalidDigest', 'XAmzContentSHA256Mismatch'].includes(error.code)
         ) {
           return { kind: 'changed', stat: await lstat(abs).catch(() => undefined) };
         }
         throw error;
       }
-      if (etag !== '' && etag !== md5hex)
-        throw new Error(`ETag ${etag} after PUT differs from the content md5 ${md5hex}`);
+      const md5hex = shaOnly ? etag : hashes.md5.toString('hex');
+      if (!/^[0-9a-f]{32}$/.test(etag) || etag !== md5hex) {
+        throw new Error(
+          `ETag "${etag}" after PUT is not the content md5${shaOnly ? '' : ` ${md5hex}`}`,
+        );
+      }
       const record: FileRecord = {
         k: key,
         s: size,

@@ -62,6 +62,8 @@ interface RequestSpec {
   /** A streamed body (re-opened on every attempt) of `contentLength` bytes; sent over node:http. */
   bodyStream?: () => NodeJS.ReadableStream;
   contentLength?: number;
+  /** A payload hash to sign (the server then verifies the body against it). */
+  payloadHash?: string;
   /** Sign the payload hash (small XML bodies) instead of UNSIGNED-PAYLOAD. */
   signBody?: boolean;
   maxAttempts?: number;
@@ -206,13 +208,15 @@ export class S3Transport {
     if (spec.body) headers['content-length'] = String(spec.body.length);
     else if (spec.bodyStream) headers['content-length'] = String(spec.contentLength ?? 0);
     else if (spec.method === 'PUT' || spec.method === 'POST') headers['content-length'] = '0';
-    const payloadHash = spec.bodyStream
-      ? UNSIGNED_PAYLOAD
-      : !spec.body
-        ? EMPTY_SHA256
-        : spec.signBody
-          ? createHash('sha256').update(spec.body).digest('hex')
-          : UNSIGNED_PAYLOAD;
+    const payloadHash =
+      spec.payloadHash ??
+      (spec.bodyStream
+        ? UNSIGNED_PAYLOAD
+        : !spec.body
+          ? EMPTY_SHA256
+          : spec.signBody
+            ? createHash('sha256').update(spec.body).digest('hex')
+            : UNSIGNED_PAYLOAD);
     this.signer.sign(spec.method, encodedPath, query, headers, payloadHash);
     this.counts[spec.op] = (this.counts[spec.op] ?? 0) + 1;
     return { path: query ? `${encodedPath}?${query}` : encodedPath, headers };
@@ -350,10 +354,11 @@ export class S3Transport {
     key: string,
     size: number,
     open: () => NodeJS.ReadableStream,
-    md5: Buffer,
+    integrity: { md5: Buffer } | { sha256: string },
     metadata: Record<string, string>,
   ): Promise<string> {
-    const headers: Record<string, string> = { 'content-md5': md5.toString('base64') };
+    const headers: Record<string, string> = {};
+    if ('md5' in integrity) headers['content-md5'] = integrity.md5.toString('base64');
     for (const [k, v] of Object.entries(metadata)) headers[`x-amz-meta-${k}`] = v;
     const res = await this.send({
       op: 'PutObject',
@@ -362,8 +367,34 @@ export class S3Transport {
       bodyStream: open,
       contentLength: size,
       headers,
+      ...('sha256' in integrity ? { payloadHash: integrity.sha256 } : {}),
     });
     return unquote(res.headers.etag as string | undefined);
+  }
+
+  /**
+   * Whether the server checks a signed payload hash: a PUT signed with the hash of other bytes
+   * must be refused. (RGW 16, MinIO and AWS do; a server that doesn't gets Content-MD5 instead.)
+   */
+  async verifiesPayloadSha256(probeKey: string): Promise<boolean> {
+    const body = Buffer.from('dify-storage sync probe');
+    try {
+      await this.send({
+        op: 'PutObject',
+        method: 'PUT',
+        key: probeKey,
+        body,
+        payloadHash: createHash('sha256').update('other bytes').digest('hex'),
+        maxAttempts: 3,
+      });
+    } catch (error) {
+      return (
+        error instanceof S3RequestError &&
+        (error.code === 'XAmzContentSHA256Mismatch' || error.code === 'BadDigest')
+      );
+    }
+    await this.deleteObject(probeKey).catch(() => undefined);
+    return false;
   }
 
   /** Metadata of one object; undefined when it does not exist. */

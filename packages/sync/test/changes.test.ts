@@ -169,7 +169,7 @@ describe('throttling, resets and a server outage', () => {
         concurrency: 8,
         multipartThreshold: 8 * MiB,
         partSize: 5 * MiB,
-        transport: { backoffBaseMs: 20, backoffCapMs: 500, maxAttempts: 15 },
+        transport: { backoffBaseMs: 20, backoffCapMs: 500, maxAttempts: 30 },
         hooks: {
           afterRead: (key) => {
             if (key === 'f/50.bin' && !outageDone) {

@@ -75,7 +75,8 @@ describe('modes', () => {
     await put('old/two.txt');
     // LastModified has one-second resolution.
     await new Promise((r) => setTimeout(r, 2100));
-    const cutoff = new Date(Date.now() - 500);
+    // Whole seconds: the old objects are at least 2 s before it, the new one at or after it.
+    const cutoff = new Date(Math.floor(Date.now() / 1000) * 1000 - 1);
     await put('new/three.txt');
     t.close();
     const dest = tempDir('cut');

@@ -80,9 +80,10 @@ describe('syncToBucket / verifyBucket / syncFromBucket against RGW', () => {
     });
   }, 120_000);
 
+  const extraDirs: string[] = [];
+
   afterAll(() => {
-    fs.rmSync(root, { recursive: true, force: true });
-    fs.rmSync(stateDir, { recursive: true, force: true });
+    for (const d of [root, stateDir, ...extraDirs]) fs.rmSync(d, { recursive: true, force: true });
   });
 
   it('copies every regular file under its relative path, multipart above the threshold', async () => {
@@ -199,6 +200,7 @@ describe('syncToBucket / verifyBucket / syncFromBucket against RGW', () => {
     }
     t.close();
     const outer = tempDir('rev');
+    extraDirs.push(outer);
     const dest = path.join(outer, 'root');
     fs.mkdirSync(dest);
     fs.symlinkSync('/tmp', path.join(dest, 'upload_files'));
@@ -230,6 +232,7 @@ describe('syncToBucket / verifyBucket / syncFromBucket against RGW', () => {
     expect(fs.readdirSync(path.join(dest, 'upload_files/t'))).toEqual(['new after cutover.txt']);
 
     const all = tempDir('rev-all');
+    extraDirs.push(all);
     const r3 = await syncFromBucket({ root: all, target, exclude: ['big/'] });
     expect(r3.counts.copied).toBe(files.size);
     expect(sha(fs.readFileSync(path.join(all, 'upload_files/t/中文 名字.pdf')))).toBe(
