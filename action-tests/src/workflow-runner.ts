@@ -176,7 +176,8 @@ export function evaluate(src: string, ctx: ExprContext): Value {
 /** Substitutes `${{ … }}` in a string; a whole-string expression keeps its type. */
 function interpolate(text: unknown, ctx: ExprContext): Value {
   if (typeof text !== 'string') return text as Value;
-  const whole = /^\$\{\{([\s\S]*)\}\}$/.exec(text.trim());
+  // One expression and nothing else (not `${{ a }} ${{ b }}`): keeps its type.
+  const whole = /^\$\{\{((?:(?!\}\})[\s\S])*)\}\}$/.exec(text.trim());
   if (whole) return evaluate(whole[1]!, ctx);
   return text.replace(/\$\{\{([\s\S]*?)\}\}/g, (_, e: string) => String(evaluate(e, ctx) ?? ''));
 }
