@@ -15,6 +15,7 @@ export {
   type SummaryBuilder,
 } from './summary.js';
 export {
+  KUBE_NAME,
   KubeInputs,
   S3Inputs,
   maskKubeconfig,

@@ -32,6 +32,12 @@ export interface KubeTarget {
   namespace: string;
 }
 
+/** A Kubernetes object name (DNS-1123 subdomain), for `p.string(name, { ...KUBE_NAME })`. */
+export const KUBE_NAME = {
+  pattern: /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+  describe: 'a Kubernetes object name (lowercase letters, digits, hyphens and dots; at most 253)',
+};
+
 const BUCKET = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import {
+  KUBE_NAME,
   parseInputs,
   type InputReader,
   type SecretMasker,
@@ -28,12 +29,6 @@ export interface BackupConfig {
   offNode?: { s3: S3Target; prefix: string };
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const nameRule = {
-  pattern: NAME,
-  describe: 'a Kubernetes object name (lowercase letters, digits, hyphens)',
-};
-
 export function readBackupConfig(
   read?: InputReader,
   env: NodeJS.ProcessEnv = process.env,
@@ -51,9 +46,9 @@ export function readBackupConfig(
       return {
         preflightOnly: p.boolean(Inputs.PreflightOnly, { default: 'false' }),
         kube: parseKubeTarget(p),
-        apiPod: p.string(Inputs.ApiPod, { default: 'dify-api-0', ...nameRule }),
-        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...nameRule }),
-        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...nameRule }),
+        apiPod: p.string(Inputs.ApiPod, { default: 'dify-api-0', ...KUBE_NAME }),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
         storageMountPath: absolute(
           Inputs.StorageMountPath,
           p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),

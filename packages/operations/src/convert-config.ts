@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  KUBE_NAME,
   parseInputs,
   type InputReader,
   type SecretMasker,
@@ -28,12 +29,6 @@ export interface ConvertConfig {
   runId: string;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const nameRule = {
-  pattern: NAME,
-  describe: 'a Kubernetes object name (lowercase letters, digits, hyphens, dots)',
-};
-
 export function readConvertConfig(
   read?: InputReader,
   env: NodeJS.ProcessEnv = process.env,
@@ -55,10 +50,10 @@ export function readConvertConfig(
       return {
         phase,
         kube: parseKubeTarget(p),
-        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...nameRule }),
-        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...nameRule }),
-        ...(configMap ? { configMap: p.string(Inputs.ConfigMap, nameRule) } : {}),
-        secretName: p.string(Inputs.SecretName, { default: 'dify-s3-credentials', ...nameRule }),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
+        ...(configMap ? { configMap: p.string(Inputs.ConfigMap, KUBE_NAME) } : {}),
+        secretName: p.string(Inputs.SecretName, { default: 'dify-s3-credentials', ...KUBE_NAME }),
         storageMountPath: p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
         ...(storagePath ? { storagePath } : {}),
         s3: parseS3Target(p, env),

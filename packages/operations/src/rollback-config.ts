@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  KUBE_NAME,
   parseInputs,
   type InputReader,
   type SecretMasker,
@@ -49,8 +50,8 @@ export function readRollbackConfig(
         backupDir: p.string(Inputs.BackupDir),
         ...(storagePath ? { storagePath } : {}),
         kube: parseKubeTarget(p),
-        apiName: p.string(Inputs.ApiName, { default: 'dify-api' }),
-        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker' }),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
         s3: parseS3Target(p, env),
         difyUrl,
         difySecretKey: p.secret(Inputs.DifySecretKey),

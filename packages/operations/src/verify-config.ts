@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  KUBE_NAME,
   parseInputs,
   type InputReader,
   type SecretMasker,
@@ -45,8 +46,8 @@ export function readVerifyConfig(
       }
       return {
         kube: parseKubeTarget(p),
-        apiName: p.string(Inputs.ApiName, { default: 'dify-api' }),
-        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker' }),
+        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
+        workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
         s3: parseS3Target(p, env),
         ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
         difyUrl,
