@@ -38,6 +38,7 @@ export interface Command {
 }
 
 function convertText(r: ConvertResult): string {
+  if (r.phase === 'plan') return `${r.planMarkdown}\nplan: ${r.planPath}`;
   return [
     r.message,
     ...r.journal.map((e) => `  ${e.action} ${e.kind}/${e.name}: ${e.detail}`),
@@ -51,6 +52,22 @@ const fixed =
   (read: InputReader, values: Record<string, string>): InputReader =>
   (name) =>
     values[name] ?? read(name);
+
+/** A command that runs one phase of convert-workloads (the phase is not a flag). */
+function convertPhase(phase: 'plan' | 'cutover', summary: string): Command {
+  return {
+    summary,
+    inputs: [
+      ...Object.values(ConvertInputs).filter((i) => i !== ConvertInputs.Phase),
+      ...kube,
+      ...s3,
+    ],
+    async run(read, env, log) {
+      const config = readConvertConfig(fixed(read, { [ConvertInputs.Phase]: phase }), env, noMask);
+      return { text: convertText(await runConvert(config, log)), ok: true };
+    },
+  };
+}
 
 export const COMMANDS: Record<string, Command> = {
   preflight: {
@@ -98,42 +115,19 @@ export const COMMANDS: Record<string, Command> = {
       return { text: `${r.text}\nreport: ${r.reportPath}`, ok: r.report.ok };
     },
   },
-  plan: {
-    summary: 'Show exactly what the cutover would change; changes nothing.',
-    inputs: [
-      ...Object.values(ConvertInputs).filter((i) => i !== ConvertInputs.Phase),
-      ...kube,
-      ...s3,
-    ],
-    async run(read, env, log) {
-      const r = await runConvert(
-        readConvertConfig(fixed(read, { [ConvertInputs.Phase]: 'plan' }), env, noMask),
-        log,
-      );
-      return { text: `${r.planMarkdown}\nplan: ${r.planPath}`, ok: true };
-    },
-  },
-  cutover: {
-    summary: 'Freeze writes, copy the final delta, convert the workloads to Deployments on S3.',
-    inputs: [
-      ...Object.values(ConvertInputs).filter((i) => i !== ConvertInputs.Phase),
-      ...kube,
-      ...s3,
-    ],
-    async run(read, env, log) {
-      const r = await runConvert(
-        readConvertConfig(fixed(read, { [ConvertInputs.Phase]: 'cutover' }), env, noMask),
-        log,
-      );
-      return { text: convertText(r), ok: true };
-    },
-  },
+  plan: convertPhase('plan', 'Show exactly what the cutover would change; changes nothing.'),
+  cutover: convertPhase(
+    'cutover',
+    'Freeze writes, copy the final delta, convert the workloads to Deployments on S3.',
+  ),
   convert: {
     summary: 'One phase of the cutover: --phase plan|freeze|apply|cutover.',
     inputs: [...Object.values(ConvertInputs), ...kube, ...s3],
     async run(read, env, log) {
-      const r = await runConvert(readConvertConfig(read, env, noMask), log);
-      return { text: r.phase === 'plan' ? r.planMarkdown : convertText(r), ok: true };
+      return {
+        text: convertText(await runConvert(readConvertConfig(read, env, noMask), log)),
+        ok: true,
+      };
     },
   },
   verify: {

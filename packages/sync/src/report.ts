@@ -1,3 +1,4 @@
+import { SyncFailedError } from './errors.js';
 import type { S3Op } from './transport.js';
 
 export interface FileIssue {
@@ -273,4 +274,18 @@ export function formatSummary(report: SyncReport): string {
       lines.push(`    … and ${c.failed - 50} more (see the JSON report)`);
   }
   return lines.join('\n');
+}
+
+/** Ends a run: throws SyncFailedError listing the failed files when asked to, else returns the report. */
+export function returnOrThrow(report: SyncReport, what: string, throwOnFailure = true): SyncReport {
+  if (!report.ok && throwOnFailure) {
+    throw new SyncFailedError(
+      `${report.counts.failed} ${what}:\n${report.failures
+        .slice(0, 50)
+        .map((f) => `  ${f.path}: ${f.error}`)
+        .join('\n')}`,
+      report,
+    );
+  }
+  return report;
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { SyncConfigError, SyncFailedError, errorText } from './errors.js';
+import { SyncConfigError, errorText } from './errors.js';
 import { TaskPool } from './fileio.js';
 import { compileExcludes, excludesKey } from './glob.js';
 import { normalizePrefix, unsafeKeyReason } from './keys.js';
@@ -14,6 +14,7 @@ import {
   ProgressTicker,
   emptyReport,
   finishReport,
+  returnOrThrow,
   pushCapped,
   type SyncReport,
 } from './report.js';
@@ -247,14 +248,9 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
     transport.close();
   }
   finishReport(report, started);
-  if (!report.ok && (options.throwOnFailure ?? true)) {
-    throw new SyncFailedError(
-      `${report.counts.failed} object(s) could not be restored into ${root}:\n${report.failures
-        .slice(0, 50)
-        .map((f) => `  ${f.path}: ${f.error}`)
-        .join('\n')}`,
-      report,
-    );
-  }
-  return report;
+  return returnOrThrow(
+    report,
+    `object(s) could not be restored into ${root}`,
+    options.throwOnFailure,
+  );
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { promises as fsp } from 'node:fs';
 import fs from 'node:fs';
 import { multipartEtag } from '@dify-storage/s3';
-import { S3RequestError, SyncConfigError, SyncFailedError, errorText } from './errors.js';
+import { S3RequestError, SyncConfigError, errorText } from './errors.js';
 import {
   BufferPool,
   ByteBudget,
@@ -25,6 +25,7 @@ import {
   ProgressTicker,
   emptyReport,
   finishReport,
+  returnOrThrow,
   pushCapped,
   type SyncReport,
 } from './report.js';
@@ -711,16 +712,11 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
     transport.close();
   }
   finishReport(report, started);
-  if (!report.ok && (options.throwOnFailure ?? true)) {
-    throw new SyncFailedError(
-      `${report.counts.failed} file(s) could not be copied to ${destination}:\n${report.failures
-        .slice(0, 50)
-        .map((f) => `  ${f.path}: ${f.error}`)
-        .join('\n')}`,
-      report,
-    );
-  }
-  return report;
+  return returnOrThrow(
+    report,
+    `file(s) could not be copied to ${destination}`,
+    options.throwOnFailure,
+  );
 }
 
 function readFullySync(fd: number, buf: Buffer, length: number): number {
