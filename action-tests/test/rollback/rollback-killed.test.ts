@@ -29,7 +29,7 @@ import {
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'rollback-child.ts');
 
 interface State {
-  asideStamp?: string;
+  asideStamps?: string[];
   storageRestoredAt?: string;
   copyBackStartedAt?: string;
   completedAt?: string;
@@ -98,7 +98,12 @@ describe('a rollback killed half way and run again', () => {
 
   it('converges to the state of an uninterrupted rollback', async () => {
     // 1. Killed once the storage step began (the original content is being moved aside).
-    const k1 = await runAndKill(values(), statePath(), (s) => Boolean(s.asideStamp), 60_000);
+    const k1 = await runAndKill(
+      values(),
+      statePath(),
+      (s) => Boolean(s.asideStamps?.length),
+      60_000,
+    );
     expect(k1.killed).toBe(true);
     expect(k1.state.completedAt).toBeUndefined();
     // The killed run's lock is still there; another run id is told who holds it and how to resume.
@@ -110,11 +115,16 @@ describe('a rollback killed half way and run again', () => {
 
     // 1b. As if a run had died between moveAside's rename and its mkdir (a window too short for
     // a SIGKILL to hit reliably): the directory is gone, its content aside, only the stamp noted.
+    // The first kill may itself have landed anywhere around its own move aside (before the
+    // rename, between rename and mkdir, before the state noted the directory): all must resume.
     const stamp = '20000101T000000Z';
     const diedMidMove = `${m.install.storagePath}.pre-rollback-${stamp}`;
     await rename(m.install.storagePath, diedMidMove);
     const st = JSON.parse(await readFile(statePath(), 'utf8')) as State;
-    await writeFile(statePath(), JSON.stringify({ ...st, asideStamp: stamp }));
+    await writeFile(
+      statePath(),
+      JSON.stringify({ ...st, asideStamps: [...(st.asideStamps ?? []), stamp] }),
+    );
 
     // 2. Killed again in the middle of a download of the copy back.
     const lateDir = path.join(m.install.storagePath, 'upload_files', 'late');

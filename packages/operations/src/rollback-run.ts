@@ -40,8 +40,11 @@ interface RollbackState {
   startedAt: string;
   /** The run id that started this rollback (named when its lock blocks another run). */
   holder?: string;
-  /** Stamp of the move aside about to happen: finds its directory if the run died mid-move. */
-  asideStamp?: string;
+  /**
+   * Stamps of every move aside begun, in order, each noted before its rename: finds the
+   * directories of a run that died mid-move. Append-only, so no aside is ever forgotten.
+   */
+  asideStamps?: string[];
   /** Set once the archive was extracted and verified into the storage directory. */
   storageRestoredAt?: string;
   movedAside: string[];
@@ -162,15 +165,17 @@ async function migratedAgain(
 }
 
 /** The directories a move aside with this stamp made (moveAside names them after the stamp). */
-async function findAside(storagePath: string, stamp: string): Promise<string[]> {
+async function findAsides(storagePath: string, stamps: string[] = []): Promise<string[]> {
   const parent = path.dirname(storagePath);
-  const base = `${path.basename(storagePath)}.pre-rollback-${stamp}`;
-  const names = await readdir(parent).catch(() => [] as string[]);
-  return names
-    .filter(
-      (n) => n === base || (n.startsWith(`${base}-`) && /^\d+$/.test(n.slice(base.length + 1))),
-    )
-    .map((n) => path.join(parent, n));
+  const names = (await readdir(parent).catch(() => [] as string[])).sort();
+  return stamps.flatMap((stamp) => {
+    const base = `${path.basename(storagePath)}.pre-rollback-${stamp}`;
+    return names
+      .filter(
+        (n) => n === base || (n.startsWith(`${base}-`) && /^\d+$/.test(n.slice(base.length + 1))),
+      )
+      .map((n) => path.join(parent, n));
+  });
 }
 
 /** Removes the temporary files of an interrupted copy back (syncFromBucket's `.dsm-*.partial`). */
@@ -204,8 +209,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
   const diedMidMove =
     !existsSync(storagePath) &&
     !state.storageRestoredAt &&
-    state.asideStamp !== undefined &&
-    (await findAside(storagePath, state.asideStamp)).length > 0;
+    (await findAsides(storagePath, state.asideStamps)).length > 0;
   if (!diedMidMove && (!existsSync(storagePath) || !(await stat(storagePath)).isDirectory())) {
     throw new ConfigurationError(
       `The storage directory ${storagePath} does not exist on this runner: is it on the node of backup ${record.id} (${record.nodeName ?? 'unknown'})?`,
@@ -263,11 +267,9 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     });
     // 2. The storage directory, once per rollback (a later run must not move aside newer files).
     if (!state.storageRestoredAt) {
-      if (state.asideStamp) {
-        // A run died during or right after its move aside: record where that content went.
-        for (const dir of await findAside(storagePath, state.asideStamp)) {
-          if (!state.movedAside.includes(dir)) state.movedAside.push(dir);
-        }
+      // A run died during or right after a move aside: record where that content went.
+      for (const dir of await findAsides(storagePath, state.asideStamps)) {
+        if (!state.movedAside.includes(dir)) state.movedAside.push(dir);
       }
       if (!existsSync(storagePath)) {
         // Everything is aside already; recreate the directory as moveAside would have.
@@ -278,7 +280,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
         // What is in the directory now (the original content, or a partial extraction of an
         // interrupted run) is moved aside, never deleted, and the archive extracted afresh.
         const now = new Date();
-        state.asideStamp = utcStamp(now);
+        (state.asideStamps ??= []).push(utcStamp(now));
         await writeJsonAtomic(statePath, state);
         const aside = await moveAside(storagePath, now);
         state.movedAside.push(aside);
