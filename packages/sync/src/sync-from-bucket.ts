@@ -8,7 +8,7 @@ import { compileExcludes, excludesKey } from './glob.js';
 import { normalizePrefix, unsafeKeyReason } from './keys.js';
 import { listParallel } from './listing.js';
 import { loadManifest, type ManifestRecord, type ManifestSource } from './manifest.js';
-import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
+import { positiveInt, type BucketOptions } from './options.js';
 import { preflight, validateRegion } from './preflight.js';
 import {
   ProgressTicker,
@@ -47,7 +47,6 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
   const started = Date.now();
   validateRegion(options.target.region);
   const concurrency = positiveInt('concurrency', options.concurrency, 16, 1, 1024);
-  void defaultConcurrency;
   const prefix = normalizePrefix(options.prefix);
   const dryRun = options.dryRun ?? false;
   const exclude = compileExcludes(options.exclude);

@@ -22,7 +22,7 @@ const repoRoot = path.resolve(here, '../../..');
  */
 function runChild(
   options: SyncToBucketOptions,
-  extra: { killAfterPart?: number },
+  extra: { killAfterPart?: number; stallAfterReads?: number },
   shouldKill: (copied: number) => boolean,
 ): Promise<NodeJS.Signals | null> {
   return new Promise((resolve, reject) => {
@@ -62,7 +62,13 @@ describe('resume after SIGKILL', () => {
     const N = 800;
     for (let i = 0; i < N; i++) writeFile(root, `d${i % 8}/f${i}.bin`, bytes(8192, i));
     const options: SyncToBucketOptions = { root, target, stateDir, concurrency: 4 };
-    const signal = await runChild(options, {}, (copied) => copied >= N / 2);
+    // Killed once half is copied, with uploads in flight; the child stalls at 75% so that a late
+    // kill on a loaded machine still lands before the end.
+    const signal = await runChild(
+      options,
+      { stallAfterReads: 0.75 * N },
+      (copied) => copied >= N / 2,
+    );
     expect(signal).toBe('SIGKILL');
     const second = await syncToBucket(options);
     expect(second.counts.copied).toBeLessThanOrEqual(0.55 * N);
