@@ -18,7 +18,7 @@ import {
   rclonePurge,
   rcloneSync,
   sizesOf,
-  warmUp,
+  settle,
   type RunResult,
 } from './tools.js';
 
@@ -153,11 +153,7 @@ async function main(): Promise<void> {
     log('generating small files…');
     const small = smallFiles(dataDir, `small-${smallCount}`, smallCount, 4, 64);
     log(`small: ${small.files} files, ${(small.bytes / MiB).toFixed(0)} MiB`);
-    const warm = bucketFor('warm-up');
-    await createBucket(warm);
-    log('warming the server up…');
-    await warmUp(warm, small.dir, log);
-    await rclonePurge(warm);
+    sizesOf(small.dir, true); // into the page cache, so no tool reads it cold
     const first: RunResult[] = [];
     const again: RunResult[] = [];
     const tools: [
@@ -193,9 +189,11 @@ async function main(): Promise<void> {
       const t = bucketFor(`small-${name}`);
       await createBucket(t);
       log(`small: ${name}…`);
+      await settle(log);
       const r1 = await run1(t);
       first.push(r1);
       log(`  ${r1.wallS.toFixed(2)} s, ${(r1.files / r1.wallS).toFixed(0)} files/s`);
+      await settle(log);
       const r2 = await run2(t);
       r2.files = r2.files || 0;
       again.push({ ...r2, files: small.files, bytes: small.bytes });
@@ -226,6 +224,7 @@ async function main(): Promise<void> {
       log('small: raw signed-PUT ceiling…');
       const sizes = sizesOf(small.dir);
       for (const client of ['node:http', 'lean'] as const) {
+        await settle(log);
         const best = await rawPutCeiling(t, sizes, 64, client);
         first.push(best);
         log(
@@ -235,11 +234,12 @@ async function main(): Promise<void> {
       await rclonePurge(t);
     }
     {
-      // The server slows as a run writes and deletes more: the engine, first, runs again last into
-      // a fresh bucket with a fresh state, and its rates are the mean of both (drift cancels out).
+      // Against what drift remains: the engine, first, runs again last into a fresh bucket with a
+      // fresh state, and its rates are the mean of both.
       const t = bucketFor('small-engine-last');
       await createBucket(t);
       log('small: engine again, last…');
+      await settle(log);
       const last = await engineSync(
         'our engine, run again last',
         engineOpts(t, small, path.join(stateRoot, 'small-last')),
@@ -290,6 +290,7 @@ async function main(): Promise<void> {
       await createBucket(t);
       const rs = path.join(stateRoot, 'resume');
       log('resume: SIGKILL at ~50%…');
+      await settle(log);
       const killed = await engineSync(
         'engine (killed at ~50%)',
         engineOpts(t, small, rs),
@@ -332,6 +333,7 @@ async function main(): Promise<void> {
         const t = bucketFor(`large-${name}`);
         await createBucket(t);
         log(`large: ${name}…`);
+        await settle(log);
         const r = await run(t);
         rows.push(r);
         log(`  ${r.wallS.toFixed(2)} s, ${(r.bytes / MiB / r.wallS).toFixed(0)} MiB/s`);
@@ -357,6 +359,7 @@ async function main(): Promise<void> {
       const t = bucketFor('rss');
       await createBucket(t);
       log('rss: engine…');
+      await settle(log);
       const r = await engineSync('our engine', engineOpts(t, tree, path.join(stateRoot, 'rss')));
       log(`  ${r.wallS.toFixed(1)} s, peak RSS ${r.maxRssMiB?.toFixed(0)} MiB`);
       results.push({ section: `Peak RSS: ${tree.files}-file tree (1–4 KiB)`, rows: [r] });
@@ -374,7 +377,7 @@ async function main(): Promise<void> {
     .join(' ')}).\n`;
   out +=
     'CPU: our engine = process.cpuUsage() around the run in its own process (leaves out ~0.5 s of tsx/module loading); rclone and aws = rusage of the whole process (/usr/bin/time); raw ceilings = in-process.\n' +
-    'Order: the engine runs first and again last; its ratios use the mean of both runs, as the server slows over a run.\n';
+    'Each timed run starts on a quiet machine (≥ 85% idle); the engine runs first and again last, and its ratios use the mean of both.\n';
   for (const r of results) out += `${table(r.section, r.rows)}\n`;
   out += '\n### Targets (issue 4)\n| check | value | target | pass |\n|:--|--:|--:|:--:|\n';
   for (const c of checks)

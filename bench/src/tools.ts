@@ -342,27 +342,37 @@ export async function rawPutCeiling(
   };
 }
 
+/** Busy and total CPU ticks of this machine so far (/proc/stat). */
+function cpuTicks(): { idle: number; total: number } {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const n = fields.slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+  return { idle: n[3]! + n[4]!, total: n.reduce((a, b) => a + b, 0) };
+}
+
 /**
- * Gives every tool the same start: the dataset read once (page cache), then rounds of small
- * objects until two rounds in a row run within 10% of each other (at most `maxRounds`), as a
- * freshly started RGW can be much slower for a while and whoever ran first would pay for it.
+ * Waits until the machine is at least 85% idle over two seconds (at most `maxMs`). After heavy
+ * writes and deletes, RGW's OSD compacts its database for a while; the next tool timed must not
+ * pay for the previous one's work (measured: up to 3× slower without this).
  */
-export async function warmUp(
-  target: S3Target,
-  dir: string,
-  log: (s: string) => void,
-  maxRounds = 12,
-): Promise<void> {
-  const sizes = sizesOf(dir, true);
-  let previous = 0;
-  for (let round = 1; round <= maxRounds; round++) {
-    const r = await rawPutCeiling(target, sizes.slice(0, 2000), 64, 'lean');
-    const rate = r.files / r.wallS;
-    log(`  warm-up round ${round}: ${rate.toFixed(0)} files/s`);
-    if (round >= 2 && Math.abs(rate - previous) <= 0.1 * Math.max(rate, previous)) return;
-    previous = rate;
+export async function settle(log: (s: string) => void, maxMs = 180_000): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 2000));
+    const b = cpuTicks();
+    const idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
+    const waited = (Date.now() - started) / 1000;
+    if (idle >= 0.85) {
+      if (waited > 2.5) log(`  (waited ${waited.toFixed(0)} s for a quiet machine)`);
+      return;
+    }
+    if (Date.now() - started >= maxMs) {
+      log(
+        `  the machine did not quiet down in ${waited.toFixed(0)} s (idle ${(idle * 100).toFixed(0)}%): figures may be noisy`,
+      );
+      return;
+    }
   }
-  log(`  the server's rate did not settle in ${maxRounds} rounds: figures below may be noisy`);
 }
 
 /** File sizes of a dataset, in walk order (for the ceiling); `read`: read each file too. */
