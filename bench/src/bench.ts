@@ -46,12 +46,17 @@ const skip = new Set((arg('skip') ?? '').split(',').filter(Boolean));
 const concurrency = arg('concurrency') ? num('concurrency', 0) : undefined;
 const dataDir = arg('data-dir') ?? path.join(os.tmpdir(), 'dsm-bench-data');
 
+let serverNote = '';
+
 async function s3Env(): Promise<{
   target: (bucket: string) => S3Target;
   stop: () => Promise<void>;
+  /** A proving ground this run started: discarded at the end, buckets and all. */
+  ownServer: boolean;
 }> {
   let env = process.env;
   let stop = async (): Promise<void> => undefined;
+  let ownServer = false;
   if (!env.DSM_S3_ENDPOINT || !env.DSM_S3_ACCESS_KEY || !env.DSM_S3_SECRET_KEY) {
     process.stderr.write('DSM_S3_* not set: starting the proving ground…\n');
     // Resolved at run time only: the proving ground is test code outside this package's types.
@@ -59,11 +64,18 @@ async function s3Env(): Promise<{
     const { startProvingGround } = (await import(spec)) as {
       startProvingGround(o: {
         owner: string;
-      }): Promise<{ env: Record<string, string>; stop(): Promise<void> }>;
+      }): Promise<{ env: Record<string, string>; reused: boolean; stop(): Promise<void> }>;
     };
     const ground = await startProvingGround({ owner: 'demo' });
+    if (ground.reused) {
+      // Its OSD carries earlier runs' writes and deletes and is then up to 3× slower.
+      serverNote =
+        'The proving ground was already running, not fresh: its history slows RGW; for comparable figures stop it first (`node --conditions=source --import tsx action-tests/bin/proving-ground.ts stop`).';
+      process.stderr.write(`${serverNote}\n`);
+    }
     env = { ...env, ...ground.env };
     stop = () => ground.stop();
+    ownServer = !ground.reused;
   }
   const e = env;
   return {
@@ -75,6 +87,7 @@ async function s3Env(): Promise<{
       credentials: { accessKeyId: e.DSM_S3_ACCESS_KEY!, secretAccessKey: e.DSM_S3_SECRET_KEY! },
     }),
     stop,
+    ownServer,
   };
 }
 
@@ -129,9 +142,24 @@ function check(name: string, value: number, op: '>=' | '<=', want: number, digit
 }
 
 async function main(): Promise<void> {
-  const { target, stop } = await s3Env();
+  const { target, stop, ownServer } = await s3Env();
   const runId = randomBytes(3).toString('hex');
-  const bucketFor = (tool: string): S3Target => target(`bench-${runId}-${tool}`);
+  // Buckets are emptied at the end of a section, never between timed runs (deletes make the OSD
+  // compact for a while, and the next tool would pay for it), and not at all on a server that is
+  // discarded at the end.
+  const written: S3Target[] = [];
+  const freshBucket = async (tool: string): Promise<S3Target> => {
+    const t = target(`bench-${runId}-${tool}`);
+    await createBucket(t);
+    written.push(t);
+    return t;
+  };
+  const emptyBuckets = async (): Promise<void> => {
+    const buckets = written.splice(0);
+    if (ownServer) return;
+    log(`emptying ${buckets.length} bucket(s)…`);
+    for (const t of buckets) await rclonePurge(t);
+  };
   const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-bench-state-'));
   const engineOpts = (t: S3Target, ds: Dataset, state: string) => ({
     root: ds.dir,
@@ -186,8 +214,7 @@ async function main(): Promise<void> {
         }),
       ]);
     for (const [name, run1, run2] of tools) {
-      const t = bucketFor(`small-${name}`);
-      await createBucket(t);
+      const t = await freshBucket(`small-${name}`);
       log(`small: ${name}…`);
       await settle(log);
       const r1 = await run1(t);
@@ -216,14 +243,12 @@ async function main(): Promise<void> {
           0,
         );
       }
-      await rclonePurge(t);
     }
     if (!skip.has('raw')) {
-      const t = bucketFor('small-raw');
-      await createBucket(t);
       log('small: raw signed-PUT ceiling…');
       const sizes = sizesOf(small.dir);
       for (const client of ['node:http', 'lean'] as const) {
+        const t = await freshBucket(`small-raw-${client.replace(':', '-')}`);
         await settle(log);
         const best = await rawPutCeiling(t, sizes, 64, client);
         first.push(best);
@@ -231,13 +256,11 @@ async function main(): Promise<void> {
           `  ${client}: ${best.wallS.toFixed(2)} s, ${(best.files / best.wallS).toFixed(0)} files/s`,
         );
       }
-      await rclonePurge(t);
     }
     {
       // Against what drift remains: the engine, first, runs again last into a fresh bucket with a
       // fresh state, and its rates are the mean of both.
-      const t = bucketFor('small-engine-last');
-      await createBucket(t);
+      const t = await freshBucket('small-engine-last');
       log('small: engine again, last…');
       await settle(log);
       const last = await engineSync(
@@ -246,7 +269,6 @@ async function main(): Promise<void> {
       );
       first.push(last);
       log(`  ${last.wallS.toFixed(2)} s, ${(last.files / last.wallS).toFixed(0)} files/s`);
-      await rclonePurge(t);
     }
     results.push({
       section: `Small files: ${small.files} × 4–64 KiB (${(small.bytes / MiB).toFixed(0)} MiB), fresh bucket`,
@@ -286,8 +308,7 @@ async function main(): Promise<void> {
 
     // ---- resume --------------------------------------------------------------------------------
     if (!skip.has('resume')) {
-      const t = bucketFor('resume');
-      await createBucket(t);
+      const t = await freshBucket('resume');
       const rs = path.join(stateRoot, 'resume');
       log('resume: SIGKILL at ~50%…');
       await settle(log);
@@ -310,8 +331,8 @@ async function main(): Promise<void> {
       results.push({ section: 'Resume after SIGKILL at ~50% (re-run)', rows: [rerun] });
       check('resume: re-run uploads (fraction of files)', frac, '<=', 0.55);
       check('resume: bucket = tree after the re-run', v.ok ? 1 : 0, '>=', 1, 0);
-      await rclonePurge(t);
     }
+    await emptyBuckets();
 
     // ---- large files ---------------------------------------------------------------------------
     if (!skip.has('large')) {
@@ -330,14 +351,12 @@ async function main(): Promise<void> {
       if (!skip.has('aws'))
         ltools.push(['aws', (t) => awsSync(large.dir, t, large.files, large.bytes)]);
       for (const [name, run] of ltools) {
-        const t = bucketFor(`large-${name}`);
-        await createBucket(t);
+        const t = await freshBucket(`large-${name}`);
         log(`large: ${name}…`);
         await settle(log);
         const r = await run(t);
         rows.push(r);
         log(`  ${r.wallS.toFixed(2)} s, ${(r.bytes / MiB / r.wallS).toFixed(0)} MiB/s`);
-        await rclonePurge(t);
       }
       results.push({ section: `Large files: ${large.files} × ${largeMiB} MiB`, rows });
       const mbps = (n: string): number => {
@@ -350,21 +369,21 @@ async function main(): Promise<void> {
         '>=',
         1.0,
       );
+      await emptyBuckets();
     }
 
     // ---- peak RSS on a big tree ----------------------------------------------------------------
     if (!skip.has('rss')) {
       log(`generating the ${rssFiles}-file tree…`);
       const tree = smallFiles(dataDir, `tree-${rssFiles}`, rssFiles, 1, 4);
-      const t = bucketFor('rss');
-      await createBucket(t);
+      const t = await freshBucket('rss');
       log('rss: engine…');
       await settle(log);
       const r = await engineSync('our engine', engineOpts(t, tree, path.join(stateRoot, 'rss')));
       log(`  ${r.wallS.toFixed(1)} s, peak RSS ${r.maxRssMiB?.toFixed(0)} MiB`);
       results.push({ section: `Peak RSS: ${tree.files}-file tree (1–4 KiB)`, rows: [r] });
       check(`peak RSS MiB on ${tree.files} files`, r.maxRssMiB ?? NaN, '<=', 256, 0);
-      await rclonePurge(t);
+      await emptyBuckets();
     }
   } finally {
     fs.rmSync(stateRoot, { recursive: true, force: true });
@@ -377,6 +396,7 @@ async function main(): Promise<void> {
     .join(' ')}).\n`;
   out +=
     'CPU: our engine = process.cpuUsage() around the run in its own process (leaves out ~0.5 s of tsx/module loading); rclone and aws = rusage of the whole process (/usr/bin/time); raw ceilings = in-process.\n' +
+    (serverNote ? `${serverNote}\n` : '') +
     'Each timed run starts on a quiet machine (≥ 85% idle); the engine runs first and again last, and its ratios use the mean of both.\n';
   for (const r of results) out += `${table(r.section, r.rows)}\n`;
   out += '\n### Targets (issue 4)\n| check | value | target | pass |\n|:--|--:|--:|:--:|\n';
