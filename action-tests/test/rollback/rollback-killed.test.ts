@@ -87,7 +87,7 @@ describe('a rollback killed half way and run again', () => {
     m = await migratedInstall(60);
     // More written on S3, so the copy back lasts long enough to be interrupted too.
     for (let i = 0; i < 60; i++) {
-      await putObject(m.s3, m.install.bucket, `upload_files/late/${i}.bin`, randomBytes(48_000));
+      await putObject(m.s3, m.install.bucket, `upload_files/late/${i}.bin`, randomBytes(400_000));
     }
     before = await treeOf(m.install.storagePath);
   }, 120_000);

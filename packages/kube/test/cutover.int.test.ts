@@ -8,6 +8,7 @@ import {
   LockHeldError,
   objectPath,
   planCutover,
+  pollUntil,
   releaseLock,
   renderPlanMarkdown,
   renewLock,
@@ -129,7 +130,14 @@ describe('inspect and plan', () => {
     });
     await client.delete(objectPath('Pod', ns, 'dify-worker-0'));
     await client.delete(objectPath('ConfigMap', ns, 'dify-shared-config'));
-    await new Promise((r) => setTimeout(r, 100));
+    await pollUntil(
+      async () => {
+        const pod = await client.getOrNull<Pod>(objectPath('Pod', ns, 'dify-worker-0'));
+        return pod?.spec?.nodeName === 'node-1' ? undefined : true;
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+      () => new Error('the old dify-worker-0 (on node-1) did not go'),
+    );
     const i = await inspectInstall(client, { namespace: ns });
     const codes = i.findings.map((f) => f.code);
     expect(codes).toEqual(

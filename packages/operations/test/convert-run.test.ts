@@ -110,7 +110,14 @@ describe('plan', () => {
       },
     );
     await fx.client.delete(objectPath('Pod', NS, 'dify-worker-0'));
-    await new Promise((r) => setTimeout(r, 200));
+    await pollUntil(
+      async () => {
+        const pod = await fx.client.getOrNull<Pod>(objectPath('Pod', NS, 'dify-worker-0'));
+        return pod?.spec?.nodeName === 'node-1' ? undefined : true;
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+      () => new Error('the old dify-worker-0 (on node-1) did not go'),
+    );
     const result = await runConvert(fx.config({ phase: 'plan' }), memoryLogger(), FAST);
     expect(result.message).toMatch(
       /2 finding\(s\) block the cutover: different-hostpaths, different-nodes/,
