@@ -73,8 +73,10 @@ describe('resume after SIGKILL', () => {
     const second = await syncToBucket(options);
     expect(second.counts.copied).toBeLessThanOrEqual(0.55 * N);
     expect(second.counts.copied + second.counts.skipped).toBe(N);
-    // Only uploads in flight at the kill may lack a journal record (then they are read, not re-sent).
-    expect(second.counts.verifiedByRead).toBeLessThanOrEqual(4);
+    // Only uploads near the kill may lack a journal record (then they are read, not re-sent): the
+    // ones in flight, and the ones finished in the event-loop turn it landed in, whose records are
+    // written at the end of that turn while their workers have already sent the next PUT.
+    expect(second.counts.verifiedByRead).toBeLessThanOrEqual(2 * 4);
     const v = await verifyBucket({ root, target, stateDir });
     expect(v.ok).toBe(true);
     expect(v.counts.matched).toBe(N);
