@@ -110,13 +110,17 @@ describe('plan', () => {
       },
     );
     await fx.client.delete(objectPath('Pod', NS, 'dify-worker-0'));
+    // Until its replacement runs on node-2 (so nothing changes under the comparison below).
     await pollUntil(
       async () => {
         const pod = await fx.client.getOrNull<Pod>(objectPath('Pod', NS, 'dify-worker-0'));
-        return pod?.spec?.nodeName === 'node-1' ? undefined : true;
+        const ready = pod?.status?.containerStatuses?.every((c) => c.ready) ?? false;
+        return pod?.spec?.nodeName === 'node-2' && pod.status?.phase === 'Running' && ready
+          ? true
+          : undefined;
       },
-      { timeoutMs: 10_000, intervalMs: 20 },
-      () => new Error('the old dify-worker-0 (on node-1) did not go'),
+      { timeoutMs: 20_000, intervalMs: 20 },
+      () => new Error('dify-worker-0 did not come back on node-2'),
     );
     const result = await runConvert(fx.config({ phase: 'plan' }), memoryLogger(), FAST);
     expect(result.message).toMatch(
