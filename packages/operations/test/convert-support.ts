@@ -97,7 +97,7 @@ export function memoryLogger(): Logger & { lines: string[] } {
   };
 }
 
-/** resourceVersion of every object the migration could touch, by kind/name. */
+/** resourceVersion (uid for Pods) of every object the migration could touch, by kind/name. */
 export async function resourceVersions(client: KubeClient): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const kind of [
@@ -110,7 +110,9 @@ export async function resourceVersions(client: KubeClient): Promise<Record<strin
     'Lease',
   ] as const) {
     for (const o of await client.list<KubeObject>(kind, NS)) {
-      out[`${kind}/${o.metadata?.name}`] = o.metadata?.resourceVersion ?? '';
+      // A Pod by identity: its status is the kubelet's to change, deleting or replacing it ours.
+      out[`${kind}/${o.metadata?.name}`] =
+        (kind === 'Pod' ? o.metadata?.uid : o.metadata?.resourceVersion) ?? '';
     }
   }
   return out;
