@@ -68,9 +68,9 @@ async function s3Env(): Promise<{
     };
     const ground = await startProvingGround({ owner: 'demo' });
     if (ground.reused) {
-      // Its OSD carries earlier runs' writes and deletes and is then up to 3× slower.
+      // Its OSD carries earlier runs' writes and deletes, which can slow it.
       serverNote =
-        'The proving ground was already running, not fresh: its history slows RGW; for comparable figures stop it first (`node --conditions=source --import tsx action-tests/bin/proving-ground.ts stop`).';
+        'The proving ground was already running, not fresh: its history can slow RGW; for comparable figures stop it first (`node --conditions=source --import tsx action-tests/bin/proving-ground.ts stop`).';
       process.stderr.write(`${serverNote}\n`);
     }
     env = { ...env, ...ground.env };
@@ -144,8 +144,8 @@ function check(name: string, value: number, op: '>=' | '<=', want: number, digit
 async function main(): Promise<void> {
   const { target, stop, ownServer } = await s3Env();
   const runId = randomBytes(3).toString('hex');
-  // Buckets are emptied at the end of a section, never between timed runs (deletes make the OSD
-  // compact for a while, and the next tool would pay for it), and not at all on a server that is
+  // Buckets are emptied at the end of a section, never between timed runs (deletes can keep the OSD
+  // compacting for a while, and the next tool would pay for it), and not at all on a server that is
   // discarded at the end.
   const written: S3Target[] = [];
   const freshBucket = async (tool: string): Promise<S3Target> => {

@@ -350,9 +350,9 @@ function cpuTicks(): { idle: number; total: number } {
 }
 
 /**
- * Waits until the machine is at least 85% idle over two seconds (at most `maxMs`). After heavy
- * writes and deletes, RGW's OSD compacts its database for a while; the next tool timed must not
- * pay for the previous one's work (measured: up to 3× slower without this).
+ * Waits until the machine is at least 85% idle over two seconds (at most `maxMs`), so that no
+ * timed run starts while the previous tool's work (the OSD's background compaction, a straggling
+ * process) still holds the CPUs. It cannot remove the server's own swings on a shared VM.
  */
 export async function settle(log: (s: string) => void, maxMs = 180_000): Promise<void> {
   const started = Date.now();
