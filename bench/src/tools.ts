@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { rcloneEnv } from '@dify-storage/action-tests/proving-ground/s3';
 import { S3Transport, type S3Target, type SyncToBucketOptions } from '@dify-storage/sync';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -84,21 +85,6 @@ export async function createBucket(target: S3Target): Promise<void> {
   } finally {
     t.close();
   }
-}
-
-function rcloneEnv(target: S3Target): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    RCLONE_CONFIG_CEPH_TYPE: 's3',
-    RCLONE_CONFIG_CEPH_PROVIDER: 'Ceph',
-    RCLONE_CONFIG_CEPH_ENDPOINT: target.endpoint,
-    RCLONE_CONFIG_CEPH_REGION: target.region,
-    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: target.credentials.accessKeyId,
-    RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
-    RCLONE_CONFIG_CEPH_FORCE_PATH_STYLE: 'true',
-  };
-  return env; // no AWS_CA_BUNDLE: rclone 1.60 fails with it (s3-test-server.md §8)
 }
 
 export async function rcloneSync(

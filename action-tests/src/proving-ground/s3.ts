@@ -7,6 +7,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createS3Client, type S3Settings } from '@dify-storage/s3';
+import type { S3Target } from '@dify-storage/sync';
 import { testEnv } from './index.js';
 
 /** S3 settings for the proving ground's RGW. */
@@ -44,4 +45,22 @@ export async function deleteTestBucket(client: S3Client, bucket: string): Promis
     await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/**
+ * Environment for Debian's rclone with an env-only remote named `ceph:` (no config file, no
+ * secrets in argv). No AWS_CA_BUNDLE: rclone 1.60 fails with it (s3-test-server.md §8).
+ */
+export function rcloneEnv(target: S3Target): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RCLONE_CONFIG_CEPH_TYPE: 's3',
+    RCLONE_CONFIG_CEPH_PROVIDER: 'Ceph',
+    RCLONE_CONFIG_CEPH_ENDPOINT: target.endpoint,
+    RCLONE_CONFIG_CEPH_REGION: target.region,
+    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: target.credentials.accessKeyId,
+    RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    RCLONE_CONFIG_CEPH_FORCE_PATH_STYLE: 'true',
+  };
 }

@@ -15,6 +15,7 @@ import {
   type S3Target,
   type SyncReport,
 } from '../src/index.js';
+import { rcloneEnv } from '../../../action-tests/src/proving-ground/s3.js';
 import { bytes, getObject, listKeys, newBucket, tempDir, writeFile } from './helpers.js';
 
 const run = promisify(execFile);
@@ -22,17 +23,7 @@ const MiB = 1024 * 1024;
 
 /** Runs Debian's rclone against the target with an env-only remote (no config file, no argv secrets). */
 async function rclone(target: S3Target, args: string[]): Promise<{ code: number; out: string }> {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    RCLONE_CONFIG_CEPH_TYPE: 's3',
-    RCLONE_CONFIG_CEPH_PROVIDER: 'Ceph',
-    RCLONE_CONFIG_CEPH_ENDPOINT: target.endpoint,
-    RCLONE_CONFIG_CEPH_REGION: target.region,
-    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: target.credentials.accessKeyId,
-    RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
-    RCLONE_CONFIG_CEPH_FORCE_PATH_STYLE: 'true',
-  };
+  const env = rcloneEnv(target);
   try {
     const r = await run('/usr/bin/rclone', args, { env, timeout: 60_000 });
     return { code: 0, out: r.stdout + r.stderr };
