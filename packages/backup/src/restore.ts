@@ -5,7 +5,6 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { readArchive, type ArchiveEntry } from './archive-reader.js';
 import { BackupError, DifferenceCollector, errnoCode } from './errors.js';
 import { ManifestReader, parseMode, type ManifestDir, type ManifestFile } from './manifest.js';
-import { comparePaths } from './path-order.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
 import { ManifestCursor } from './verify.js';
 import { placeSmallFileSync, TempFile } from './file-writer.js';
@@ -69,26 +68,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         `Refusing archive entry ${JSON.stringify(entry.path)}: it resolves outside ${targetDir}.`,
       );
     }
-    // The manifest and the archive share one order: skip manifest records the archive lacks.
-    for (
-      let m = await manifest.peek();
-      m && comparePaths(m.path, rel) < 0;
-      m = await manifest.peek()
-    ) {
-      diffs.add({
-        kind: 'missing-from-archive',
-        path: m.path,
-        detail: `the manifest lists a ${m.type}`,
-      });
-      manifest.take();
-    }
-    const m = await manifest.peek();
-    if (!m || m.path !== rel) {
+    const m = await manifest.seek(rel, diffs);
+    if (!m) {
       entry.content.resume();
       diffs.add({ kind: 'not-in-manifest', path: rel, detail: 'not restored' });
       return;
     }
-    manifest.take();
     const parent = dirname(rel) === '.' ? '' : dirname(rel);
     if (!dirSet.has(parent)) {
       throw new BackupError(
@@ -125,14 +110,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     meter.bytes += entry.size;
     meter.tick();
   });
-  for (let m = await manifest.peek(); m; m = await manifest.peek()) {
-    diffs.add({
-      kind: 'missing-from-archive',
-      path: m.path,
-      detail: `the manifest lists a ${m.type}`,
-    });
-    manifest.take();
-  }
+  await manifest.rest(diffs);
   if (options.expectedArchiveSha256 && archive.sha256 !== options.expectedArchiveSha256) {
     diffs.add({
       kind: 'archive-sha256-differs',

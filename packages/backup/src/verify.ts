@@ -70,27 +70,14 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Verify
         });
       }
       previous = entry.path;
-      for (
-        let m = await manifest.peek();
-        m && comparePaths(m.path, entry.path) < 0;
-        m = await manifest.peek()
-      ) {
-        diffs.add({
-          kind: 'missing-from-archive',
-          path: m.path,
-          detail: `the manifest lists a ${m.type}`,
-        });
-        manifest.take();
-      }
-      const m = await manifest.peek();
-      if (!m || m.path !== entry.path) {
+      const m = await manifest.seek(entry.path, diffs);
+      if (!m) {
         diffs.add({
           kind: 'not-in-manifest',
           path: entry.path,
           detail: `the archive holds a ${entry.type}`,
         });
       } else {
-        manifest.take();
         compareEntry(m, entry, sha256, diffs);
       }
       if (entry.type === 'directory') meter.dirs += 1;
@@ -104,18 +91,8 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Verify
     if (!(error instanceof ArchiveUnreadableError)) throw error;
     diffs.add({ kind: 'archive-unreadable', detail: error.message });
   }
-  if (archive) {
-    for (let m = await manifest.peek(); m; m = await manifest.peek()) {
-      diffs.add({
-        kind: 'missing-from-archive',
-        path: m.path,
-        detail: `the manifest lists a ${m.type}`,
-      });
-      manifest.take();
-    }
-  } else {
-    await manifest.drain();
-  }
+  if (archive) await manifest.rest(diffs);
+  else await manifest.drain();
   const manifestSha256 = manifest.reader.sha256 ?? '';
   if (options.expectedArchiveSha256) {
     // An unreadable archive was not read to the end: hash the file itself for the report.
@@ -227,6 +204,34 @@ export class ManifestCursor {
 
   take(): void {
     this.pending = undefined;
+  }
+
+  /**
+   * Moves to the record of an archive entry (manifest and archive share one order): the records
+   * passed on the way are missing from the archive. Answers that record, taken, or null.
+   */
+  async seek(path: string, diffs: DifferenceCollector): Promise<ManifestFile | ManifestDir | null> {
+    for (let m = await this.peek(); m && comparePaths(m.path, path) < 0; m = await this.peek()) {
+      this.missing(m, diffs);
+    }
+    const m = await this.peek();
+    if (!m || m.path !== path) return null;
+    this.take();
+    return m;
+  }
+
+  /** After the archive's last entry: every record left is missing from the archive. */
+  async rest(diffs: DifferenceCollector): Promise<void> {
+    for (let m = await this.peek(); m; m = await this.peek()) this.missing(m, diffs);
+  }
+
+  private missing(m: ManifestFile | ManifestDir, diffs: DifferenceCollector): void {
+    diffs.add({
+      kind: 'missing-from-archive',
+      path: m.path,
+      detail: `the manifest lists a ${m.type}`,
+    });
+    this.take();
   }
 
   async drain(): Promise<void> {
