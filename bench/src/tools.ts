@@ -23,6 +23,22 @@ export interface RunResult {
   requests?: Record<string, number>;
 }
 
+type Timed = Awaited<ReturnType<typeof timed>>;
+
+/** The result row of another tool's run (the dataset's files and bytes: it reports neither). */
+function toolResult(tool: string, r: Timed, files: number, bytes: number): RunResult {
+  return {
+    tool,
+    wallS: r.wallS,
+    cpuS: r.cpuS,
+    maxRssMiB: r.maxRssKiB / 1024,
+    files,
+    bytes,
+    ok: r.code === 0,
+    ...(r.code ? { note: r.stderr.slice(-300) } : {}),
+  };
+}
+
 /** Runs a command under /usr/bin/time; wall from here, CPU and peak RSS from rusage. */
 export function timed(
   cmd: string,
@@ -108,16 +124,7 @@ export async function rcloneSync(
     ],
     { env: rcloneEnv(target) },
   );
-  return {
-    tool: 'rclone sync --transfers 16 --checkers 16',
-    wallS: r.wallS,
-    cpuS: r.cpuS,
-    maxRssMiB: r.maxRssKiB / 1024,
-    files,
-    bytes,
-    ok: r.code === 0,
-    ...(r.code ? { note: r.stderr.slice(-300) } : {}),
-  };
+  return toolResult('rclone sync --transfers 16 --checkers 16', r, files, bytes);
 }
 
 /**
@@ -176,16 +183,7 @@ export async function awsSync(
       ],
       { env },
     );
-    return {
-      tool: 'aws s3 sync (defaults)',
-      wallS: r.wallS,
-      cpuS: r.cpuS,
-      maxRssMiB: r.maxRssKiB / 1024,
-      files,
-      bytes,
-      ok: r.code === 0,
-      ...(r.code ? { note: r.stderr.slice(-300) } : {}),
-    };
+    return toolResult('aws s3 sync (defaults)', r, files, bytes);
   } finally {
     fs.rmSync(cfg, { force: true });
   }

@@ -267,7 +267,6 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
       return { kind: 'done', record, resumed: false };
     };
 
-    /** Mid-size files: hash in a first pass, then stream the PUT (memory: a read buffer). */
     // Streamed PUTs carry the file's sha256 as the signed payload hash when the server verifies
     // it (probed once): one hash pass instead of md5 + sha256; the ETag is then the server's md5
     // of bytes it proved equal to ours.
