@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { lstat, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { BackupError, errnoCode } from './errors.js';
@@ -122,15 +122,6 @@ export function resolveBackupFile(backupDir: string, relativePath: string): stri
     );
   }
   return join(backupDir, ...parts);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -343,7 +334,7 @@ async function checkBackupFiles(
   }
   for (const object of record.kubernetes.objects) {
     for (const file of [object.rawFile, object.sanitizedFile]) {
-      if (file && !(await exists(resolveBackupFile(backupDir, file)))) {
+      if (file && !existsSync(resolveBackupFile(backupDir, file))) {
         problems.push(
           `the Kubernetes snapshot file ${file} (${object.kind} ${object.name}) is missing`,
         );
