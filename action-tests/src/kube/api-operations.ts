@@ -307,6 +307,8 @@ export class KubeApi {
     if (r.kind === 'Pod') o.status = { phase: 'Pending', qosClass: 'BestEffort' };
     else if (r.kind === 'Namespace') o.status = { phase: 'Active' };
     else if (r.kind === 'Service') o.status = { loadBalancer: {} };
+    else if (r.kind === 'PersistentVolume' || r.kind === 'PersistentVolumeClaim')
+      o.status = { phase: 'Pending' };
     else if (r.subresources.includes('status')) o.status = {};
   }
 

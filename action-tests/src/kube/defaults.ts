@@ -40,6 +40,18 @@ function templateDefaults(spec: Obj | undefined): void {
 
 let nextClusterIp = 10;
 
+/**
+ * Secret `data` is `[]byte`, decoded by Go's encoding/json with base64.StdEncoding, whose decoder
+ * skips '\r' and '\n' (encoding/base64/base64.go, "New line characters (\r and \n) are ignored"),
+ * so line-wrapped values (`base64` without `-w0`) are accepted and stored unwrapped.
+ */
+function unwrapBase64(data: unknown): void {
+  if (!data || typeof data !== 'object') return;
+  const d = data as Record<string, unknown>;
+  for (const [k, v] of Object.entries(d))
+    if (typeof v === 'string') d[k] = v.replace(/[\r\n]/g, '');
+}
+
 export function applyDefaults(kind: string, o: KubeObject): void {
   const spec = o.spec as Obj | undefined;
   switch (kind) {
@@ -95,8 +107,21 @@ export function applyDefaults(kind: string, o: KubeObject): void {
         p.targetPort ??= p.port;
       }
       return;
+    case 'PersistentVolume':
+      if (!spec) return;
+      spec.persistentVolumeReclaimPolicy ??= 'Retain';
+      spec.volumeMode ??= 'Filesystem';
+      return;
+    case 'PersistentVolumeClaim':
+      if (spec) spec.volumeMode ??= 'Filesystem';
+      return;
+    case 'StorageClass':
+      o.reclaimPolicy ??= 'Delete';
+      o.volumeBindingMode ??= 'Immediate';
+      return;
     case 'Secret': {
       if (!o.type) o.type = 'Opaque';
+      unwrapBase64(o.data);
       // stringData is write-only: merged into data (base64) on write, as the real server does.
       const sd = o.stringData as Record<string, string> | undefined;
       if (sd && typeof sd === 'object') {

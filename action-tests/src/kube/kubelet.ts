@@ -63,6 +63,8 @@ export interface KubeletOptions {
   nodes: Record<string, string>;
   runtimes: Record<string, ContainerRuntime>;
   stateDir: string;
+  /** Shared directory standing for the NFS servers (see SimulatorOptions.nfsDir). */
+  nfsDir: string;
   timeScale: number;
   readinessPeriodMs: number;
   onLog?: (line: {
@@ -280,6 +282,7 @@ export class Kubelet {
         nodeDir,
         ps.podDir,
         join(this.opts.stateDir, 'claims'),
+        this.opts.nfsDir,
       );
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;

@@ -122,9 +122,77 @@ export interface VolumeDirs {
   [volume: string]: string;
 }
 
+/** A hostPath on the simulated node, with the kubelet's type checks and creation. */
+function hostPathDir(volume: string, path: string, type: string, nodeDir: string): string {
+  const host = join(nodeDir, path);
+  const fail = (what: string): never => {
+    throw new ContainerConfigError(
+      'ContainerCreating',
+      `MountVolume.SetUp failed for volume "${volume}" : hostPath type check failed: ${path} is not ${what}`,
+    );
+  };
+  if (type === 'Directory' && !(existsSync(host) && statSync(host).isDirectory()))
+    fail('a directory');
+  if (type === 'File' && !(existsSync(host) && statSync(host).isFile())) fail('a file');
+  if (type === 'FileOrCreate') {
+    if (!existsSync(host)) {
+      mkdirSync(join(host, '..'), { recursive: true });
+      writeFileSync(host, '', { mode: 0o644 });
+    }
+  } else if (type === '' || type === 'DirectoryOrCreate') {
+    mkdirSync(host, { recursive: true, mode: 0o755 });
+  }
+  return host;
+}
+
+/**
+ * The directory behind a claim: its bound PV's `local`/`hostPath` path on the node, an `nfs`
+ * export under the shared `nfsDir`, else (other sources) a per-claim directory.
+ */
+function claimDir(
+  store: ObjectStore,
+  ns: string,
+  claimName: string,
+  dirs: { nodeDir: string; claimsDir: string; nfsDir: string },
+): string {
+  const claim = store.get('persistentvolumeclaims', ns, claimName);
+  const pv = claim?.spec?.volumeName
+    ? store.get('persistentvolumes', undefined, claim.spec.volumeName)
+    : undefined;
+  if (!pv || claim?.status?.phase !== 'Bound') {
+    throw new ContainerConfigError(
+      'ContainerCreating',
+      `persistentvolumeclaim "${claimName}" is not bound`,
+    );
+  }
+  const spec = pv.spec as Obj;
+  if (spec.local) {
+    const dir = join(dirs.nodeDir, String(spec.local.path));
+    if (!existsSync(dir)) {
+      throw new ContainerConfigError(
+        'ContainerCreating',
+        `MountVolume.NewMounter initialization failed for volume "${pv.metadata.name}" : path "${spec.local.path}" does not exist`,
+      );
+    }
+    return dir;
+  }
+  if (spec.hostPath)
+    return hostPathDir(
+      pv.metadata.name!,
+      spec.hostPath.path,
+      spec.hostPath.type ?? '',
+      dirs.nodeDir,
+    );
+  const dir = spec.nfs
+    ? join(dirs.nfsDir, String(spec.nfs.server), String(spec.nfs.path))
+    : join(dirs.claimsDir, ns, claimName);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /**
  * Materializes the pod's volumes: hostPath → `<nodeDir>/<path>`, emptyDir/configMap/secret →
- * under `podDir`, persistentVolumeClaim → `<claimsDir>/<namespace>/<claim>`.
+ * under `podDir`, persistentVolumeClaim → its bound PV's directory (see claimDir).
  */
 export function prepareVolumes(
   store: ObjectStore,
@@ -132,36 +200,17 @@ export function prepareVolumes(
   nodeDir: string,
   podDir: string,
   claimsDir: string,
+  nfsDir: string,
 ): VolumeDirs {
   const ns = pod.metadata.namespace ?? 'default';
   const dirs: VolumeDirs = {};
   for (const v of (pod.spec?.volumes ?? []) as Obj[]) {
     const name = String(v.name);
     if (v.hostPath) {
-      const host = join(nodeDir, String(v.hostPath.path));
-      const type = v.hostPath.type ?? '';
-      const fail = (what: string): never => {
-        throw new ContainerConfigError(
-          'ContainerCreating',
-          `MountVolume.SetUp failed for volume "${name}" : hostPath type check failed: ${v.hostPath.path} is not ${what}`,
-        );
-      };
-      if (type === 'Directory' && !(existsSync(host) && statSync(host).isDirectory()))
-        fail('a directory');
-      if (type === 'File' && !(existsSync(host) && statSync(host).isFile())) fail('a file');
-      if (type === 'FileOrCreate') {
-        if (!existsSync(host)) {
-          mkdirSync(join(host, '..'), { recursive: true });
-          writeFileSync(host, '', { mode: 0o644 });
-        }
-      } else if (type === '' || type === 'DirectoryOrCreate') {
-        mkdirSync(host, { recursive: true, mode: 0o755 });
-      }
-      dirs[name] = host;
+      dirs[name] = hostPathDir(name, String(v.hostPath.path), v.hostPath.type ?? '', nodeDir);
     } else if (v.persistentVolumeClaim) {
-      const dir = join(claimsDir, ns, String(v.persistentVolumeClaim.claimName));
-      mkdirSync(dir, { recursive: true });
-      dirs[name] = dir;
+      const claim = String(v.persistentVolumeClaim.claimName);
+      dirs[name] = claimDir(store, ns, claim, { nodeDir, claimsDir, nfsDir });
     } else {
       const dir = join(podDir, 'volumes', name);
       mkdirSync(dir, { recursive: true });

@@ -90,6 +90,26 @@ export const RESOURCES: ResourceType[] = [
     generation: true,
   }),
   rt({ group: 'coordination.k8s.io', resource: 'leases', kind: 'Lease' }),
+  rt({
+    resource: 'persistentvolumes',
+    kind: 'PersistentVolume',
+    namespaced: false,
+    shortNames: ['pv'],
+    subresources: ['status'],
+  }),
+  rt({
+    resource: 'persistentvolumeclaims',
+    kind: 'PersistentVolumeClaim',
+    shortNames: ['pvc'],
+    subresources: ['status'],
+  }),
+  rt({
+    group: 'storage.k8s.io',
+    resource: 'storageclasses',
+    kind: 'StorageClass',
+    namespaced: false,
+    shortNames: ['sc'],
+  }),
 ];
 
 export function apiVersionOf(r: ResourceType): string {

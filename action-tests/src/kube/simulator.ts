@@ -21,6 +21,7 @@ import { resolveResource } from './resources.js';
 import { makeScheduler } from './scheduler.js';
 import { makeStatefulSetController } from './statefulset-controller.js';
 import type { KubeObject, ObjectStore } from './store.js';
+import { makeVolumeBinder } from './volume-binder.js';
 
 export type { ContainerContext, ContainerMount, ContainerRuntime, ProcessSpec } from './kubelet.js';
 export { freePort } from './kubelet.js';
@@ -43,6 +44,11 @@ export interface SimulatorOptions {
   timeScale?: number;
   /** Where emptyDirs, rootfs dirs and PVC dirs go (default: a temp dir removed by stop()). */
   stateDir?: string;
+  /**
+   * The NFS "servers": an `nfs` PV `{server, path}` is `<nfsDir>/<server>/<path>`, one directory
+   * every node sees (default `<stateDir>/nfs`).
+   */
+  nfsDir?: string;
   /** Controller resync period (default 100 ms). */
   tickMs?: number;
   /** Readiness probe period (default 200 ms). */
@@ -108,6 +114,7 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     nodes: opts.nodes,
     runtimes: opts.runtimes ?? {},
     stateDir,
+    nfsDir: opts.nfsDir ?? join(stateDir, 'nfs'),
     timeScale,
     readinessPeriodMs: opts.readinessPeriodMs ?? 200,
     onChange: schedule,
@@ -190,7 +197,8 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     deletePod,
     available,
   };
-  const scheduler = makeScheduler(ctx);
+  const volumes = makeVolumeBinder(ctx);
+  const scheduler = makeScheduler(ctx, volumes);
   const replicaSets = makeReplicaSetController(ctx);
   const deployments = makeDeploymentController(ctx);
   const statefulSets = makeStatefulSetController(ctx);
@@ -201,6 +209,7 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
       replicaSets();
       deployments();
       statefulSets();
+      volumes.sync();
       scheduler();
       kubelet.sync();
     } catch (err) {
@@ -209,9 +218,16 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
   };
 
   const watched = new Set<ResourceType>(
-    ['pods', 'replicasets', 'deployments', 'statefulsets', 'configmaps', 'secrets'].map(
-      resolveResource,
-    ),
+    [
+      'pods',
+      'replicasets',
+      'deployments',
+      'statefulsets',
+      'configmaps',
+      'secrets',
+      'persistentvolumes',
+      'persistentvolumeclaims',
+    ].map(resolveResource),
   );
   const unsubscribe = store.subscribe((e) => {
     if (watched.has(e.resource)) schedule();

@@ -63,6 +63,7 @@ export function makeStatefulSetController(ctx: ControllerContext): () => void {
         for (const claim of (spec.volumeClaimTemplates ?? []) as Obj[]) {
           const cname = claim.metadata?.name;
           if (cname && !volumes.some((v) => v.name === cname)) {
+            ensureClaim(ctx, sts, claim, `${cname}-${podName}`);
             volumes.push({
               name: cname,
               persistentVolumeClaim: { claimName: `${cname}-${podName}` },
@@ -135,4 +136,33 @@ export function makeStatefulSetController(ctx: ControllerContext): () => void {
       store.updateStatus('statefulsets', ns, name, status);
     }
   };
+}
+
+/**
+ * The claim of one ordinal from a volumeClaimTemplate, created once and kept (retention Retain),
+ * labelled with the template's and the selector's labels as upstream (stateful_set_utils.go
+ * getPersistentVolumeClaims).
+ */
+function ensureClaim(ctx: ControllerContext, sts: KubeObject, template: Obj, name: string): void {
+  const ns = sts.metadata.namespace;
+  if (ctx.store.get('persistentvolumeclaims', ns, name)) return;
+  try {
+    ctx.api.create('persistentvolumeclaims', ns, {
+      metadata: {
+        name,
+        labels: {
+          ...(template.metadata?.labels ?? {}),
+          ...(sts.spec?.selector?.matchLabels ?? {}),
+        },
+        ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
+      },
+      spec: clone(template.spec ?? {}),
+    });
+  } catch (err) {
+    ctx.record(
+      sts,
+      'FailedCreate',
+      `create Claim ${name} for StatefulSet ${sts.metadata.name} failed error: ${(err as Error).message}`,
+    );
+  }
 }

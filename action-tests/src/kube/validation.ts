@@ -12,7 +12,10 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
+import { PersistentVolume } from 'kubernetes-models/v1/PersistentVolume';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Service } from 'kubernetes-models/v1/Service';
+import { StorageClass } from 'kubernetes-models/storage.k8s.io/v1/StorageClass';
 import type { ResourceType } from './resources.js';
 import { selectorMatches } from './selectors.js';
 import type { FieldError } from './status-errors.js';
@@ -85,6 +88,9 @@ const MODELS: Record<string, new (data: Loose) => { validate(): void }> = {
   Secret,
   Namespace,
   Lease,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  StorageClass,
 };
 
 interface AjvError {
@@ -343,9 +349,81 @@ function semanticErrors(r: ResourceType, o: KubeObject): FieldError[] {
     }
     case 'Pod':
       return podSpecErrors(spec, 'spec', ['Always', 'OnFailure', 'Never']);
+    case 'PersistentVolume':
+      return persistentVolumeErrors(spec);
+    case 'PersistentVolumeClaim':
+      return claimSpecErrors(spec);
     default:
       return [];
   }
+}
+
+/** The volume sources a PV may carry (exactly one), as in core/v1 PersistentVolumeSource. */
+const PV_SOURCES = [
+  'hostPath',
+  'local',
+  'nfs',
+  'csi',
+  'iscsi',
+  'fc',
+  'rbd',
+  'cephfs',
+  'glusterfs',
+  'awsElasticBlockStore',
+  'gcePersistentDisk',
+  'azureDisk',
+  'azureFile',
+];
+
+/** Ported from ValidatePersistentVolumeSpec (pkg/apis/core/validation/validation.go). */
+function persistentVolumeErrors(spec: Obj): FieldError[] {
+  const errs: FieldError[] = [];
+  if (!spec.accessModes?.length)
+    errs.push(fieldErr.required('spec.accessModes', 'at least 1 access mode is required'));
+  if (!spec.capacity?.storage) errs.push(fieldErr.required('spec.capacity', ''));
+  const sources = PV_SOURCES.filter((k) => spec[k] !== undefined);
+  if (sources.length === 0) errs.push(fieldErr.required('spec', 'must specify a volume type'));
+  if (sources.length > 1)
+    errs.push(fieldErr.forbidden(`spec.${sources[1]}`, 'may not specify more than 1 volume type'));
+  if (spec.local) {
+    if (!spec.local.path) errs.push(fieldErr.required('spec.local.path', ''));
+    if (!spec.nodeAffinity?.required)
+      errs.push(fieldErr.required('spec.nodeAffinity', 'Local volume requires node affinity'));
+  }
+  if (spec.hostPath && !spec.hostPath.path) errs.push(fieldErr.required('spec.hostPath.path', ''));
+  if (spec.nfs && (!spec.nfs.server || !spec.nfs.path))
+    errs.push(fieldErr.required(`spec.nfs.${spec.nfs.server ? 'path' : 'server'}`, ''));
+  return errs;
+}
+
+/** Ported from ValidatePersistentVolumeClaimSpec. */
+function claimSpecErrors(spec: Obj, path = 'spec'): FieldError[] {
+  const errs: FieldError[] = [];
+  if (!spec.accessModes?.length)
+    errs.push(fieldErr.required(`${path}.accessModes`, 'at least 1 access mode is required'));
+  if (!spec.resources?.requests?.storage)
+    errs.push(fieldErr.required(`${path}.resources[storage]`, ''));
+  return errs;
+}
+
+/** A claim's spec is immutable except requests (and volumeName while it is unset). */
+function claimUpdateErrors(spec: Obj, oldSpec: Obj): FieldError[] {
+  const strip = (s: Obj, volumeName: unknown): string => {
+    const c = structuredClone(s);
+    delete c.resources;
+    delete c.volumeAttributesClassName;
+    c.volumeName = volumeName;
+    return stableJson(c);
+  };
+  // An unbound claim may get its volumeName once (the binder does this).
+  const before = oldSpec.volumeName || null;
+  if (strip(spec, before ? spec.volumeName : null) === strip(oldSpec, before)) return [];
+  return [
+    fieldErr.forbidden(
+      'spec',
+      'spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims',
+    ),
+  ];
 }
 
 function isZero(v: unknown): boolean {
@@ -380,6 +458,7 @@ function updateErrors(r: ResourceType, o: KubeObject, old: KubeObject): FieldErr
       );
     }
   }
+  if (r.kind === 'PersistentVolumeClaim') errs.push(...claimUpdateErrors(spec, oldSpec));
   if (
     (r.kind === 'Deployment' || r.kind === 'ReplicaSet') &&
     stableJson(spec.selector) !== stableJson(oldSpec.selector)
