@@ -1,4 +1,5 @@
 import { ConfigurationError, type InputReader } from '@dify-storage/action-kit';
+import { unknownFlag, type Flag } from './flags.js';
 
 /** Inputs that hold credentials: accepted from the environment only, never from argv (visible in `ps`). */
 export const SECRET_INPUTS = new Set([
@@ -20,57 +21,68 @@ export interface ParsedArgs {
   command?: string;
   flags: Map<string, string>;
   help: boolean;
+  version: boolean;
 }
 
-/** `--name value`, `--name=value`, and `--flag` (true) for the actions' input names. */
-export function parseArgs(argv: string[]): ParsedArgs {
+/** The value of `--name` given as the next argument; a missing value is a usage error. */
+function nextValue(argv: string[], i: number, flag: Flag): string | undefined {
+  const next = argv[i + 1];
+  if (flag.switch) return next === 'true' || next === 'false' ? next : undefined;
+  if (next === undefined || next.startsWith('--')) {
+    throw new ConfigurationError(
+      `--${flag.name} needs a value${flag.allowed ? ` (${flag.allowed})` : ''}: --${flag.name} <value> or --${flag.name}=<value>.`,
+    );
+  }
+  return next;
+}
+
+/**
+ * `dify-storage <command> --name value | --name=value | --switch`. `flagsOf` gives the flags of
+ * a command (undefined: no such command, reported by the caller).
+ */
+export function parseArgs(
+  argv: string[],
+  flagsOf: (command: string) => Flag[] | undefined,
+): ParsedArgs {
   const flags = new Map<string, string>();
   let command: string | undefined;
   let help = false;
+  let version = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      help = true;
-    } else if (arg.startsWith('--')) {
+    if (arg === '--help' || arg === '-h') help = true;
+    else if (arg === '--version' || arg === '-V') version = true;
+    else if (arg.startsWith('-')) {
       const eq = arg.indexOf('=');
-      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      let value: string;
-      if (eq !== -1) value = arg.slice(eq + 1);
-      else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) value = argv[++i]!;
-      else value = 'true';
+      const name = eq === -1 ? arg.replace(/^--?/, '') : arg.slice(2, eq);
       if (SECRET_INPUTS.has(name)) {
         throw new ConfigurationError(
           `--${name} would put a secret on the command line, where other users see it in ps; set ${envName(name)} instead.`,
         );
       }
+      if (command === undefined)
+        throw new ConfigurationError(`Put the command first: dify-storage <command> ${arg} ….`);
+      const known = flagsOf(command);
+      if (!known) return { command, flags, help, version };
+      const flag = known.find((f) => f.name === name);
+      if (!flag || !arg.startsWith('--')) throw unknownFlag(name, known, command);
+      let value = eq === -1 ? nextValue(argv, i, flag) : arg.slice(eq + 1);
+      if (eq === -1 && value !== undefined) i++;
+      value ??= 'true';
       const previous = flags.get(name);
       flags.set(name, previous === undefined ? value : `${previous}\n${value}`);
     } else if (command === undefined) {
       command = arg;
     } else {
       throw new ConfigurationError(
-        `Unexpected argument '${arg}'; inputs are given as --name value.`,
+        `Unexpected argument '${arg}'; flags are given as --name value.`,
       );
     }
   }
-  return { ...(command ? { command } : {}), flags, help };
+  return { ...(command ? { command } : {}), flags, help, version };
 }
 
 /** Reads an input from a flag, else from its DIFY_STORAGE_* variable. */
 export function argsReader(flags: Map<string, string>, env: NodeJS.ProcessEnv): InputReader {
   return (name) => flags.get(name) ?? env[envName(name)] ?? '';
-}
-
-/** Refuses flags the command does not know, naming the ones it does. */
-export function checkKnownFlags(
-  flags: Map<string, string>,
-  known: string[],
-  command: string,
-): void {
-  const unknown = [...flags.keys()].filter((f) => !known.includes(f));
-  if (unknown.length > 0) {
-    throw new ConfigurationError(
-      `dify-storage ${command} does not take ${unknown.map((u) => `--${u}`).join(', ')}; it takes: ${known.map((k) => `--${k}`).join(', ')}.`,
-    );
-  }
 }

@@ -1,10 +1,5 @@
-import { KubeInputs, S3Inputs, type InputReader } from '@dify-storage/action-kit';
+import type { InputReader } from '@dify-storage/action-kit';
 import {
-  BackupInputs,
-  ConvertInputs,
-  MigrateInputs,
-  RollbackInputs,
-  VerifyInputs,
   readBackupConfig,
   readConvertConfig,
   readMigrateConfig,
@@ -19,23 +14,47 @@ import {
   type Logger,
 } from '@dify-storage/operations';
 import { renderText } from '@dify-storage/verify';
-import { runStatus, STATUS_INPUTS } from './status.js';
+import type { Flag } from './flags.js';
+import { readStatusConfig, runStatus, STATUS_FLAGS } from './status.js';
 
 const noMask = () => undefined;
-const s3 = Object.values(S3Inputs);
-const kube = Object.values(KubeInputs);
 
-export interface Command {
-  summary: string;
-  /** The flags it takes: the inputs of the matching action. */
-  inputs: string[];
-  /** Runs it; returns the text printed at the end and whether it succeeded. */
-  run(
-    read: InputReader,
-    env: NodeJS.ProcessEnv,
-    log: Logger,
-  ): Promise<{ text: string; ok: boolean }>;
+export interface CommandResult {
+  /** What a person reads at the end. */
+  text: string;
+  /** False: the check failed (exit 1). */
+  ok: boolean;
+  /** The machine-readable result, printed by --json. */
+  result: unknown;
 }
+
+/**
+ * One CLI command. Its flags are the inputs of `action` (from its action.yml, less `fixed`),
+ * plus `flags` declared here for what has no action behind it.
+ */
+export interface Command<C = unknown> {
+  summary: string;
+  /** The action (actions/<name>) whose action.yml declares this command's flags. */
+  action?: string;
+  /** Inputs of that action the command sets itself; they are not flags. */
+  fixed?: Record<string, string>;
+  /** Flags with no action behind them, with the fields --help shows. */
+  flags?: Flag[];
+  /** 2–3 command lines a user can copy. */
+  examples: string[];
+  /** Reads and validates every flag before anything is touched. */
+  config(read: InputReader, env: NodeJS.ProcessEnv): C;
+  run(config: C, env: NodeJS.ProcessEnv, log: Logger): Promise<CommandResult>;
+}
+
+/** Keeps each command's config type while listing them in one record. */
+const command = <C>(c: Command<C>): Command => c as unknown as Command;
+
+/** With a fixed input (e.g. the phase of `plan`), the user may not pass it. */
+const withFixed =
+  (read: InputReader, values: Record<string, string> = {}): InputReader =>
+  (name) =>
+    values[name] ?? read(name);
 
 function convertText(r: ConvertResult): string {
   if (r.phase === 'plan') return `${r.planMarkdown}\nplan: ${r.planPath}`;
@@ -47,103 +66,134 @@ function convertText(r: ConvertResult): string {
   ].join('\n');
 }
 
-/** With a fixed input (e.g. the phase of `plan`), the user may not pass it. */
-const fixed =
-  (read: InputReader, values: Record<string, string>): InputReader =>
-  (name) =>
-    values[name] ?? read(name);
+const S3_ENV =
+  'DIFY_STORAGE_ENDPOINT=http://127.0.0.1:7480 DIFY_STORAGE_ACCESS_KEY_ID=… DIFY_STORAGE_SECRET_ACCESS_KEY=…';
 
 /** A command that runs one phase of convert-workloads (the phase is not a flag). */
-function convertPhase(phase: 'plan' | 'cutover', summary: string): Command {
-  return {
+function convertPhase(phase: 'plan' | 'cutover', summary: string, examples: string[]): Command {
+  const fixed = { phase };
+  return command({
     summary,
-    inputs: [
-      ...Object.values(ConvertInputs).filter((i) => i !== ConvertInputs.Phase),
-      ...kube,
-      ...s3,
-    ],
-    async run(read, env, log) {
-      const config = readConvertConfig(fixed(read, { [ConvertInputs.Phase]: phase }), env, noMask);
-      return { text: convertText(await runConvert(config, log)), ok: true };
+    action: 'convert-workloads',
+    fixed,
+    examples,
+    config: (read, env) => readConvertConfig(withFixed(read, fixed), env, noMask),
+    async run(config, _env, log) {
+      const r = await runConvert(config, log);
+      return { text: convertText(r), ok: true, result: r };
     },
-  };
+  });
 }
 
 export const COMMANDS: Record<string, Command> = {
-  preflight: {
+  preflight: command({
     summary: 'Check node, storage directory and free space for a backup; writes nothing.',
-    inputs: [
-      ...Object.values(BackupInputs).filter((i) => i !== BackupInputs.PreflightOnly),
-      ...kube,
-      ...s3,
+    action: 'backup-hostpath',
+    fixed: { 'preflight-only': 'true' },
+    examples: [
+      'dify-storage preflight --backup-dir /var/backups/dify-storage',
+      'dify-storage preflight --backup-dir /var/backups/dify-storage --namespace dify --api-pod dify-api-0',
     ],
-    async run(read, env, log) {
-      const config = readBackupConfig(
-        fixed(read, { [BackupInputs.PreflightOnly]: 'true' }),
-        env,
-        noMask,
-      );
+    config: (read, env) =>
+      readBackupConfig(withFixed(read, { 'preflight-only': 'true' }), env, noMask),
+    async run(config, _env, log) {
       const r = await runBackup(config, log);
       return {
         text: `preflight passed: ${r.node}:${r.storagePath}, ${r.preflight.files} files`,
         ok: true,
+        result: r,
       };
     },
-  },
-  backup: {
+  }),
+  backup: command({
     summary:
       'Archive + manifest + verification of the storage directory, and the Kubernetes snapshot.',
-    inputs: [
-      ...Object.values(BackupInputs).filter((i) => i !== BackupInputs.PreflightOnly),
-      ...kube,
-      ...s3,
+    action: 'backup-hostpath',
+    fixed: { 'preflight-only': 'false' },
+    examples: [
+      'dify-storage backup --backup-dir /var/backups/dify-storage',
+      'dify-storage backup --backup-dir /var/backups/dify-storage --keep 3 --compression-level 9',
+      `${S3_ENV} dify-storage backup --backup-dir /var/backups/dify-storage --off-node-bucket dify-backups`,
     ],
-    async run(read, env, log) {
-      const r = await runBackup(readBackupConfig(read, env, noMask), log);
+    config: (read, env) =>
+      readBackupConfig(withFixed(read, { 'preflight-only': 'false' }), env, noMask),
+    async run(config, _env, log) {
+      const r = await runBackup(config, log);
       const b = r.backup!;
       return {
         text: `backup ${b.record.id}: ${b.record.counts.files} files, archive ${b.archivePath}, record ${b.recordPath}`,
         ok: true,
+        result: r,
       };
     },
-  },
-  migrate: {
+  }),
+  migrate: command({
     summary: 'Copy the storage tree into the bucket (bulk, delta) or compare them (verify).',
-    inputs: [...Object.values(MigrateInputs), ...s3],
-    async run(read, env, log) {
-      const r = await runMigrate(readMigrateConfig(read, env, noMask), log);
-      return { text: `${r.text}\nreport: ${r.reportPath}`, ok: r.report.ok };
+    action: 'migrate-to-s3',
+    examples: [
+      `${S3_ENV} dify-storage migrate --storage-path /root/dify/storage --bucket dify-files`,
+      'dify-storage migrate --storage-path /root/dify/storage --bucket dify-files --mode delta',
+      'dify-storage migrate --storage-path /root/dify/storage --bucket dify-files --mode verify --json',
+    ],
+    config: (read, env) => readMigrateConfig(read, env, noMask),
+    async run(config, _env, log) {
+      const r = await runMigrate(config, log);
+      return { text: `${r.text}\nreport: ${r.reportPath}`, ok: r.report.ok, result: r.report };
     },
-  },
-  plan: convertPhase('plan', 'Show exactly what the cutover would change; changes nothing.'),
+  }),
+  plan: convertPhase('plan', 'Show exactly what the cutover would change; changes nothing.', [
+    'dify-storage plan --bucket dify-files',
+    `${S3_ENV} dify-storage plan --bucket dify-files --namespace dify`,
+  ]),
   cutover: convertPhase(
     'cutover',
     'Freeze writes, copy the final delta, convert the workloads to Deployments on S3.',
+    [
+      'dify-storage cutover --bucket dify-files --storage-path /root/dify/storage',
+      `${S3_ENV} dify-storage cutover --bucket dify-files --namespace dify`,
+    ],
   ),
-  convert: {
+  convert: command({
     summary: 'One phase of the cutover: --phase plan|freeze|apply|cutover.',
-    inputs: [...Object.values(ConvertInputs), ...kube, ...s3],
-    async run(read, env, log) {
+    action: 'convert-workloads',
+    examples: [
+      'dify-storage convert --phase plan --bucket dify-files',
+      'dify-storage convert --phase freeze --bucket dify-files',
+    ],
+    config: (read, env) => readConvertConfig(read, env, noMask),
+    async run(config, _env, log) {
+      const r = await runConvert(config, log);
+      return { text: convertText(r), ok: true, result: r };
+    },
+  }),
+  verify: command({
+    summary: "Prove each stage of Dify's data flow on the bucket.",
+    action: 'verify-dify',
+    examples: [
+      'dify-storage verify --bucket dify-files',
+      'dify-storage verify --bucket dify-files --json',
+    ],
+    config: (read, env) => readVerifyConfig(read, env, noMask),
+    async run(config, _env, log) {
+      const r = await runVerify(config, log);
       return {
-        text: convertText(await runConvert(readConvertConfig(read, env, noMask), log)),
-        ok: true,
+        text: `${renderText(r)}\nreport: ${r.reportPath}`,
+        ok: r.verdict === 'pass',
+        result: r,
       };
     },
-  },
-  verify: {
-    summary: "Prove each stage of Dify's data flow on the bucket.",
-    inputs: [...Object.values(VerifyInputs), ...kube, ...s3],
-    async run(read, env, log) {
-      const r = await runVerify(readVerifyConfig(read, env, noMask), log);
-      return { text: `${renderText(r)}\nreport: ${r.reportPath}`, ok: r.verdict === 'pass' };
-    },
-  },
-  rollback: {
+  }),
+  rollback: command({
     summary:
       'Restore the hostPath system from a backup, copying back what the bucket gained since.',
-    inputs: [...Object.values(RollbackInputs), ...kube, ...s3],
-    async run(read, env, log) {
-      const r = await runRollback(readRollbackConfig(read, env, noMask), log);
+    action: 'rollback',
+    examples: [
+      'dify-storage rollback --backup-dir /var/backups/dify-storage --bucket dify-files',
+      'dify-storage rollback --backup-dir /var/backups/dify-storage --bucket dify-files --backup-id <id>',
+    ],
+    config: (read, env) => readRollbackConfig(read, env, noMask),
+    async run(config, _env, log) {
+      const r = await runRollback(config, log);
       const failed = r.checks.filter((c) => !c.ok);
       return {
         text: [
@@ -153,14 +203,22 @@ export const COMMANDS: Record<string, Command> = {
           `report: ${r.reportPath}`,
         ].join('\n'),
         ok: failed.length === 0,
+        result: r,
       };
     },
-  },
-  status: {
+  }),
+  status: command({
     summary: 'Where the install stands: workloads, storage settings, lock, backups, rollbacks.',
-    inputs: STATUS_INPUTS,
-    async run(read, env) {
-      return { text: await runStatus(read, env), ok: true };
+    flags: STATUS_FLAGS,
+    examples: [
+      'dify-storage status',
+      'dify-storage status --namespace dify --backup-dir /var/backups/dify-storage',
+      'dify-storage status --json',
+    ],
+    config: readStatusConfig,
+    async run(config) {
+      const r = await runStatus(config);
+      return { text: r.lines.join('\n'), ok: true, result: r };
     },
-  },
+  }),
 };

@@ -15,17 +15,34 @@ import {
   type Workload,
 } from '@dify-storage/kube';
 import { kubeClient } from '@dify-storage/operations';
+import { actionInputs, type Flag } from './flags.js';
 
-export const STATUS_INPUTS = [
-  ...Object.values(KubeInputs),
-  'api-name',
-  'worker-name',
-  'backup-dir',
+/** status has no action: its flags are declared here (the cluster ones as the actions say). */
+export const STATUS_FLAGS: Flag[] = [
+  ...actionInputs('backup-hostpath').filter((f) =>
+    (Object.values(KubeInputs) as string[]).includes(f.name),
+  ),
+  {
+    name: 'api-name',
+    description: 'Name of the dify-api StatefulSet (or Deployment after the cutover).',
+    default: 'dify-api',
+  },
+  {
+    name: 'worker-name',
+    description: 'Name of the dify-worker StatefulSet (or Deployment after the cutover).',
+    default: 'dify-worker',
+  },
+  {
+    name: 'backup-dir',
+    description:
+      'Directory on the node that keeps backups; when given, lists them and any rollback state.',
+  },
 ];
 
-/** A read-only look at the install: what each workload is, its storage, the lock, the backups. */
-export async function runStatus(read: InputReader, _env: NodeJS.ProcessEnv): Promise<string> {
-  const config = parseInputs(
+export type StatusConfig = ReturnType<typeof readStatusConfig>;
+
+export function readStatusConfig(read: InputReader) {
+  return parseInputs(
     (p) => ({
       kube: parseKubeTarget(p),
       apiName: p.string('api-name', { default: 'dify-api' }),
@@ -35,6 +52,12 @@ export async function runStatus(read: InputReader, _env: NodeJS.ProcessEnv): Pro
     read,
     () => undefined,
   );
+}
+
+/** A read-only look at the install: what each workload is, its storage, the lock, the backups. */
+export async function runStatus(
+  config: StatusConfig,
+): Promise<{ namespace: string; lines: string[] }> {
   const client = kubeClient(config.kube);
   const ns = config.kube.namespace;
   const lines: string[] = [`namespace ${ns}`];
@@ -88,5 +111,5 @@ export async function runStatus(read: InputReader, _env: NodeJS.ProcessEnv): Pro
     );
     for (const f of rollbacks) lines.push(`  rollback state: ${f}`);
   }
-  return lines.join('\n');
+  return { namespace: ns, lines };
 }

@@ -59,8 +59,33 @@ describe('dify-storage', () => {
     );
     expect(r.stderr).toContain("Input 'bucket' has the value 'Bad_Bucket'");
     const unknown = await cli(['migrate', '--bukket', 'x']);
-    expect(unknown.stderr).toContain('does not take --bukket');
-    expect((await cli(['migrat'])).stderr).toContain("Unknown command 'migrat'");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(
+      'dify-storage migrate: unknown flag --bukket; did you mean --bucket? See dify-storage migrate --help.\n',
+    );
+    expect((await cli(['migrat'])).stderr).toContain(
+      "Unknown command 'migrat'; did you mean 'migrate'?",
+    );
+  });
+
+  it('refuses a flag without its value (exit 2), but a switch needs none', async () => {
+    const r = await cli(['migrate', '--storage-path', '/data', '--bucket']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'dify-storage migrate: --bucket needs a value: --bucket <value> or --bucket=<value>.\n',
+    );
+    const mode = await cli(['migrate', '--mode', '--bucket', 'b']);
+    expect(mode.stderr).toContain('--mode needs a value');
+    // --dry-run alone is true; --path-style false is a value, not a stray argument.
+    const ok = await cli(['migrate', '--dry-run', '--path-style', 'false', '--mode=fast']);
+    expect(ok.code).toBe(2);
+    expect(ok.stderr).toContain("Input 'mode' has the value 'fast'");
+    expect(ok.stderr).not.toContain('Unexpected argument');
+  });
+
+  it('prints its version', async () => {
+    const r = await cli(['--version']);
+    expect(r).toEqual({ code: 0, stdout: '0.1.0\n', stderr: '' });
   });
 
   describe('against a cluster', () => {
@@ -86,6 +111,11 @@ describe('dify-storage', () => {
       expect(r.stdout).toContain('hostPath /root/dify/app/api/storage');
       expect(r.stdout).toContain('ConfigMap dify-shared-config: STORAGE_TYPE=opendal');
       expect(r.stdout).toContain('lock free');
+      const json = await cli(['status', '--json'], {
+        DIFY_STORAGE_KUBECONFIG: server.kubeconfigPath,
+      });
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ namespace: 'dify' });
     });
 
     it('plan shows the change and changes nothing', async () => {

@@ -1,0 +1,40 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from '@jest/globals';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const run = promisify(execFile);
+
+describe('the CLI started as the README says', () => {
+  it('from a checkout without a build: node --conditions=source --import tsx packages/cli/src/main.ts', async () => {
+    const r = await run(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', 'backup', '--help'],
+      { cwd: ROOT, timeout: 60_000 },
+    );
+    expect(r.stdout).toContain('--backup-dir <value>');
+    expect(r.stdout).toContain('examples:');
+  }, 70_000);
+
+  it('through its bin (npx dify-storage), with or without dist/', async () => {
+    const r = await run(process.execPath, ['packages/cli/bin/dify-storage.js', '--version'], {
+      cwd: ROOT,
+      timeout: 60_000,
+    });
+    expect(r.stdout).toBe('0.1.0\n');
+    const bad = await run(
+      process.execPath,
+      ['packages/cli/bin/dify-storage.js', 'migrate', '--bucket'],
+      {
+        cwd: ROOT,
+        timeout: 60_000,
+      },
+    ).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--bucket needs a value'),
+    });
+  }, 130_000);
+});
