@@ -136,6 +136,12 @@ CREATE TABLE IF NOT EXISTS datasets (
   built_in_field_enabled boolean NOT NULL DEFAULT false
 );
 CREATE INDEX IF NOT EXISTS dataset_tenant_idx ON datasets (tenant_id);
+CREATE TABLE IF NOT EXISTS dataset_keyword_tables (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  dataset_id uuid NOT NULL UNIQUE,
+  keyword_table text NOT NULL,
+  data_source_type varchar(255) NOT NULL DEFAULT 'database'
+);
 CREATE TABLE IF NOT EXISTS dataset_process_rules (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   dataset_id uuid NOT NULL,

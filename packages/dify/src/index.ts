@@ -1,11 +1,13 @@
 export { DifyApi, DifyApiError, type FetchedFile, type UploadedFile } from './api.js';
-export { KEY_PREFIXES, privateKeyKey } from './keys.js';
+export { privateKeyKey } from './keys.js';
+export { isFsFilePath, normalizeFsPath } from './opendal-path.js';
 export {
   createdSince,
   deleteProbeUploadRow,
   readStorageReferences,
+  REFERENCE_KINDS,
   uploadFileKey,
-  type ReferenceSource,
+  type ReferenceKind,
   type StorageReference,
 } from './references.js';
 export { signedFilePreviewUrl } from './signing.js';

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { normalizeFsPath } from './opendal-path.js';
 
 function connect(databaseUrl: string): pg.Client {
   return new pg.Client({ connectionString: databaseUrl, application_name: 'dify-storage-verify' });
@@ -21,17 +22,46 @@ async function readOnly<T>(
   }
 }
 
-/** Where a storage key is referenced from in Dify's database. */
-export type ReferenceSource = 'upload_files' | 'tool_files' | 'privkeys';
+/**
+ * What a stored file is, by the code that writes it in Dify 1.3.0 (dify-1.3.0-fidelity.md §1-8):
+ * - `upload_files`: `upload_files` rows (API/console uploads, create-by-text documents);
+ * - `image_files`: `upload_files` rows the docx extractor writes (key `image_files/…`, size 0,
+ *   no hash; word_extractor.py:95-125);
+ * - `tool_files`: `tool_files.file_key` (`tools/…`);
+ * - `privkeys`: `privkeys/<tenant>/private.pem`, implied by `tenants.encrypt_public_key`;
+ * - `keyword_files`: `keyword_files/<tenant>/<dataset>.txt` for each `dataset_keyword_tables`
+ *   row whose `data_source_type <> 'database'` (jieba.py:129-143).
+ */
+export type ReferenceKind =
+  'upload_files' | 'image_files' | 'tool_files' | 'privkeys' | 'keyword_files';
+
+/** Every kind, in the order reports list them. */
+export const REFERENCE_KINDS: readonly ReferenceKind[] = [
+  'upload_files',
+  'image_files',
+  'tool_files',
+  'privkeys',
+  'keyword_files',
+];
 
 export interface StorageReference {
-  source: ReferenceSource;
-  /** Row id (tenant id for privkeys). */
+  kind: ReferenceKind;
+  /** Row id (tenant id for privkeys, dataset_keyword_tables.id for keyword files). */
   id: string;
   tenantId: string | null;
+  /** The key exactly as the database holds it: what boto3 uses on S3. */
   key: string;
-  /** Size in bytes where the column is meaningful (> 0); docx images have 0, tool files -1. */
+  /** Where OpenDAL `fs` finds it, relative to the storage root: `normalizeFsPath(key)`. */
+  fsPath: string;
+  /**
+   * Size in bytes, or null when the row's size is not known to be bytes. Only an API upload
+   * (`upload_files` with a hash) records bytes (file_service.py:55,88); create-by-text stores
+   * the length in characters with no hash (file_service.py:121-134), docx images 0, tool
+   * files -1 on legacy rows (models/tools.py:292). So compare sizes only when this is set.
+   */
   size: number | null;
+  /** The size column as stored (characters, 0, -1 …), e.g. the Content-Length file-preview sends. */
+  rowSize: number | null;
   /** sha3-256 hex of the content (upload_files.hash), set only for API uploads. */
   sha3: string | null;
   createdAt: Date | null;
@@ -44,8 +74,9 @@ export interface StorageReference {
  * the cutover say 'opendal', 'local' or even '*'.
  */
 const REFERENCES_SQL = `
-SELECT source, id, tenant_id, key, size, sha3, created_at FROM (
-  SELECT 'upload_files' AS source, id::text AS id, tenant_id::text AS tenant_id, key,
+SELECT kind, id, tenant_id, key, size, sha3, created_at FROM (
+  SELECT CASE WHEN key LIKE 'image\\_files/%' THEN 'image_files' ELSE 'upload_files' END AS kind,
+         id::text AS id, tenant_id::text AS tenant_id, key,
          size::bigint AS size, NULLIF(hash, '') AS sha3, created_at
     FROM upload_files
   UNION ALL
@@ -54,8 +85,39 @@ SELECT source, id, tenant_id, key, size, sha3, created_at FROM (
   UNION ALL
   SELECT 'privkeys', id::text, id::text, 'privkeys/' || id::text || '/private.pem', NULL, NULL, created_at
     FROM tenants WHERE encrypt_public_key IS NOT NULL AND encrypt_public_key <> ''
+  UNION ALL
+  SELECT 'keyword_files', k.id::text, d.tenant_id::text,
+         'keyword_files/' || d.tenant_id::text || '/' || d.id::text || '.txt', NULL, NULL, d.created_at
+    FROM dataset_keyword_tables k JOIN datasets d ON d.id = k.dataset_id
+   WHERE k.data_source_type <> 'database'
 ) refs
-ORDER BY key COLLATE "C", source, id`;
+ORDER BY key COLLATE "C", kind, id`;
+
+interface ReferenceRow {
+  kind: ReferenceKind;
+  id: string;
+  tenant_id: string | null;
+  key: string;
+  size: string | null;
+  sha3: string | null;
+  created_at: Date | null;
+}
+
+function toReference(r: ReferenceRow): StorageReference {
+  const rowSize = r.size === null ? null : Number(r.size);
+  const bytes = r.kind === 'upload_files' && r.sha3 !== null && rowSize !== null && rowSize > 0;
+  return {
+    kind: r.kind,
+    id: r.id,
+    tenantId: r.tenant_id,
+    key: r.key,
+    fsPath: normalizeFsPath(r.key),
+    size: bytes ? rowSize : null,
+    rowSize,
+    sha3: r.sha3,
+    createdAt: r.created_at,
+  };
+}
 
 /**
  * Streams the references through a server-side cursor inside a READ ONLY transaction: millions
@@ -71,28 +133,9 @@ export async function* readStorageReferences(
     await client.query('BEGIN TRANSACTION READ ONLY');
     await client.query(`DECLARE refs NO SCROLL CURSOR FOR ${REFERENCES_SQL}`);
     for (let guard = 0; guard < 1_000_000; guard++) {
-      const batch = await client.query<{
-        source: ReferenceSource;
-        id: string;
-        tenant_id: string | null;
-        key: string;
-        size: string | null;
-        sha3: string | null;
-        created_at: Date | null;
-      }>(`FETCH ${batchSize} FROM refs`);
+      const batch = await client.query<ReferenceRow>(`FETCH ${batchSize} FROM refs`);
       if (batch.rows.length === 0) break;
-      for (const r of batch.rows) {
-        const size = r.size === null ? null : Number(r.size);
-        yield {
-          source: r.source,
-          id: r.id,
-          tenantId: r.tenant_id,
-          key: r.key,
-          size: size !== null && size > 0 ? size : null,
-          sha3: r.sha3,
-          createdAt: r.created_at,
-        };
-      }
+      for (const r of batch.rows) yield toReference(r);
     }
     await client.query('COMMIT');
   } finally {

@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { StorageReference } from '@dify-storage/dify';
+import { REFERENCE_KINDS, type ReferenceKind, type StorageReference } from '@dify-storage/dify';
 import { compareKeys } from '@dify-storage/sync';
 import { forEachLimit, hashObject, listBucket, type ListedObject } from './bucket.js';
 import type { StageResult } from './report.js';
@@ -18,7 +18,7 @@ export interface DatabaseCheckOptions {
 }
 
 interface Problem {
-  source: string;
+  kind: ReferenceKind;
   id: string;
   key: string;
   reason: string;
@@ -38,9 +38,7 @@ export async function checkDatabaseReferences(
   const hashMismatch: Problem[] = [];
   const counts = {
     references: 0,
-    uploadFiles: 0,
-    toolFiles: 0,
-    privateKeys: 0,
+    kinds: Object.fromEntries(REFERENCE_KINDS.map((k) => [k, 0])) as Record<ReferenceKind, number>,
     missing: 0,
     sizeMismatch: 0,
     hashed: 0,
@@ -59,16 +57,14 @@ export async function checkDatabaseReferences(
 
   for await (const ref of o.references) {
     counts.references += 1;
-    if (ref.source === 'upload_files') counts.uploadFiles += 1;
-    else if (ref.source === 'tool_files') counts.toolFiles += 1;
-    else counts.privateKeys += 1;
+    counts.kinds[ref.kind] += 1;
     while (current && compareKeys(current.key, ref.key) < 0) {
       current = (await bucket.next()).value as ListedObject | undefined;
     }
     if (!current || current.key !== ref.key) {
       counts.missing += 1;
       record(missing, {
-        source: ref.source,
+        kind: ref.kind,
         id: ref.id,
         key: ref.key,
         reason: 'no such object in the bucket',
@@ -78,7 +74,7 @@ export async function checkDatabaseReferences(
     if (ref.size !== null && ref.size !== current.size) {
       counts.sizeMismatch += 1;
       record(sizeMismatch, {
-        source: ref.source,
+        kind: ref.kind,
         id: ref.id,
         key: ref.key,
         reason: `row says ${ref.size} bytes, object has ${current.size}`,
@@ -102,7 +98,7 @@ export async function checkDatabaseReferences(
     if (digests['sha3-256'] !== ref.sha3) {
       counts.hashMismatch += 1;
       record(hashMismatch, {
-        source: ref.source,
+        kind: ref.kind,
         id: ref.id,
         key: ref.key,
         reason: `sha3-256 ${digests['sha3-256']} differs from upload_files.hash ${ref.sha3}`,
@@ -116,13 +112,13 @@ export async function checkDatabaseReferences(
     const first = [...missing, ...sizeMismatch, ...hashMismatch][0]!;
     return {
       status: 'fail',
-      summary: `${counts.missing} referenced key(s) missing, ${counts.sizeMismatch} size mismatch(es), ${counts.hashMismatch} hash mismatch(es) among ${counts.references} references; first: ${first.source} ${first.id} → ${first.key} (${first.reason})`,
+      summary: `${counts.missing} referenced key(s) missing, ${counts.sizeMismatch} size mismatch(es), ${counts.hashMismatch} hash mismatch(es) among ${counts.references} references; first: ${first.kind} ${first.id} → ${first.key} (${first.reason})`,
       evidence,
     };
   }
   return {
     status: 'pass',
-    summary: `all ${counts.references} referenced keys present (${counts.uploadFiles} upload_files, ${counts.toolFiles} tool_files, ${counts.privateKeys} private keys); ${counts.hashed} read back and matched sha3-256`,
+    summary: `all ${counts.references} referenced keys present (${REFERENCE_KINDS.map((k) => `${counts.kinds[k]} ${k}`).join(', ')}); ${counts.hashed} read back and matched sha3-256`,
     evidence,
   };
 }

@@ -45,6 +45,16 @@ describe('database references check (real PostgreSQL and RGW)', () => {
           [tenant, name === 'a.txt' ? '*' : 'opendal', key, name, body.length, sha3(body)],
         );
       }
+      // Create-by-text (file_service.py:121-134): size in characters, no hash; the object has
+      // more bytes than that for non-ASCII text, which is no size mismatch.
+      const text = '迁移后的中文文档';
+      const textKey = `upload_files/${tenant}/text.txt`;
+      files.set(textKey, Buffer.from(text, 'utf8'));
+      await sql.query(
+        `INSERT INTO upload_files (tenant_id, storage_type, key, name, size, extension, created_by)
+         VALUES ($1, 'opendal', $2, 'text.txt', $3, 'txt', $1)`,
+        [tenant, textKey, text.length],
+      );
       const toolBody = randomBytes(300);
       files.set(`tools/${tenant}/abc.json`, toolBody);
       await sql.query(
@@ -56,9 +66,9 @@ describe('database references check (real PostgreSQL and RGW)', () => {
     }
     for (const [key, body] of files)
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-    // An object no row references is fine (e.g. a keyword file).
+    // An object no row references is fine (e.g. a pending ops_trace file).
     await client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: 'keyword_files/x.txt', Body: 'x' }),
+      new PutObjectCommand({ Bucket: bucket, Key: 'ops_trace/a/x.json', Body: 'x' }),
     );
   });
 
@@ -78,12 +88,11 @@ describe('database references check (real PostgreSQL and RGW)', () => {
 
   it('passes when every referenced key is present, whatever storage_type says', async () => {
     const result = await check('all');
-    expect(result.summary).toContain('all 7 referenced keys present');
+    expect(result.summary).toContain('all 8 referenced keys present');
     expect(result.status).toBe('pass');
     expect(result.evidence.counts).toMatchObject({
-      uploadFiles: 5,
-      toolFiles: 1,
-      privateKeys: 1,
+      kinds: { upload_files: 6, tool_files: 1, privkeys: 1 },
+      sizeMismatch: 0,
       hashed: 5,
     });
   });
