@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -119,6 +119,9 @@ describe('a rollback killed half way and run again', () => {
     // rename, between rename and mkdir, before the state noted the directory): all must resume.
     const stamp = '20000101T000000Z';
     const diedMidMove = `${m.install.storagePath}.pre-rollback-${stamp}`;
+    // When the first kill itself landed between its rename and its mkdir, the directory is
+    // already gone: do that mkdir, as the resumed run would find it either way.
+    await mkdir(m.install.storagePath, { recursive: true });
     await rename(m.install.storagePath, diedMidMove);
     const st = JSON.parse(await readFile(statePath(), 'utf8')) as State;
     await writeFile(
