@@ -10,10 +10,15 @@ import pg from 'pg';
 import { startPostgres, stopPostgres } from './postgres.js';
 import { startRedis, stopRedis } from './redis.js';
 import { startRgw, stopRgw } from './rgw.js';
+import { generateTestCertificates } from './tls.js';
 
 /** Connection settings of a running proving ground, exported to tests as environment variables. */
 export interface ProvingGroundEnv {
   DSM_S3_ENDPOINT: string;
+  /** The same gateway over TLS, with a certificate from a private CA (not trusted by default). */
+  DSM_S3_TLS_ENDPOINT: string;
+  /** PEM file of that private CA. */
+  DSM_S3_CA_FILE: string;
   DSM_S3_ACCESS_KEY: string;
   DSM_S3_SECRET_KEY: string;
   DSM_S3_REGION: string;
@@ -43,6 +48,7 @@ export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.proving-ground');
 
 export const PORTS = {
   s3: Number(process.env.DSM_RGW_PORT ?? 17480),
+  s3Tls: Number(process.env.DSM_RGW_TLS_PORT ?? 17443),
   monV2: Number(process.env.DSM_MON_V2_PORT ?? 23300),
   monV1: Number(process.env.DSM_MON_V1_PORT ?? 26789),
   postgres: Number(process.env.DSM_PG_PORT ?? 15432),
@@ -54,8 +60,11 @@ function envFilePath(stateDir: string): string {
 }
 
 async function healthy(env: ProvingGroundEnv): Promise<boolean> {
+  // A set started before the TLS endpoint existed lacks it: start a complete one instead.
+  if (!env.DSM_S3_TLS_ENDPOINT || !existsSync(env.DSM_S3_CA_FILE ?? '')) return false;
   const s3 = createS3Client({
-    endpoint: env.DSM_S3_ENDPOINT,
+    endpoint: env.DSM_S3_TLS_ENDPOINT,
+    caBundle: await readFile(env.DSM_S3_CA_FILE, 'utf8'),
     region: env.DSM_S3_REGION,
     forcePathStyle: true,
     credentials: { accessKeyId: env.DSM_S3_ACCESS_KEY, secretAccessKey: env.DSM_S3_SECRET_KEY },
@@ -135,10 +144,13 @@ export async function startProvingGround(
   const accessKey = `DSMTEST${randomBytes(6).toString('hex').toUpperCase()}`;
   const secretKey = randomBytes(20).toString('hex');
   const pgPassword = randomBytes(12).toString('hex');
+  const tls = await generateTestCertificates(path.join(stateDir, 'tls'));
   const results = await Promise.allSettled([
     startRgw({
       stateDir: path.join(stateDir, 'ceph'),
       s3Port: PORTS.s3,
+      tlsPort: PORTS.s3Tls,
+      tls,
       monV2Port: PORTS.monV2,
       monV1Port: PORTS.monV1,
       accessKey,
@@ -169,6 +181,8 @@ export async function startProvingGround(
   ];
   const env: ProvingGroundEnv = {
     DSM_S3_ENDPOINT: rgw.endpoint,
+    DSM_S3_TLS_ENDPOINT: rgw.tlsEndpoint,
+    DSM_S3_CA_FILE: rgw.caFile,
     DSM_S3_ACCESS_KEY: rgw.accessKey,
     DSM_S3_SECRET_KEY: rgw.secretKey,
     DSM_S3_REGION: rgw.region,
@@ -186,6 +200,8 @@ export async function startProvingGround(
 export function testEnv(): ProvingGroundEnv {
   const keys: (keyof ProvingGroundEnv)[] = [
     'DSM_S3_ENDPOINT',
+    'DSM_S3_TLS_ENDPOINT',
+    'DSM_S3_CA_FILE',
     'DSM_S3_ACCESS_KEY',
     'DSM_S3_SECRET_KEY',
     'DSM_S3_REGION',

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '@dify-storage/s3';
 import { pidFiles, run, stopProcess, waitFor } from './process.js';
+import type { TestCertificates } from './tls.js';
 
 export interface RgwOptions {
   /** A directory that does not exist yet: the whole cluster's state lives in it. */
   stateDir: string;
   s3Port: number;
+  /** Port of the TLS endpoint (beast `ssl_endpoint`), served with `tls`'s certificate. */
+  tlsPort: number;
+  tls: TestCertificates;
   monV2Port: number;
   monV1Port: number;
   accessKey: string;
@@ -17,6 +21,9 @@ export interface RgwOptions {
 
 export interface Rgw {
   endpoint: string;
+  /** `https://127.0.0.1:<tlsPort>`: the same gateway, trusted only with `caFile`. */
+  tlsEndpoint: string;
+  caFile: string;
   accessKey: string;
   secretKey: string;
   region: string;
@@ -97,7 +104,7 @@ osd_class_load_list = *
 osd_class_default_list = *
 
 [client.rgw.a]
-rgw_frontends = beast endpoint=127.0.0.1:${o.s3Port} tcp_nodelay=1
+rgw_frontends = beast endpoint=127.0.0.1:${o.s3Port} ssl_endpoint=127.0.0.1:${o.tlsPort} ssl_certificate=${o.tls.certFile} ssl_private_key=${o.tls.keyFile} tcp_nodelay=1
 rgw_data = ${d}/rgw
 rgw_enable_usage_log = false
 rgw_thread_pool_size = 64
@@ -282,8 +289,24 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
       { timeoutMs: 30_000, intervalMs: 250 },
     );
     client.destroy();
+    // The TLS endpoint is the same frontend; one signed call over it proves the certificate.
+    const tlsClient = createS3Client({
+      endpoint: `https://127.0.0.1:${o.tlsPort}`,
+      caBundle: await readFile(o.tls.caFile, 'utf8'),
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: o.accessKey, secretAccessKey: o.secretKey },
+      maxAttempts: 1,
+    });
+    try {
+      await tlsClient.send(new ListBucketsCommand({}));
+    } finally {
+      tlsClient.destroy();
+    }
     return {
       endpoint,
+      tlsEndpoint: `https://127.0.0.1:${o.tlsPort}`,
+      caFile: o.tls.caFile,
       accessKey: o.accessKey,
       secretKey: o.secretKey,
       region: 'us-east-1',

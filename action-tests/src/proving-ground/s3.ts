@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -18,6 +19,17 @@ export function testS3Settings(): S3Settings {
     region: env.DSM_S3_REGION,
     forcePathStyle: true,
     credentials: { accessKeyId: env.DSM_S3_ACCESS_KEY, secretAccessKey: env.DSM_S3_SECRET_KEY },
+  };
+}
+
+/** The same gateway over its TLS endpoint, trusted through the proving ground's private CA. */
+export function testTlsS3Settings(): S3Settings & { caFile: string } {
+  const env = testEnv();
+  return {
+    ...testS3Settings(),
+    endpoint: env.DSM_S3_TLS_ENDPOINT,
+    caBundle: readFileSync(env.DSM_S3_CA_FILE, 'utf8'),
+    caFile: env.DSM_S3_CA_FILE,
   };
 }
 

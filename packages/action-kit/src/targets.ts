@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { InputParser } from './inputs.js';
@@ -10,6 +11,7 @@ export const S3Inputs = {
   PathStyle: 'path-style',
   AccessKeyId: 'access-key-id',
   SecretAccessKey: 'secret-access-key',
+  CaBundle: 'ca-bundle',
 } as const;
 
 /** Input names shared by every action that talks to the cluster. */
@@ -24,6 +26,8 @@ export interface S3Target {
   region: string;
   forcePathStyle: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** PEM of the private CA(s) an https endpoint's certificate chains to (`ca-bundle`). */
+  caBundle?: string;
 }
 
 export interface KubeTarget {
@@ -71,11 +75,13 @@ export function parseS3Target(
       `Give both '${S3Inputs.AccessKeyId}' and '${S3Inputs.SecretAccessKey}' (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or neither.`,
     );
   }
+  const caBundle = parseCaBundle(p);
   return {
     bucket,
     ...(endpoint ? { endpoint } : {}),
     region,
     forcePathStyle,
+    ...(caBundle ? { caBundle } : {}),
     ...(accessKeyId && secretAccessKey
       ? {
           credentials: {
@@ -86,6 +92,44 @@ export function parseS3Target(
         }
       : {}),
   };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * `ca-bundle`: PEM content, or the path of a PEM file. Every certificate in it must parse, so a
+ * truncated paste fails here (exit 2) rather than as a TLS error halfway through a copy.
+ */
+function parseCaBundle(p: InputParser): string | undefined {
+  const raw = p.optional(S3Inputs.CaBundle);
+  if (raw === undefined) return undefined;
+  let pem = raw;
+  if (!raw.includes('-----BEGIN')) {
+    try {
+      pem = readFileSync(raw, 'utf8');
+    } catch (error) {
+      p.fail(
+        `Input '${S3Inputs.CaBundle}' is neither PEM content nor a readable file (${(error as Error).message}).`,
+      );
+      return undefined;
+    }
+  }
+  const certificates = pem.match(PEM_CERTIFICATE) ?? [];
+  if (certificates.length === 0) {
+    p.fail(`Input '${S3Inputs.CaBundle}' holds no PEM certificate (-----BEGIN CERTIFICATE-----).`);
+    return undefined;
+  }
+  for (const [i, cert] of certificates.entries()) {
+    try {
+      new X509Certificate(cert);
+    } catch (error) {
+      p.fail(
+        `Input '${S3Inputs.CaBundle}': certificate ${i + 1} of ${certificates.length} does not parse (${(error as Error).message}).`,
+      );
+      return undefined;
+    }
+  }
+  return `${certificates.join('\n')}\n`;
 }
 
 /**

@@ -1,26 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { main } from '@dify-storage/cli';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startFakeApiServer, type FakeApiServer } from '../../../action-tests/src/kube/index.js';
 import { fixtureObjects } from '../../../action-tests/src/install/fixture.js';
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const out = jest
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c) => ((stdout += String(c)), true));
-  const err = jest
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c) => ((stderr += String(c)), true));
-  try {
-    const code = await main(argv, env);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+import { cli } from './support.js';
 
 describe('dify-storage', () => {
   it('lists the commands, and each command lists its flags', async () => {

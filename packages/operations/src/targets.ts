@@ -16,6 +16,7 @@ export function syncTarget(s3: S3Target, bucket = s3.bucket): SyncTarget {
     bucket,
     forcePathStyle: s3.forcePathStyle,
     credentials: s3.credentials,
+    ...(s3.caBundle ? { caBundle: s3.caBundle } : {}),
   };
 }
 
@@ -25,6 +26,7 @@ export function s3Settings(s3: S3Target): S3Settings {
     region: s3.region,
     forcePathStyle: s3.forcePathStyle,
     ...(s3.credentials ? { credentials: s3.credentials } : {}),
+    ...(s3.caBundle ? { caBundle: s3.caBundle } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { verifyBucket } from '@dify-storage/sync';
+import { checkTlsTrust, verifyBucket } from '@dify-storage/sync';
 import { verifyDify, type StageResult, type VerifyReport } from '@dify-storage/verify';
 import type { Logger } from './logger.js';
 import { kubeClient, s3Settings, syncTarget } from './targets.js';
@@ -20,6 +20,8 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 
 /** verify-dify: every stage of the data flow on the new storage, with the report written. */
 export async function runVerify(config: VerifyConfig, log: Logger): Promise<VerifyRunResult> {
+  // A certificate the runner cannot trust would fail every S3 stage: refuse once, by name.
+  if (config.s3.endpoint) await checkTlsTrust(config.s3.endpoint, config.s3.caBundle);
   const client = kubeClient(config.kube);
   const report = await verifyDify({
     s3: s3Settings(config.s3),

@@ -23,6 +23,12 @@ export interface S3Settings {
   requestTimeoutMs?: number;
   /** SDK-level attempts per request (throttling, 5xx, resets). */
   maxAttempts?: number;
+  /**
+   * PEM of the CA(s) that signed an https endpoint's certificate (a private CA). It replaces the
+   * public roots, as boto3's AWS_CA_BUNDLE does, so what this client trusts Dify trusts too.
+   * Verification is never turned off.
+   */
+  caBundle?: string;
 }
 
 /**
@@ -46,7 +52,11 @@ export function createS3Client(settings: S3Settings): S3Client {
     maxAttempts: settings.maxAttempts ?? 5,
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+      httpsAgent: new https.Agent({
+        keepAlive: true,
+        maxSockets,
+        ...(settings.caBundle ? { ca: settings.caBundle } : {}),
+      }),
       connectionTimeout: 10_000,
       requestTimeout: settings.requestTimeoutMs ?? 120_000,
     }),

@@ -1,11 +1,12 @@
 import net from 'node:net';
+import tls from 'node:tls';
 
 /**
- * A minimal HTTP/1.1 client over keep-alive TCP sockets, for plain-http endpoints (the
- * in-cluster RGW/MinIO case). node:http costs ~100 µs of CPU per request in ClientRequest,
+ * A minimal HTTP/1.1 client over keep-alive TCP or TLS sockets (the in-cluster RGW/MinIO case,
+ * with or without a private CA). node:http costs ~100 µs of CPU per request in ClientRequest,
  * IncomingMessage and stream plumbing; with one small file per request that is a sixth of the
  * client's budget. Requests with a known body only; responses are read whole (Content-Length or
- * chunked). Anything unusual (TLS, streaming downloads) stays on node:http.
+ * chunked). Streaming bodies and downloads stay on node:http(s).
  */
 export interface Http1Response {
   status: number;
@@ -197,7 +198,23 @@ export class Http1Pool {
     private readonly port: number,
     private readonly maxSockets: number,
     readonly timeoutMs: number,
+    /** TLS with certificate verification (always on); `ca` replaces the public roots when given. */
+    private readonly tlsOptions?: { ca?: string; servername: string },
   ) {}
+
+  private connect(): net.Socket {
+    if (!this.tlsOptions) return net.connect({ host: this.host, port: this.port });
+    const { ca, servername } = this.tlsOptions;
+    const name = servername.replace(/^\[|\]$/g, '');
+    return tls.connect({
+      host: this.host,
+      port: this.port,
+      // SNI takes host names only; the certificate is checked against `name` either way.
+      ...(net.isIP(name) ? {} : { servername: name }),
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
+      ...(ca ? { ca } : {}),
+    });
+  }
 
   request(
     method: string,
@@ -224,11 +241,11 @@ export class Http1Pool {
       return;
     }
     if (this.all.size < this.maxSockets) {
-      const socket = net.connect({ host: this.host, port: this.port });
+      const socket = this.connect();
       const conn = new Conn(socket, this);
       this.all.add(conn);
       conn.busy = true;
-      // Writes before 'connect' are buffered by net.Socket.
+      // Writes before 'connect' ('secureConnect') are buffered by the socket.
       conn.send(p);
       return;
     }

@@ -8,6 +8,7 @@ export {
   type HeadInfo,
 } from './transport.js';
 export { S3RequestError, SyncConfigError, SyncFailedError } from './errors.js';
+export { checkTlsTrust, isCertificateError } from './tls.js';
 export {
   formatSummary,
   formatProgress,

@@ -10,6 +10,7 @@ import {
   isRetryableStatus,
 } from './errors.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, canonicalQuery, uriEncode } from './sigv4.js';
+import { certificateProblem, isCertificateError } from './tls.js';
 import { decodeXml, escapeXml, xmlBlocks, xmlText } from './xml.js';
 
 /** Where and how to reach the bucket. Credentials are held in memory only. */
@@ -21,6 +22,11 @@ export interface S3Target {
   /** `http://host/bucket/key` (MinIO, RGW); default true. */
   forcePathStyle?: boolean;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * PEM of the CA(s) an https endpoint's certificate chains to (a private CA); it replaces the
+   * public roots, as boto3's AWS_CA_BUNDLE does. Certificates are always verified.
+   */
+  caBundle?: string;
 }
 
 export interface TransportOptions {
@@ -33,7 +39,7 @@ export interface TransportOptions {
   /** Base and cap of the full-jitter backoff (default 100 ms / 10 s). */
   backoffBaseMs?: number;
   backoffCapMs?: number;
-  /** Use node:http even for http:// endpoints (the lean HTTP/1.1 client is the default there). */
+  /** Use node:http(s) even where the lean HTTP/1.1 client is the default (buffered bodies). */
   useNodeHttp?: boolean;
 }
 
@@ -163,23 +169,28 @@ export class S3Transport {
       keepAliveMsecs: 10_000,
     };
     this.mod = url.protocol === 'https:' ? https : http;
+    const ca = target.caBundle ? { ca: target.caBundle } : {};
     this.agent =
-      url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+      url.protocol === 'https:'
+        ? new https.Agent({ ...agentOptions, ...ca })
+        : new http.Agent(agentOptions);
     this.host = this.pathStyle ? url.host : `${target.bucket}.${url.host}`;
     this.port = url.port ? Number(url.port) : undefined;
     this.maxAttempts = options.maxAttempts ?? 10;
     this.timeoutMs = options.requestTimeoutMs ?? 120_000;
     this.backoffBase = options.backoffBaseMs ?? 100;
     this.backoffCap = options.backoffCapMs ?? 10_000;
-    this.fast =
-      url.protocol === 'http:' && !options.useNodeHttp
-        ? new Http1Pool(
-            url.hostname.replace(/^\[|\]$/g, ''),
-            this.port ?? 80,
-            agentOptions.maxSockets,
-            this.timeoutMs,
-          )
-        : undefined;
+    const tlsEndpoint = url.protocol === 'https:';
+    this.fast = options.useNodeHttp
+      ? undefined
+      : new Http1Pool(
+          url.hostname.replace(/^\[|\]$/g, ''),
+          this.port ?? (tlsEndpoint ? 443 : 80),
+          agentOptions.maxSockets,
+          this.timeoutMs,
+          // The certificate names the Host the requests carry (bucket.host when virtual-hosted).
+          tlsEndpoint ? { ...ca, servername: this.host.replace(/:\d+$/, '') } : undefined,
+        );
   }
 
   /** Frees the keep-alive sockets. */
@@ -296,6 +307,16 @@ export class S3Transport {
         }
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
+        if (isCertificateError(code)) {
+          const problem = certificateProblem(this.endpointUrl.origin, error as Error);
+          throw new S3RequestError(
+            `${this.describe(spec)}: ${problem}`,
+            spec.op,
+            undefined,
+            code!,
+            false,
+          );
+        }
         const retryable =
           isRetryableNetworkCode(code) || /socket hang up|aborted/.test((error as Error).message);
         if (retryable && attempt + 1 < maxAttempts) {
