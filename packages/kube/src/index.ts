@@ -59,8 +59,19 @@ export {
   type FieldChange,
 } from './diff.js';
 export {
+  describeEnvSource,
+  effectiveEnv,
+  type EffectiveEnv,
+  type EffectiveEnvVar,
+  type EnvObjectLookup,
+  type EnvSource,
+} from './env.js';
+export { STORAGE_OVERRIDDEN, storageSafetyFindings, type SafetyInput } from './storage-safety.js';
+export {
   configMapRefs,
   inspectInstall,
+  inspectionEnvLookup,
+  isStorageKey,
   secretRefs,
   snapshotTargets,
   storageVolume,

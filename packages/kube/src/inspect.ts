@@ -2,7 +2,17 @@ import type { KubeClient } from './client.js';
 import { isLocalStorageKey, S3_CREDENTIAL_KEYS } from './configmap.js';
 import { CONVERTED_FROM_ANNOTATION, describePinning } from './convert.js';
 import { labelSelectorString, objectPath } from './paths.js';
-import type { ConfigMap, KubeObject, Pod, V1Container, V1PodSpec, Workload } from './types.js';
+import { REDACTED } from './diff.js';
+import type { EnvObjectLookup } from './env.js';
+import type {
+  ConfigMap,
+  KubeObject,
+  Pod,
+  Secret,
+  V1Container,
+  V1PodSpec,
+  Workload,
+} from './types.js';
 
 export interface InspectOptions {
   namespace: string;
@@ -88,6 +98,11 @@ export interface InstallInspection {
   /** The ConfigMap the cutover will change, when one could be chosen. */
   storageConfigMap?: string;
   secrets: string[];
+  /**
+   * The storage keys (STORAGE_TYPE, S3_*, OPENDAL_*, STORAGE_LOCAL_PATH) of each referenced
+   * Secret, decoded; credential values are replaced by a placeholder. Missing Secrets are absent.
+   */
+  secretSettings: Record<string, Record<string, string>>;
   services: ServiceInfo[];
   findings: Finding[];
   /** Both workloads are Deployments already and no StatefulSet is left. */
@@ -142,6 +157,7 @@ export async function inspectInstall(
 
   const services = await inspectServices(client, namespace, [api, worker]);
   const secrets = [...new Set([...api.secrets, ...worker.secrets])].sort();
+  const secretSettings = await readSecretSettings(client, namespace, secrets);
 
   const inspection: InstallInspection = {
     namespace,
@@ -151,6 +167,7 @@ export async function inspectInstall(
     ...(apiPod ? { apiPod } : {}),
     configMaps,
     secrets,
+    secretSettings,
     services,
     findings,
     converted: false,
@@ -228,8 +245,48 @@ function allContainers(spec: V1PodSpec | undefined): V1Container[] {
   return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
 }
 
-function isStorageKey(key: string): boolean {
+export function isStorageKey(key: string): boolean {
   return key === 'STORAGE_TYPE' || key.startsWith('S3_') || isLocalStorageKey(key);
+}
+
+/** The storage keys of each existing Secret, decoded; credentials only as a placeholder. */
+async function readSecretSettings(
+  client: KubeClient,
+  namespace: string,
+  names: string[],
+): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const name of names) {
+    const secret = await client.getOrNull<Secret>(objectPath('Secret', namespace, name));
+    if (!secret) continue;
+    const keys: Record<string, string> = {};
+    for (const [key, value] of Object.entries(secret.data ?? {})) {
+      if (!isStorageKey(key)) continue;
+      const secretValue = (S3_CREDENTIAL_KEYS as readonly string[]).includes(key);
+      keys[key] = secretValue ? REDACTED : Buffer.from(value, 'base64').toString('utf8');
+    }
+    out[name] = keys;
+  }
+  return out;
+}
+
+/**
+ * Looks up ConfigMap data and Secret storage keys as the inspection saw them, with optional
+ * replacements (the data a planned change would leave), for effectiveEnv.
+ */
+export function inspectionEnvLookup(
+  inspection: InstallInspection,
+  replaced: {
+    ConfigMap?: Record<string, Record<string, string>>;
+    Secret?: Record<string, Record<string, string>>;
+  } = {},
+): EnvObjectLookup {
+  return (kind, name) => {
+    const override = replaced[kind]?.[name];
+    if (override) return override;
+    if (kind === 'Secret') return inspection.secretSettings[name];
+    return inspection.configMaps.find((c) => c.name === name)?.object?.data ?? undefined;
+  };
 }
 
 /** The volume mounted at the storage path, whatever backs it. */

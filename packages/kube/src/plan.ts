@@ -7,7 +7,13 @@ import {
 } from './configmap.js';
 import { statefulSetToDeployment, type ConversionOptions } from './convert.js';
 import { diffJson, looksSecret, redactChanges, REDACTED, type FieldChange } from './diff.js';
-import type { Finding, InstallInspection, WorkloadInspection } from './inspect.js';
+import {
+  inspectionEnvLookup,
+  type Finding,
+  type InstallInspection,
+  type WorkloadInspection,
+} from './inspect.js';
+import { storageSafetyFindings, type SafetyInput } from './storage-safety.js';
 import { sanitizeObject } from './sanitize.js';
 import type { Workload } from './types.js';
 
@@ -90,20 +96,22 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
     workloads: [],
   };
   const cmInfo = inspection.configMaps.find((c) => c.name === inspection.storageConfigMap);
+  const patchedConfigMaps: Record<string, Record<string, string>> = {};
   if (cmInfo?.object) {
     const result = s3ConfigMapPatch(cmInfo.object, settings);
+    patchedConfigMaps[cmInfo.name] = result.data;
     plan.configMap = {
       name: cmInfo.name,
       changes: result.changes.map((c) => redactKeyChange(c)),
       removedCredentialKeys: result.removedCredentialKeys,
     };
   }
+  const converted: SafetyInput[] = [];
   for (const w of [inspection.api, inspection.worker]) {
     if (w.statefulSet && w.storage) {
-      const deployment = statefulSetToDeployment(
-        w.statefulSet,
-        conversionOptions(inspection, w, settings),
-      );
+      const options = conversionOptions(inspection, w, settings);
+      const deployment = statefulSetToDeployment(w.statefulSet, options);
+      converted.push({ workload: w, deployment, options });
       plan.workloads.push({
         role: w.role,
         name: w.name,
@@ -115,6 +123,19 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
       plan.workloads.push({ role: w.role, name: w.name, action: 'none', changes: [] });
     }
   }
+  // The safety rule cannot be accepted away: it is what keeps files from landing on an emptyDir.
+  const unsafe = storageSafetyFindings(
+    converted,
+    s3StorageEnv(settings),
+    secretName,
+    inspectionEnvLookup(inspection),
+    inspectionEnvLookup(inspection, {
+      ConfigMap: patchedConfigMaps,
+      Secret: { [secretName]: Object.fromEntries(S3_CREDENTIAL_KEYS.map((k) => [k, REDACTED])) },
+    }),
+  );
+  plan.findings = [...plan.findings, ...unsafe];
+  plan.blockers.push(...unsafe);
   plan.noop = inspection.converted && (!plan.configMap || plan.configMap.changes.length === 0);
   return plan;
 }

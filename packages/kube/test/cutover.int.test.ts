@@ -149,6 +149,55 @@ describe('inspect and plan', () => {
     expect(md).toContain('Apply is blocked');
   });
 
+  it('refuses when a Secret overrides STORAGE_TYPE, whatever ConfigMap is named (safety rule)', async () => {
+    const { client } = cluster;
+    await client.create(objectPath('Secret', ns), {
+      metadata: { name: 'dify-storage-env' },
+      stringData: { STORAGE_TYPE: 'opendal', OPENDAL_FS_ROOT: 'storage' },
+    });
+    await client.create(objectPath('ConfigMap', ns), {
+      metadata: { name: 'unused' },
+      data: { STORAGE_TYPE: 'opendal' },
+    });
+    for (const name of ['dify-api', 'dify-worker']) {
+      await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, name), (sts) => {
+        sts.spec!.template!.spec!.containers[0]!.envFrom!.push({
+          secretRef: { name: 'dify-storage-env' },
+        });
+        return sts;
+      });
+    }
+    for (const configMapName of [undefined, 'dify-shared-config', 'unused']) {
+      const i = await inspectInstall(client, {
+        namespace: ns,
+        ...(configMapName ? { configMapName } : {}),
+      });
+      const plan = planCutover(i, { ...settings, acceptFindings: ['storage-setting-overridden'] });
+      const refusal = plan.blockers.filter((b) => b.code === 'storage-setting-overridden');
+      expect(refusal.map((b) => b.message)).toEqual([
+        expect.stringContaining(
+          'container "api" of "dify-api" would still get STORAGE_TYPE="opendal" from Secret "dify-storage-env" (envFrom)',
+        ),
+        expect.stringContaining('container "worker" of "dify-worker"'),
+      ]);
+      expect(renderPlanMarkdown(plan)).toContain('Apply is blocked');
+    }
+    // Without the Secret's STORAGE_TYPE the real ConfigMap plans cleanly; an unused one still refuses.
+    await client.updateWithRetry<Secret>(objectPath('Secret', ns, 'dify-storage-env'), (s) => {
+      delete s.data!.STORAGE_TYPE;
+      return s;
+    });
+    const plan = async (configMapName: string) =>
+      planCutover(await inspectInstall(client, { namespace: ns, configMapName }), settings);
+    expect((await plan('dify-shared-config')).blockers).toEqual([]);
+    expect((await plan('unused')).blockers.map((b) => b.message)).toEqual([
+      expect.stringContaining(
+        'STORAGE_TYPE="opendal" from ConfigMap "dify-shared-config" (envFrom)',
+      ),
+      expect.stringContaining('"dify-worker"'),
+    ]);
+  });
+
   it('explains storage that is not a hostPath, or not mounted at all', async () => {
     const { client } = cluster;
     await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, 'dify-api'), (sts) => {
