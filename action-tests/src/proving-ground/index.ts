@@ -5,9 +5,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
+import { errorMessage } from '@dify-storage/action-kit';
 import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
-import { startPostgres, stopPostgres } from './postgres.js';
+import { makePostgresHome, removePostgresHome, startPostgres, stopPostgres } from './postgres.js';
 import { startRedis, stopRedis } from './redis.js';
 import { startRgw, stopRgw } from './rgw.js';
 import { generateTestCertificates } from './tls.js';
@@ -107,6 +108,8 @@ function redisPing(url: string): Promise<boolean> {
 export async function stopProvingGround(stateDir = DEFAULT_STATE_DIR): Promise<void> {
   await Promise.all([
     stopRgw(path.join(stateDir, 'ceph')),
+    removePostgresHome(stateDir),
+    // The layout before postgres moved out of the checkout.
     stopPostgres(path.join(stateDir, 'postgres', 'data')),
     stopRedis(path.join(stateDir, 'redis')),
   ]);
@@ -119,9 +122,10 @@ export async function stopProvingGround(stateDir = DEFAULT_STATE_DIR): Promise<v
  * directory so leftovers can always be found and stopped.
  */
 export async function startProvingGround(
-  opts: { stateDir?: string; owner?: Owner } = {},
+  opts: { stateDir?: string; owner?: Owner; ports?: typeof PORTS } = {},
 ): Promise<ProvingGround> {
   const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  const ports = opts.ports ?? PORTS;
   const owner = opts.owner ?? 'jest';
   if (existsSync(envFilePath(stateDir))) {
     const existing = JSON.parse(await readFile(envFilePath(stateDir), 'utf8')) as EnvFile;
@@ -138,8 +142,8 @@ export async function startProvingGround(
     }
   }
   await stopProvingGround(stateDir);
-  // 0711: the postgres user must traverse it to reach its data directory.
-  await mkdir(stateDir, { recursive: true, mode: 0o711 });
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const postgresHome = await makePostgresHome(stateDir);
 
   const accessKey = `DSMTEST${randomBytes(6).toString('hex').toUpperCase()}`;
   const secretKey = randomBytes(20).toString('hex');
@@ -148,20 +152,20 @@ export async function startProvingGround(
   const results = await Promise.allSettled([
     startRgw({
       stateDir: path.join(stateDir, 'ceph'),
-      s3Port: PORTS.s3,
-      tlsPort: PORTS.s3Tls,
+      s3Port: ports.s3,
+      tlsPort: ports.s3Tls,
       tls,
-      monV2Port: PORTS.monV2,
-      monV1Port: PORTS.monV1,
+      monV2Port: ports.monV2,
+      monV1Port: ports.monV1,
       accessKey,
       secretKey,
     }),
     startPostgres({
-      dataDir: path.join(stateDir, 'postgres', 'data'),
-      port: PORTS.postgres,
+      dataDir: path.join(postgresHome, 'data'),
+      port: ports.postgres,
       password: pgPassword,
     }),
-    startRedis({ dir: path.join(stateDir, 'redis'), port: PORTS.redis }),
+    startRedis({ dir: path.join(stateDir, 'redis'), port: ports.redis }),
   ]);
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length > 0) {
@@ -169,7 +173,8 @@ export async function startProvingGround(
     await stopProvingGround(stateDir);
     throw new AggregateError(
       failed.map((f) => f.reason as Error),
-      `the proving ground did not start: ${failed.map((f) => (f.reason as Error).message.split('\n')[0]).join('; ')}`,
+      // The whole message: it carries the failing command's stderr (initdb's own words).
+      `the proving ground did not start:\n${failed.map((f) => errorMessage(f.reason)).join('\n')}`,
     );
   }
   const [rgw, postgres, redis] = results.map(

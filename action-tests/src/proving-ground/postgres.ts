@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
-import { chown, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run, stopProcess, waitFor } from './process.js';
 
@@ -26,6 +27,28 @@ async function asPostgres(args: string[], timeoutMs = 60_000): Promise<string> {
   return run('runuser', ['-u', 'postgres', '--', ...args], { timeoutMs });
 }
 
+/**
+ * Where the cluster lives: a 0700 directory owned by the postgres user outside the checkout,
+ * since a checkout under /root (mode 0700) is out of that user's reach. Its path is kept in
+ * `<stateDir>/postgres.dir` so that a later stop finds it.
+ */
+export async function makePostgresHome(stateDir: string): Promise<string> {
+  const home = await mkdtemp(path.join(tmpdir(), 'dify-storage-pg-'));
+  await writeFile(path.join(stateDir, 'postgres.dir'), home);
+  const { uid, gid } = await userIds('postgres');
+  await chown(home, uid, gid);
+  await chmod(home, 0o700);
+  return home;
+}
+
+/** Stops the cluster a state directory points at and removes its directory. */
+export async function removePostgresHome(stateDir: string): Promise<void> {
+  const home = await readFile(path.join(stateDir, 'postgres.dir'), 'utf8').catch(() => undefined);
+  if (!home || !path.basename(home).startsWith('dify-storage-pg-')) return;
+  await stopPostgres(path.join(home, 'data'));
+  await rm(home, { recursive: true, force: true });
+}
+
 export async function stopPostgres(dataDir: string): Promise<void> {
   let pid: number;
   try {
@@ -45,7 +68,6 @@ export async function startPostgres(o: {
   const BIN = pgBin();
   await mkdir(o.dataDir, { recursive: true });
   const { uid, gid } = await userIds('postgres');
-  await chown(path.dirname(o.dataDir), uid, gid);
   await chown(o.dataDir, uid, gid);
   const pwFile = path.join(path.dirname(o.dataDir), 'pgpass.tmp');
   await run('sh', ['-c', `umask 077; printf '%s' "$PW" > "$F" && chown postgres "$F"`], {

@@ -21,7 +21,9 @@ export function run(
       },
       (error, stdout, stderr) => {
         if (error) {
-          reject(new Error(`${file} ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+          // The program's own stderr, always: it says why (e.g. initdb's permission error).
+          const why = error.killed ? `timed out, killed by ${error.signal}` : `exit ${error.code}`;
+          reject(new Error(`${file} ${args.join(' ')} failed (${why}):\n${stderr.trim()}`));
         } else {
           resolve(stdout);
         }
