@@ -1,20 +1,23 @@
 import type { InputReader } from '@dify-storage/action-kit';
 import {
+  formatReferencesText,
   readBackupConfig,
   readConvertConfig,
+  readReferencesConfig,
   readMigrateConfig,
   readRollbackConfig,
   readVerifyConfig,
   runBackup,
   runConvert,
   runMigrate,
+  runReferences,
   runRollback,
   runVerify,
   type ConvertResult,
   type Logger,
 } from '@dify-storage/operations';
 import { renderText } from '@dify-storage/verify';
-import type { Flag } from './flags.js';
+import { actionInputs, type Flag } from './flags.js';
 import { readStatusConfig, runStatus, STATUS_FLAGS } from './status.js';
 
 const noMask = () => undefined;
@@ -84,6 +87,40 @@ function convertPhase(phase: 'plan' | 'cutover', summary: string, examples: stri
     },
   });
 }
+
+/** `references` has no action: the S3 and database flags as verify-dify declares them. */
+const REFERENCES_FLAGS: Flag[] = [
+  {
+    name: 'storage-path',
+    description:
+      'Absolute path of the storage directory (the hostPath): where each referenced file must be, at its OpenDAL-normalized path.',
+    required: true,
+  },
+  ...actionInputs('verify-dify')
+    .filter((f) =>
+      [
+        'bucket',
+        'endpoint',
+        'region',
+        'path-style',
+        'access-key-id',
+        'secret-access-key',
+        'database-url',
+        'read-back',
+      ].includes(f.name),
+    )
+    .map((f) =>
+      f.name === 'bucket'
+        ? {
+            name: f.name,
+            description:
+              'Bucket to check each reference against, under its verbatim key; without it only the source tree is checked.',
+          }
+        : f.name === 'database-url'
+          ? { ...f, required: true }
+          : f,
+    ),
+];
 
 export const COMMANDS: Record<string, Command> = {
   preflight: command({
@@ -205,6 +242,20 @@ export const COMMANDS: Record<string, Command> = {
         ok: failed.length === 0,
         result: r,
       };
+    },
+  }),
+  references: command({
+    summary:
+      "Resolve every key Dify's database references in the source tree and the bucket; a table per kind.",
+    flags: REFERENCES_FLAGS,
+    examples: [
+      'DIFY_STORAGE_DATABASE_URL=postgresql://… dify-storage references --storage-path /root/dify/storage',
+      `${S3_ENV} DIFY_STORAGE_DATABASE_URL=postgresql://… dify-storage references --storage-path /root/dify/storage --bucket dify-files --json`,
+    ],
+    config: (read, env) => readReferencesConfig(read, env, noMask),
+    async run(config) {
+      const r = await runReferences(config);
+      return { text: formatReferencesText(r), ok: r.status === 'pass', result: r };
     },
   }),
   status: command({

@@ -25,6 +25,8 @@ export interface VerifyConfig {
   difySecretKey?: string;
   databaseUrl?: string;
   manifestPath?: string;
+  /** The source tree (hostPath), to tell references broken before the migration from failures. */
+  storagePath?: string;
   readBack: (typeof READ_BACK)[number];
   latencyThresholdMs: number;
   expectedVersion: string;
@@ -44,6 +46,10 @@ export function readVerifyConfig(
       if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
         p.fail(`Input '${Inputs.DatabaseUrl}' must be a postgres:// or postgresql:// URL.`);
       }
+      const storagePath = p.optional(Inputs.StoragePath);
+      if (storagePath !== undefined && !path.isAbsolute(storagePath)) {
+        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
+      }
       return {
         kube: parseKubeTarget(p),
         apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
@@ -56,6 +62,7 @@ export function readVerifyConfig(
         difySecretKey: p.secret(Inputs.DifySecretKey),
         databaseUrl,
         manifestPath: p.optional(Inputs.ManifestPath),
+        storagePath,
         readBack: p.choice(Inputs.ReadBack, READ_BACK, { default: 'none' }),
         latencyThresholdMs: p.integer(Inputs.LatencyThresholdMs, {
           default: '500',

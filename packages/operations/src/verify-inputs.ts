@@ -8,6 +8,7 @@ export const VerifyInputs = {
   DifySecretKey: 'dify-secret-key',
   DatabaseUrl: 'database-url',
   ManifestPath: 'manifest-path',
+  StoragePath: 'storage-path',
   ReadBack: 'read-back',
   LatencyThresholdMs: 'latency-threshold-ms',
   ExpectedVersion: 'expected-version',

@@ -31,6 +31,7 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
     ...(config.datasetApiKey ? { datasetApiKey: config.datasetApiKey } : {}),
     ...(config.difySecretKey ? { difySecretKey: config.difySecretKey } : {}),
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    ...(config.storagePath ? { storagePath: config.storagePath } : {}),
     readBack: config.readBack,
     latencyThresholdMs: config.latencyThresholdMs,
     expectedVersion: config.expectedVersion,

@@ -2,123 +2,229 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { REFERENCE_KINDS, type ReferenceKind, type StorageReference } from '@dify-storage/dify';
 import { compareKeys } from '@dify-storage/sync';
 import { forEachLimit, hashObject, listBucket, type ListedObject } from './bucket.js';
-import type { StageResult } from './report.js';
+import { SourceTree, type SourceFile } from './source-tree.js';
 
 export type ReadBack = 'none' | 'sample' | 'all';
 
-export interface DatabaseCheckOptions {
-  client: S3Client;
-  bucket: string;
+export interface ReferenceCheckOptions {
   references: AsyncIterable<StorageReference>;
+  /** The source tree (the hostPath): tells references broken before the migration from failures. */
+  storagePath?: string;
+  /** The bucket: each reference must be there, under its verbatim key, as in the source. */
+  client?: S3Client;
+  bucket?: string;
   readBack: ReadBack;
   /** With `sample`, how many hashed rows to read back at most. */
   sampleSize?: number;
-  /** How many problems of each kind to list in the report. */
+  /** How many failing (and pre-existing broken) keys to list. */
   listLimit?: number;
 }
 
-interface Problem {
+export type ReferenceOutcome = 'ok' | 'preExisting' | 'missing' | 'differs';
+
+export type KindCounts = Record<ReferenceOutcome | 'references', number>;
+
+export interface ReferenceProblem {
   kind: ReferenceKind;
   id: string;
   key: string;
+  outcome: Exclude<ReferenceOutcome, 'ok'>;
   reason: string;
 }
 
+export interface ReferenceReport {
+  status: 'pass' | 'fail';
+  summary: string;
+  against: { sourceTree: string | null; bucket: string | null };
+  kinds: Record<ReferenceKind, KindCounts>;
+  total: KindCounts;
+  /** Objects read back and compared with upload_files.hash. */
+  hashed: number;
+  /** Missing or different in the bucket while present in the source: the first `listLimit`. */
+  failures: ReferenceProblem[];
+  /** Broken before the migration (no file in the source): the first `listLimit`. */
+  preExisting: ReferenceProblem[];
+}
+
+const zero = (): KindCounts => ({ references: 0, ok: 0, preExisting: 0, missing: 0, differs: 0 });
+
 /**
- * Every key the database references must exist in the bucket, with the size the row records
- * where that column is meaningful, and (on read-back) the sha3-256 that upload_files.hash holds.
- * A merge-join of two streams in the same byte order: bounded memory for millions of rows.
+ * What one reference's outcome is, from its file in the source tree (when one is given) and its
+ * object in the bucket (when one is given). dify-1.3.0-fidelity.md §1: a row's size is compared
+ * only when it is known to be bytes; §4: a row with no file in the source was broken before the
+ * migration, whatever the bucket holds, and is reported, not failed.
  */
-export async function checkDatabaseReferences(
-  o: DatabaseCheckOptions,
-): Promise<Omit<StageResult, 'stage' | 'durationMs'>> {
-  const listLimit = o.listLimit ?? 100;
-  const missing: Problem[] = [];
-  const sizeMismatch: Problem[] = [];
-  const hashMismatch: Problem[] = [];
-  const counts = {
-    references: 0,
-    kinds: Object.fromEntries(REFERENCE_KINDS.map((k) => [k, 0])) as Record<ReferenceKind, number>,
-    missing: 0,
-    sizeMismatch: 0,
-    hashed: 0,
-    hashMismatch: 0,
-  };
-  const toHash: { ref: StorageReference; size: number }[] = [];
-  const sampleSize =
-    o.readBack === 'all' ? Infinity : o.readBack === 'sample' ? (o.sampleSize ?? 100) : 0;
-  let hashable = 0;
-
-  const bucket = listBucket(o.client, o.bucket)[Symbol.asyncIterator]();
-  let current: ListedObject | undefined = (await bucket.next()).value as ListedObject | undefined;
-  const record = (list: Problem[], p: Problem) => {
-    if (list.length < listLimit) list.push(p);
-  };
-
-  for await (const ref of o.references) {
-    counts.references += 1;
-    counts.kinds[ref.kind] += 1;
-    while (current && compareKeys(current.key, ref.key) < 0) {
-      current = (await bucket.next()).value as ListedObject | undefined;
-    }
-    if (!current || current.key !== ref.key) {
-      counts.missing += 1;
-      record(missing, {
-        kind: ref.kind,
-        id: ref.id,
-        key: ref.key,
-        reason: 'no such object in the bucket',
-      });
-      continue;
-    }
-    if (ref.size !== null && ref.size !== current.size) {
-      counts.sizeMismatch += 1;
-      record(sizeMismatch, {
-        kind: ref.kind,
-        id: ref.id,
-        key: ref.key,
-        reason: `row says ${ref.size} bytes, object has ${current.size}`,
-      });
-      continue; // already known to differ: reading it back would only repeat that
-    }
-    if (ref.sha3) {
-      hashable += 1;
-      // Reservoir sampling keeps a uniform sample without knowing the row count in advance.
-      if (toHash.length < sampleSize) toHash.push({ ref, size: current.size });
-      else if (sampleSize > 0 && Number.isFinite(sampleSize)) {
-        const j = Math.floor(Math.random() * hashable);
-        if (j < sampleSize) toHash[j] = { ref, size: current.size };
-      }
-    }
+function classify(
+  ref: StorageReference,
+  source: SourceFile | undefined,
+  object: ListedObject | undefined | null,
+): { outcome: ReferenceOutcome; reason: string } {
+  const bucketGiven = object !== null;
+  if (source && 'absent' in source) {
+    return object
+      ? { outcome: 'ok', reason: '' }
+      : { outcome: 'preExisting', reason: source.absent };
   }
+  if (!bucketGiven) return { outcome: 'ok', reason: '' };
+  if (!object) return { outcome: 'missing', reason: 'no such object in the bucket' };
+  const expected = source ? source.size : ref.size;
+  if (expected !== null && expected !== object.size) {
+    const of = source ? 'the source file has' : 'row says';
+    return { outcome: 'differs', reason: `${of} ${expected} bytes, object has ${object.size}` };
+  }
+  return { outcome: 'ok', reason: '' };
+}
 
-  await forEachLimit(toHash, 8, async ({ ref }) => {
-    const { digests } = await hashObject(o.client, o.bucket, ref.key, ['sha3-256']);
-    counts.hashed += 1;
-    if (digests['sha3-256'] !== ref.sha3) {
-      counts.hashMismatch += 1;
-      record(hashMismatch, {
-        kind: ref.kind,
-        id: ref.id,
-        key: ref.key,
-        reason: `sha3-256 ${digests['sha3-256']} differs from upload_files.hash ${ref.sha3}`,
-      });
+/** One bucket listing consumed in step with the references (both in S3 key order). */
+function bucketCursor(client: S3Client, bucket: string) {
+  const it = listBucket(client, bucket)[Symbol.asyncIterator]();
+  let current: ListedObject | undefined;
+  let started = false;
+  return async (key: string): Promise<ListedObject | undefined> => {
+    if (!started) [current, started] = [(await it.next()).value as ListedObject | undefined, true];
+    while (current && compareKeys(current.key, key) < 0)
+      current = (await it.next()).value as ListedObject | undefined;
+    return current?.key === key ? current : undefined;
+  };
+}
+
+/**
+ * Every reference of the database, resolved against the source tree (OpenDAL-normalized path)
+ * and the bucket (verbatim key): a table per kind of ok, pre-existing broken, missing in the
+ * bucket and different. It fails only for what the source has and the bucket lacks or holds
+ * differently. Streams: batches of references in flight, one listing page, a bounded sample.
+ */
+export async function checkReferences(o: ReferenceCheckOptions): Promise<ReferenceReport> {
+  const listLimit = o.listLimit ?? 100;
+  const tree = o.storagePath ? new SourceTree(o.storagePath) : undefined;
+  const lookup = o.client && o.bucket ? bucketCursor(o.client, o.bucket) : undefined;
+  const kinds = Object.fromEntries(REFERENCE_KINDS.map((k) => [k, zero()])) as Record<
+    ReferenceKind,
+    KindCounts
+  >;
+  const total = zero();
+  const failures: ReferenceProblem[] = [];
+  const preExisting: ReferenceProblem[] = [];
+  const sample = readBackSample(o);
+  const settle = async (batch: StorageReference[]) => {
+    const sources = tree ? await Promise.all(batch.map((r) => tree.stat(r.fsPath))) : [];
+    for (const [i, ref] of batch.entries()) {
+      const object = lookup ? await lookup(ref.key) : null;
+      const { outcome, reason } = classify(ref, sources[i], object);
+      kinds[ref.kind][outcome] += 1;
+      kinds[ref.kind].references += 1;
+      const list = outcome === 'preExisting' ? preExisting : failures;
+      if (outcome !== 'ok' && list.length < listLimit)
+        list.push({ kind: ref.kind, id: ref.id, key: ref.key, outcome, reason });
+      if (outcome === 'ok' && object && ref.sha3) sample.offer(ref);
     }
+  };
+  let batch: StorageReference[] = [];
+  for await (const ref of o.references) {
+    batch.push(ref);
+    if (batch.length < 256) continue;
+    await settle(batch);
+    batch = [];
+  }
+  await settle(batch);
+  const hashed = await readBackCompare(o, tree, sample.items, (p) => {
+    kinds[p.kind].ok -= 1;
+    kinds[p.kind].differs += 1;
+    if (failures.length < listLimit) failures.push(p);
   });
+  for (const k of REFERENCE_KINDS)
+    for (const f of Object.keys(total) as (keyof KindCounts)[]) total[f] += kinds[k][f];
+  return summarize(o, { kinds, total, hashed, failures, preExisting });
+}
 
-  const problems = counts.missing + counts.sizeMismatch + counts.hashMismatch;
-  const evidence = { counts, missing, sizeMismatch, hashMismatch };
-  if (problems > 0) {
-    const first = [...missing, ...sizeMismatch, ...hashMismatch][0]!;
+/** A uniform sample of hashed rows (reservoir sampling: the row count is not known in advance). */
+function readBackSample(o: ReferenceCheckOptions) {
+  const size =
+    o.readBack === 'all' ? Infinity : o.readBack === 'sample' ? (o.sampleSize ?? 100) : 0;
+  const items: StorageReference[] = [];
+  let seen = 0;
+  return {
+    items,
+    offer(ref: StorageReference) {
+      seen += 1;
+      if (items.length < size) items.push(ref);
+      else if (size > 0 && Number.isFinite(size)) {
+        const j = Math.floor(Math.random() * seen);
+        if (j < size) items[j] = ref;
+      }
+    },
+  };
+}
+
+/**
+ * Reads sampled objects back and compares them with upload_files.hash; a mismatch counts only
+ * when the source file (if given) does not have the object's hash too (a row whose hash was
+ * already wrong before the migration is not the migration's fault).
+ */
+async function readBackCompare(
+  o: ReferenceCheckOptions,
+  tree: SourceTree | undefined,
+  items: StorageReference[],
+  onDiffers: (p: ReferenceProblem) => void,
+): Promise<number> {
+  if (!o.client || !o.bucket) return 0;
+  await forEachLimit(items, 8, async (ref) => {
+    const { digests } = await hashObject(o.client!, o.bucket!, ref.key, ['sha3-256']);
+    const got = digests['sha3-256'];
+    if (got === ref.sha3 || (tree && (await tree.sha3(ref.fsPath)) === got)) return;
+    onDiffers({
+      kind: ref.kind,
+      id: ref.id,
+      key: ref.key,
+      outcome: 'differs',
+      reason: `sha3-256 ${got} differs from upload_files.hash ${ref.sha3}`,
+    });
+  });
+  return items.length;
+}
+
+function summarize(
+  o: ReferenceCheckOptions,
+  r: Omit<ReferenceReport, 'status' | 'summary' | 'against'>,
+): ReferenceReport {
+  const t = r.total;
+  const perKind = REFERENCE_KINDS.map((k) => `${r.kinds[k].references} ${k}`).join(', ');
+  const pre =
+    t.preExisting > 0 ? `; pre-existing, ${t.preExisting} rows (no file in the source)` : '';
+  const against = { sourceTree: o.storagePath ?? null, bucket: o.bucket ?? null };
+  if (t.missing + t.differs > 0) {
+    const first = r.failures[0]!;
     return {
       status: 'fail',
-      summary: `${counts.missing} referenced key(s) missing, ${counts.sizeMismatch} size mismatch(es), ${counts.hashMismatch} hash mismatch(es) among ${counts.references} references; first: ${first.kind} ${first.id} → ${first.key} (${first.reason})`,
-      evidence,
+      summary: `${t.missing} referenced key(s) missing in the bucket, ${t.differs} different, among ${t.references} references (${perKind})${pre}; first: ${first.kind} ${first.id} → ${JSON.stringify(first.key)} (${first.reason})`,
+      against,
+      ...r,
     };
   }
+  const where = o.bucket ? 'in the bucket' : 'in the source tree';
   return {
     status: 'pass',
-    summary: `all ${counts.references} referenced keys present (${REFERENCE_KINDS.map((k) => `${counts.kinds[k]} ${k}`).join(', ')}); ${counts.hashed} read back and matched sha3-256`,
-    evidence,
+    summary: `${t.ok} of ${t.references} referenced keys resolve ${where} (${perKind})${pre}; ${r.hashed} read back`,
+    against,
+    ...r,
   };
+}
+
+/** The table `dify-storage references` prints: one row per kind. */
+export function formatReferenceTable(r: ReferenceReport): string[] {
+  const head = ['kind', 'references', 'ok', 'pre-existing broken', 'missing in bucket', 'differs'];
+  const rows = [
+    ...REFERENCE_KINDS.map((k) => [k, r.kinds[k]] as const),
+    ['total', r.total] as const,
+  ];
+  const cells = [
+    head,
+    ...rows.map(([k, c]) =>
+      [k, c.references, c.ok, c.preExisting, c.missing, c.differs].map(String),
+    ),
+  ];
+  const widths = head.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  return cells.map((row) =>
+    row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '),
+  );
 }

@@ -1,5 +1,13 @@
 export { listBucket, type ListedObject } from './bucket.js';
-export { checkDatabaseReferences, type ReadBack } from './database-check.js';
+export {
+  checkReferences,
+  formatReferenceTable,
+  type KindCounts,
+  type ReadBack,
+  type ReferenceCheckOptions,
+  type ReferenceProblem,
+  type ReferenceReport,
+} from './database-check.js';
 export { renderDataFlowTable, renderMermaid, renderText } from './render.js';
 export {
   STAGES,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DifyApi, readStorageReferences } from '@dify-storage/dify';
 import { createS3Client, type S3Settings } from '@dify-storage/s3';
-import { checkDatabaseReferences, type ReadBack } from './database-check.js';
+import { checkReferences, type ReadBack } from './database-check.js';
 import {
   checkHealth,
   checkLatency,
@@ -24,6 +24,8 @@ export interface VerifyOptions {
   datasetApiKey?: string;
   difySecretKey?: string;
   databaseUrl?: string;
+  /** The source tree (hostPath): references with no file there were broken before the migration. */
+  storagePath?: string;
   readBack: ReadBack;
   latencyThresholdMs: number;
   expectedVersion: string;
@@ -65,16 +67,17 @@ export async function verifyDify(o: VerifyOptions): Promise<VerifyReport & { cle
       'stored-files',
       o.checkStoredFiles ?? (async () => skipped("no 'manifest-path' given")),
     );
-    await stage('database-references', async () =>
-      o.databaseUrl
-        ? checkDatabaseReferences({
-            client,
-            bucket: o.bucket,
-            references: readStorageReferences(o.databaseUrl),
-            readBack: o.readBack,
-          })
-        : skipped("no 'database-url' given"),
-    );
+    await stage('database-references', async () => {
+      if (!o.databaseUrl) return skipped("no 'database-url' given");
+      const { status, summary, ...evidence } = await checkReferences({
+        client,
+        bucket: o.bucket,
+        references: readStorageReferences(o.databaseUrl),
+        ...(o.storagePath ? { storagePath: o.storagePath } : {}),
+        readBack: o.readBack,
+      });
+      return { status, summary, evidence };
+    });
     await stage('dify-health', () => checkHealth(ctx, o.expectedVersion));
     await stage('write-path', () =>
       checkWritePath(ctx, o.appApiKey, o.databaseUrl, (p) => (probe = p)),
