@@ -13,7 +13,14 @@ export {
   isNotFound,
   type StatusCause,
 } from './errors.js';
-export { KINDS, describeRef, labelSelectorString, objectPath, type KindName } from './paths.js';
+export {
+  KINDS,
+  describeRef,
+  labelSelectorString,
+  objectPath,
+  persistentVolumePath,
+  type KindName,
+} from './paths.js';
 export {
   LAST_APPLIED_ANNOTATION,
   isSubset,
@@ -68,7 +75,15 @@ export {
 } from './env.js';
 export { STORAGE_OVERRIDDEN, storageSafetyFindings, type SafetyInput } from './storage-safety.js';
 export {
+  describePersistentVolume,
+  resolveClaim,
+  volumeNode,
+  type ResolvedVolume,
+  type VolumeKind,
+} from './volumes.js';
+export {
   configMapRefs,
+  describeVolume,
   inspectInstall,
   inspectionEnvLookup,
   isStorageKey,

@@ -4,6 +4,7 @@ import { CONVERTED_FROM_ANNOTATION, describePinning } from './convert.js';
 import { labelSelectorString, objectPath } from './paths.js';
 import { REDACTED } from './diff.js';
 import type { EnvObjectLookup } from './env.js';
+import { resolveClaim, type ResolvedVolume } from './volumes.js';
 import type {
   ConfigMap,
   KubeObject,
@@ -34,6 +35,10 @@ export interface StorageVolumeInfo {
   source: StorageSource;
   /** For hostPath: the directory on the node and its type ('' when unset). */
   hostPath?: { path: string; type: string };
+  /** For persistentVolumeClaim: the claim. */
+  claimName?: string;
+  /** The subPath of the mount at the storage path (of the first container mounting it). */
+  subPath?: string;
   /** Containers (and init containers) mounting it at the storage path. */
   containers: string[];
 }
@@ -53,6 +58,11 @@ export interface WorkloadInspection {
   deployment?: Workload;
   replicas?: number;
   storage?: StorageVolumeInfo;
+  /**
+   * Where the storage really is: one entry, or one per ordinal for volumeClaimTemplates
+   * (see volumes.ts).
+   */
+  volumes: ResolvedVolume[];
   pinning: string[];
   configMaps: string[];
   secrets: string[];
@@ -172,7 +182,7 @@ export async function inspectInstall(
     findings,
     converted: false,
   };
-  const node = apiPod?.nodeName ?? pinnedNode(podSpecOf(api));
+  const node = apiPod?.nodeName ?? api.volumes[0]?.node ?? pinnedNode(podSpecOf(api));
   if (node) inspection.node = node;
   inspection.storageConfigMap = chooseStorageConfigMap(inspection, options.configMapName);
   inspection.converted = [api, worker].every((w) => w.state === 'deployment');
@@ -195,6 +205,7 @@ async function inspectWorkload(
     role,
     name,
     state,
+    volumes: [],
     pinning: [],
     configMaps: [],
     secrets: [],
@@ -226,7 +237,51 @@ async function inspectWorkload(
     });
     w.pods = pods.map(podInfo);
   }
+  if (storage) w.volumes = await resolveVolumes(client, namespace, w, storage);
   return w;
+}
+
+/** The storage of each pod of the workload (one entry unless claims are per ordinal). */
+async function resolveVolumes(
+  client: KubeClient,
+  namespace: string,
+  w: WorkloadInspection,
+  storage: StorageVolumeInfo,
+): Promise<ResolvedVolume[]> {
+  const sub = storage.subPath;
+  const withNode = (v: ResolvedVolume, podName?: string): ResolvedVolume => {
+    if (v.node || !v.nodeLocal) return v;
+    const running = w.pods.find((p) => p.nodeName && (!podName || p.name === podName))?.nodeName;
+    const pinned = pinnedNode(podSpecOf(w));
+    if (running) return { ...v, node: running, nodeFrom: 'pods' };
+    return pinned ? { ...v, node: pinned, nodeFrom: 'pinning' } : v;
+  };
+  if (storage.source === 'hostPath' && storage.hostPath) {
+    const path = sub
+      ? `${storage.hostPath.path.replace(/\/+$/, '')}/${sub}`
+      : storage.hostPath.path;
+    return [
+      withNode({ kind: 'hostPath', nodeLocal: true, path, ...(sub ? { subPath: sub } : {}) }),
+    ];
+  }
+  if (storage.source === 'persistentVolumeClaim' && storage.claimName)
+    return [withNode(await resolveClaim(client, namespace, storage.claimName, sub))];
+  if (storage.source === 'volumeClaimTemplate') {
+    const out: ResolvedVolume[] = [];
+    for (let i = 0; i < Math.max(w.replicas ?? 1, 1); i++) {
+      const pod = `${w.name}-${i}`;
+      const v = await resolveClaim(client, namespace, `${storage.volumeName}-${pod}`, sub);
+      out.push(withNode({ ...v, ordinal: i }, pod));
+    }
+    return out;
+  }
+  return [
+    {
+      kind: 'other',
+      nodeLocal: false,
+      problem: `volume "${storage.volumeName}" is a ${storage.source}`,
+    },
+  ];
 }
 
 function podInfo(pod: Pod): PodInfo {
@@ -243,6 +298,22 @@ function podSpecOf(w: WorkloadInspection): V1PodSpec | undefined {
 
 function allContainers(spec: V1PodSpec | undefined): V1Container[] {
   return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
+}
+
+/** What makes two resolved volumes the same data (the node is compared separately). */
+function volumeIdentity(v: ResolvedVolume): string {
+  if (v.nfs) return `nfs://${v.nfs.server}${v.path ?? ''}`;
+  if (v.persistentVolume) return `pv:${v.persistentVolume}:${v.subPath ?? ''}`;
+  return `${v.kind}:${v.path ?? ''}`;
+}
+
+/** `local PV "x" path /mnt/d on node-1`, `hostPath /root/dify/... on node-1`, `NFS srv:/export`. */
+export function describeVolume(v: ResolvedVolume): string {
+  const claim = v.claim ? `claim "${v.claim}" → ` : '';
+  const pv = v.persistentVolume ? ` PV "${v.persistentVolume}"` : '';
+  const on = v.node ? ` on node ${v.node}` : '';
+  if (v.kind === 'nfs') return `${claim}NFS${pv} ${v.nfs?.server}:${v.path}`;
+  return `${claim}${v.kind}${pv} ${v.path ?? '(unknown path)'}${on}`;
 }
 
 export function isStorageKey(key: string): boolean {
@@ -297,10 +368,12 @@ export function storageVolume(
   const spec = workload.spec?.template?.spec;
   const wanted = storageMountPath.replace(/\/+$/, '');
   let volumeName: string | undefined;
+  let subPath: string | undefined;
   const containers: string[] = [];
   for (const c of allContainers(spec)) {
     const mount = (c.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, '') === wanted);
     if (!mount) continue;
+    if (!volumeName) subPath = mount.subPath || undefined;
     volumeName ??= mount.name;
     containers.push(c.name);
   }
@@ -320,6 +393,8 @@ export function storageVolume(
     ...(volume?.hostPath
       ? { hostPath: { path: volume.hostPath.path, type: volume.hostPath.type ?? '' } }
       : {}),
+    ...(volume?.persistentVolumeClaim ? { claimName: volume.persistentVolumeClaim.claimName } : {}),
+    ...(subPath ? { subPath } : {}),
     containers,
   };
 }
@@ -450,18 +525,21 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
           'blocker',
           `StatefulSet "${w.name}" mounts nothing at ${i.storageMountPath}: Dify keeps its files in the container's own filesystem or elsewhere, so there is no hostPath to migrate from. Check storageMountPath.`,
         );
-      } else if (w.storage.source !== 'hostPath') {
-        add(
-          'no-hostpath',
-          'blocker',
-          `StatefulSet "${w.name}" mounts volume "${w.storage.volumeName}" (${w.storage.source}) at ${i.storageMountPath}, not a hostPath: this tool migrates hostPath storage only.`,
-        );
-      } else if (w.pinning.length === 0) {
-        add(
-          'not-pinned',
-          'warning',
-          `StatefulSet "${w.name}" uses hostPath ${w.storage.hostPath?.path} but is not pinned to a node: if its pod ever moved, the files may be spread over several nodes' directories.`,
-        );
+      } else {
+        for (const v of w.volumes.filter((x) => x.problem)) {
+          add(
+            'storage-unresolved',
+            'blocker',
+            `StatefulSet "${w.name}" mounts volume "${w.storage.volumeName}" (${w.storage.source}) at ${i.storageMountPath}, but ${v.problem}: the files cannot be located on a node.`,
+          );
+        }
+        if (w.storage.source === 'hostPath' && w.pinning.length === 0) {
+          add(
+            'not-pinned',
+            'warning',
+            `StatefulSet "${w.name}" uses hostPath ${w.storage.hostPath?.path} but is not pinned to a node: the node is taken from its running pods (${w.volumes[0]?.node ?? 'none running'}). Pods that ran on other nodes in the past may have written files there; the API keeps no reliable history of that, so check those nodes' ${w.storage.hostPath?.path} by hand.`,
+          );
+        }
       }
     }
     if (w.inlineStorageEnv.length) {
@@ -472,13 +550,14 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
       );
     }
   }
-  const a = i.api.storage?.hostPath;
-  const b = i.worker.storage?.hostPath;
-  if (a && b && a.path !== b.path) {
+  const a = i.api.volumes[0];
+  const b = i.worker.volumes[0];
+  if (a && b && !a.problem && !b.problem && volumeIdentity(a) !== volumeIdentity(b)) {
+    const both = a.kind === 'hostPath' && b.kind === 'hostPath';
     add(
-      'different-hostpaths',
+      both ? 'different-hostpaths' : 'different-volumes',
       'blocker',
-      `dify-api stores files in hostPath ${a.path} but dify-worker in ${b.path}: each sees different files, and only the api's directory would be copied. Make them the same directory first.`,
+      `${i.api.name} stores files in ${describeVolume(a)} but ${i.worker.name} in ${describeVolume(b)}: each sees different files, and only the api's would be copied. Make them the same volume first.`,
     );
   }
   // Where the pods run, else (frozen, no pods) where the specs pin them.
@@ -490,8 +569,8 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
   const apiNodes = nodesOf(i.api);
   const workerNodes = nodesOf(i.worker);
   if (
-    a &&
-    b &&
+    a?.nodeLocal &&
+    b?.nodeLocal &&
     apiNodes.size &&
     workerNodes.size &&
     [...workerNodes].some((n) => !apiNodes.has(n))
@@ -499,7 +578,7 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
     add(
       'different-nodes',
       'blocker',
-      `dify-api runs on ${[...apiNodes].join(', ')} but dify-worker on ${[...workerNodes].join(', ')}: a hostPath is per node, so each node's directory holds different files and the worker's would be lost. Move both to one node first.`,
+      `${i.api.name} runs on ${[...apiNodes].join(', ')} but ${i.worker.name} on ${[...workerNodes].join(', ')}: a ${a.kind} volume is per node, so each node's directory holds different files and the worker's would be lost. Move both to one node first.`,
     );
   }
   if (i.api.statefulSet && !i.apiPod) {

@@ -7,6 +7,7 @@ export type KindName =
   | 'Secret'
   | 'Service'
   | 'Pod'
+  | 'PersistentVolumeClaim'
   | 'Lease';
 
 interface KindInfo {
@@ -24,6 +25,11 @@ export const KINDS: Record<KindName, KindInfo> = {
   Secret: { apiVersion: 'v1', plural: 'secrets', resource: 'secrets' },
   Service: { apiVersion: 'v1', plural: 'services', resource: 'services' },
   Pod: { apiVersion: 'v1', plural: 'pods', resource: 'pods' },
+  PersistentVolumeClaim: {
+    apiVersion: 'v1',
+    plural: 'persistentvolumeclaims',
+    resource: 'persistentvolumeclaims',
+  },
   Lease: {
     apiVersion: 'coordination.k8s.io/v1',
     plural: 'leases',
@@ -47,6 +53,11 @@ export function objectPath(
   if (name !== undefined) path += `/${encodeURIComponent(name)}`;
   if (subresource) path += `/${subresource}`;
   return path;
+}
+
+/** A PersistentVolume (cluster-scoped). */
+export function persistentVolumePath(name: string): string {
+  return `/api/v1/persistentvolumes/${encodeURIComponent(name)}`;
 }
 
 /** `kind/name` as kubectl prints it, for messages and journals. */

@@ -8,6 +8,7 @@ import {
 import { statefulSetToDeployment, type ConversionOptions } from './convert.js';
 import { diffJson, looksSecret, redactChanges, REDACTED, type FieldChange } from './diff.js';
 import {
+  describeVolume,
   inspectionEnvLookup,
   type Finding,
   type InstallInspection,
@@ -16,6 +17,7 @@ import {
 import { storageSafetyFindings, type SafetyInput } from './storage-safety.js';
 import { sanitizeObject } from './sanitize.js';
 import type { Workload } from './types.js';
+import type { ResolvedVolume } from './volumes.js';
 
 export const DEFAULT_SECRET_NAME = 'dify-s3-credentials';
 
@@ -53,6 +55,8 @@ export interface CutoverPlan {
     removedCredentialKeys: string[];
   };
   workloads: WorkloadPlan[];
+  /** Where each workload's files are (volume type, node, path), as the cutover resolved them. */
+  storage: { workload: string; volumes: ResolvedVolume[] }[];
 }
 
 /** Options of the conversion for one workload of an inspected install. */
@@ -94,6 +98,9 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
     noop: false,
     secret: { name: secretName, keys: [...S3_CREDENTIAL_KEYS] },
     workloads: [],
+    storage: [inspection.api, inspection.worker]
+      .filter((w) => w.volumes.length)
+      .map((w) => ({ workload: w.name, volumes: w.volumes })),
   };
   const cmInfo = inspection.configMaps.find((c) => c.name === inspection.storageConfigMap);
   const patchedConfigMaps: Record<string, Record<string, string>> = {};
@@ -160,6 +167,17 @@ export function renderPlanMarkdown(plan: CutoverPlan): string {
       `Node holding the files: \`${plan.node}\` (storage path \`${plan.storageMountPath}\`)`,
       '',
     );
+  if (plan.storage.length) {
+    out.push('### Storage', '');
+    for (const s of plan.storage) {
+      for (const v of s.volumes) {
+        const ordinal = v.ordinal !== undefined ? ` (pod ordinal ${v.ordinal})` : '';
+        const from = v.nodeFrom ? ` (node from ${v.nodeFrom})` : '';
+        out.push(`- \`${s.workload}\`${ordinal}: ${describeVolume(v)}${from}`);
+      }
+    }
+    out.push('');
+  }
   if (plan.noop) out.push('**Already converted: nothing to change.**', '');
   else if (plan.blockers.length)
     out.push(`**Apply is blocked by ${plan.blockers.length} finding(s) below.**`, '');

@@ -144,7 +144,7 @@ describe('inspect and plan', () => {
       expect.arrayContaining(['different-hostpaths', 'different-nodes', 'configmap-missing']),
     );
     const md = renderPlanMarkdown(planCutover(i, settings));
-    expect(md).toContain('dify-worker in /data/other');
+    expect(md).toContain('dify-worker in hostPath /data/other on node node-2');
     expect(md).toContain('dify-api runs on node-1 but dify-worker on node-2');
     expect(md).toContain('Apply is blocked');
   });
@@ -219,7 +219,7 @@ describe('inspect and plan', () => {
       planCutover(await inspectInstall(client, { namespace: ns }), settings),
     );
     expect(md).toContain(
-      '⛔ blocker `no-hostpath`: StatefulSet "dify-api" mounts volume "dify-api-storage" (persistentVolumeClaim) at /app/api/storage, not a hostPath',
+      '⛔ blocker `storage-unresolved`: StatefulSet "dify-api" mounts volume "dify-api-storage" (persistentVolumeClaim) at /app/api/storage, but PersistentVolumeClaim "dify" does not exist',
     );
     expect(md).toContain(
       '⛔ blocker `no-storage-mount`: StatefulSet "dify-worker" mounts nothing at /app/api/storage',

@@ -172,6 +172,23 @@ describe('renderPlanMarkdown', () => {
       },
       { role: 'worker', name: 'dify-worker', action: 'none', changes: [] },
     ],
+    storage: [
+      {
+        workload: 'dify-api',
+        volumes: [
+          {
+            kind: 'local',
+            nodeLocal: true,
+            path: '/mnt/disks/dify/storage',
+            subPath: 'storage',
+            claim: 'dify-data',
+            persistentVolume: 'dify-local',
+            node: 'node-1',
+            nodeFrom: 'volume',
+          },
+        ],
+      },
+    ],
   };
 
   it('renders findings, the Secret (key names only), the ConfigMap table and each workload diff', () => {
@@ -180,6 +197,10 @@ describe('renderPlanMarkdown', () => {
         '## Cutover plan for namespace `dify`',
         '',
         'Node holding the files: `node-1` (storage path `/app/api/storage`)',
+        '',
+        '### Storage',
+        '',
+        '- `dify-api`: claim "dify-data" → local PV "dify-local" /mnt/disks/dify/storage on node node-1 (node from volume)',
         '',
         '**Apply is blocked by 1 finding(s) below.**',
         '',
