@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import {
-  CheckFailedError,
+  BlockedError,
   formatBytes,
   formatDuration,
   runAction,
@@ -12,8 +12,6 @@ import {
 import {
   ConvertFailedError,
   ConvertOutputs,
-  EXPECTED_ERRORS,
-  isExpectedFailure,
   lockHolderOf,
   readConvertConfig,
   runConvert,
@@ -24,74 +22,69 @@ import {
 const ACTION_ID = 'convert-workloads';
 
 export async function run(): Promise<void> {
-  await runAction(
-    ACTION_ID,
-    async () => {
-      const config = readConvertConfig();
-      // Set before anything can change, so the workflow's rollback condition is never unset.
-      core.setOutput(ConvertOutputs.MutationStarted, 'false');
-      let groupOpen = false;
-      const endGroup = (): void => {
-        if (groupOpen) core.endGroup();
-        groupOpen = false;
-      };
-      try {
-        const result = await runConvert(
-          config,
-          { info: core.info, warn: core.warning },
-          {
-            onMutation: () => core.setOutput(ConvertOutputs.MutationStarted, 'true'),
-            // One group per step, never nested.
-            onStep: (title) => {
-              endGroup();
-              core.startGroup(title);
-              groupOpen = true;
-            },
+  await runAction(ACTION_ID, async () => {
+    const config = readConvertConfig();
+    // Set before anything can change, so the workflow's rollback condition is never unset.
+    core.setOutput(ConvertOutputs.MutationStarted, 'false');
+    let groupOpen = false;
+    const endGroup = (): void => {
+      if (groupOpen) core.endGroup();
+      groupOpen = false;
+    };
+    try {
+      const result = await runConvert(
+        config,
+        { info: core.info, warn: core.warning },
+        {
+          onMutation: () => core.setOutput(ConvertOutputs.MutationStarted, 'true'),
+          // One group per step, never nested.
+          onStep: (title) => {
+            endGroup();
+            core.startGroup(title);
+            groupOpen = true;
           },
-        );
-        endGroup();
-        setOutputs(outputsOf(result));
+        },
+      );
+      endGroup();
+      setOutputs(outputsOf(result));
+      await writeSummary((s) => {
+        s.addHeading(headingOf(result)).addRaw(`\n\n${result.message}\n\n`);
+        addFigures(s, result);
+        if (result.phase === 'plan') s.addRaw(`\n\n${result.planMarkdown}\n`);
+        else {
+          addChanges(s, result);
+          s.addDetails('The plan this run started from', `\n\n${result.planMarkdown}\n\n`);
+        }
+      });
+    } catch (error) {
+      endGroup();
+      const progress = error instanceof ConvertFailedError ? error.progress : undefined;
+      if (progress) {
+        setOutputs(outputsOf(progress));
+        // A summary that cannot be written must not hide the failure itself.
         await writeSummary((s) => {
-          s.addHeading(headingOf(result)).addRaw(`\n\n${result.message}\n\n`);
-          addFigures(s, result);
-          if (result.phase === 'plan') s.addRaw(`\n\n${result.planMarkdown}\n`);
-          else {
-            addChanges(s, result);
-            s.addDetails('The plan this run started from', `\n\n${result.planMarkdown}\n\n`);
-          }
-        });
-      } catch (error) {
-        endGroup();
-        const progress = error instanceof ConvertFailedError ? error.progress : undefined;
-        if (progress) {
-          setOutputs(outputsOf(progress));
-          // A summary that cannot be written must not hide the failure itself.
-          await writeSummary((s) => {
-            s.addHeading(`Cutover phase <code>${progress.phase}</code> FAILED`).addCodeBlock(
-              (error as ConvertFailedError).reason,
-            );
-            addFigures(s, progress);
-            addChanges(s, progress);
-            s.addRaw(
-              progress.mutationStarted
-                ? '\n\n**The cluster was changed before the failure: roll back, or fix the cause and re-run (apply converges).**\n'
-                : '\n\nNothing was changed in the cluster.\n',
-            );
-            if (progress.planMarkdown) s.addDetails('The plan', `\n\n${progress.planMarkdown}\n\n`);
-          }).catch((e: unknown) => core.warning(`Could not write the job summary: ${String(e)}`));
-        }
-        const lock = lockHolderOf(error);
-        if (lock) {
-          throw new CheckFailedError(
-            `refused: another run ("${lock.holder}") is working on this namespace. ${lock.message}`,
+          s.addHeading(`Cutover phase <code>${progress.phase}</code> FAILED`).addCodeBlock(
+            (error as ConvertFailedError).reason,
           );
-        }
-        if (isExpectedFailure(error)) throw new CheckFailedError((error as Error).message);
-        throw error;
+          addFigures(s, progress);
+          addChanges(s, progress);
+          s.addRaw(
+            progress.mutationStarted
+              ? '\n\n**The cluster was changed before the failure: roll back, or fix the cause and re-run (apply converges).**\n'
+              : '\n\nNothing was changed in the cluster.\n',
+          );
+          if (progress.planMarkdown) s.addDetails('The plan', `\n\n${progress.planMarkdown}\n\n`);
+        }).catch((e: unknown) => core.warning(`Could not write the job summary: ${String(e)}`));
       }
-    },
-    { expected: EXPECTED_ERRORS },
-  );
+      const lock = lockHolderOf(error);
+      if (lock) {
+        throw new BlockedError(
+          `refused: another run ("${lock.holder}") is working on this namespace. ${lock.message}`,
+        );
+      }
+      throw error;
+    }
+  });
 }
 
 function headingOf(r: ConvertResult): string {

@@ -1,4 +1,15 @@
-export { CheckFailedError, ConfigurationError, errorMessage } from './errors.js';
+export {
+  BlockedError,
+  CheckFailedError,
+  classifyError,
+  ConfigurationError,
+  CouldNotCheckError,
+  errorMessage,
+  EXIT_CODE_TABLE,
+  EXIT_CODES,
+  type ClassifiedError,
+  type Outcome,
+} from './errors.js';
 export {
   InputParser,
   maskSecret,
@@ -6,7 +17,7 @@ export {
   type InputReader,
   type SecretMasker,
 } from './inputs.js';
-export { runAction, setOutputs, type ErrorClass } from './run.js';
+export { runAction, setOutputs } from './run.js';
 export {
   formatBytes,
   formatDuration,

@@ -1,31 +1,22 @@
 import * as core from '@actions/core';
-import { CheckFailedError, ConfigurationError, errorMessage } from './errors.js';
-
-export type ErrorClass = abstract new (...args: never[]) => Error;
+import { classifyError } from './errors.js';
 
 /**
  * The one top-level handler of every action: runs `main`, and on failure fails the step with a
- * message prefixed by the action's id. User-fixable problems (ConfigurationError, a failed
- * check, and the `expected` error classes of the libraries) print just their message; anything
- * else is a bug and also prints its stack, so it can be reported.
+ * message prefixed by the action's id. What the failure means comes from `classifyError` (the
+ * same classes as the CLI's exit codes); only an internal error (a bug) also prints its stack.
  */
-export async function runAction(
-  actionId: string,
-  main: () => Promise<void>,
-  { expected = [] }: { expected?: readonly ErrorClass[] } = {},
-): Promise<void> {
+export async function runAction(actionId: string, main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (error) {
-    const known = [ConfigurationError, CheckFailedError, ...expected].some(
-      (c) => error instanceof c,
-    );
-    if (known) {
-      core.setFailed(`${actionId}: ${errorMessage(error)}`);
+    const c = classifyError(error);
+    if (c.outcome !== 'internal') {
+      core.setFailed(`${actionId}: ${c.message}`);
       return;
     }
-    core.setFailed(`${actionId} failed: ${errorMessage(error)}`);
-    if (error instanceof Error && error.stack) core.info(error.stack);
+    core.setFailed(`${actionId} failed: ${c.message}`);
+    if (c.stack) core.info(c.stack);
   }
 }
 

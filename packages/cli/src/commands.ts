@@ -1,4 +1,4 @@
-import type { InputReader } from '@dify-storage/action-kit';
+import type { InputReader, Outcome } from '@dify-storage/action-kit';
 import {
   formatReferencesText,
   readBackupConfig,
@@ -22,11 +22,14 @@ import { readStatusConfig, runStatus, STATUS_FLAGS } from './status.js';
 
 const noMask = () => undefined;
 
+/** `done` when the run's own check passed, `failed` when it found a problem. */
+const checked = (ok: boolean): Outcome => (ok ? 'done' : 'failed');
+
 export interface CommandResult {
   /** What a person reads at the end. */
   text: string;
-  /** False: the check failed (exit 1). */
-  ok: boolean;
+  /** What the run came to: its exit code (EXIT_CODES). */
+  outcome: Outcome;
   /** The machine-readable result, printed by --json. */
   result: unknown;
 }
@@ -83,7 +86,7 @@ function convertPhase(phase: 'plan' | 'cutover', summary: string, examples: stri
     config: (read, env) => readConvertConfig(withFixed(read, fixed), env, noMask),
     async run(config, _env, log) {
       const r = await runConvert(config, log);
-      return { text: convertText(r), ok: true, result: r };
+      return { text: convertText(r), outcome: 'done', result: r };
     },
   });
 }
@@ -137,7 +140,7 @@ export const COMMANDS: Record<string, Command> = {
       const r = await runBackup(config, log);
       return {
         text: `preflight passed: ${r.node}:${r.storagePath}, ${r.preflight.files} files`,
-        ok: true,
+        outcome: 'done',
         result: r,
       };
     },
@@ -159,7 +162,7 @@ export const COMMANDS: Record<string, Command> = {
       const b = r.backup!;
       return {
         text: `backup ${b.record.id}: ${b.record.counts.files} files, archive ${b.archivePath}, record ${b.recordPath}`,
-        ok: true,
+        outcome: 'done',
         result: r,
       };
     },
@@ -175,7 +178,11 @@ export const COMMANDS: Record<string, Command> = {
     config: (read, env) => readMigrateConfig(read, env, noMask),
     async run(config, _env, log) {
       const r = await runMigrate(config, log);
-      return { text: `${r.text}\nreport: ${r.reportPath}`, ok: r.report.ok, result: r.report };
+      return {
+        text: `${r.text}\nreport: ${r.reportPath}`,
+        outcome: checked(r.report.ok),
+        result: r.report,
+      };
     },
   }),
   plan: convertPhase('plan', 'Show exactly what the cutover would change; changes nothing.', [
@@ -200,7 +207,7 @@ export const COMMANDS: Record<string, Command> = {
     config: (read, env) => readConvertConfig(read, env, noMask),
     async run(config, _env, log) {
       const r = await runConvert(config, log);
-      return { text: convertText(r), ok: true, result: r };
+      return { text: convertText(r), outcome: 'done', result: r };
     },
   }),
   verify: command({
@@ -215,7 +222,7 @@ export const COMMANDS: Record<string, Command> = {
       const r = await runVerify(config, log);
       return {
         text: `${renderText(r)}\nreport: ${r.reportPath}`,
-        ok: r.verdict === 'pass',
+        outcome: checked(r.verdict === 'pass'),
         result: r,
       };
     },
@@ -239,7 +246,7 @@ export const COMMANDS: Record<string, Command> = {
           ...r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`),
           `report: ${r.reportPath}`,
         ].join('\n'),
-        ok: failed.length === 0,
+        outcome: checked(failed.length === 0),
         result: r,
       };
     },
@@ -269,7 +276,7 @@ export const COMMANDS: Record<string, Command> = {
     config: readStatusConfig,
     async run(config) {
       const r = await runStatus(config);
-      return { text: r.lines.join('\n'), ok: true, result: r };
+      return { text: r.lines.join('\n'), outcome: 'done', result: r };
     },
   }),
 };

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ConfigurationError, errorMessage } from '@dify-storage/action-kit';
-import { EXPECTED_ERRORS } from '@dify-storage/operations';
+import {
+  classifyError,
+  ConfigurationError,
+  errorMessage,
+  EXIT_CODE_TABLE,
+  EXIT_CODES,
+} from '@dify-storage/action-kit';
 import { argsReader, envName, parseArgs, SECRET_INPUTS } from './args.js';
 import { COMMANDS, type Command } from './commands.js';
 import { actionInputs, closest, flagHelp, type Flag } from './flags.js';
@@ -52,6 +57,9 @@ function usage(): string {
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
     'dify-storage --version prints the version.',
+    '',
+    'exit codes (the same for every command):',
+    ...EXIT_CODE_TABLE.split('\n').map((l) => `  ${l}`),
   ].join('\n');
 }
 
@@ -118,18 +126,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const result = await command.run(config, env, log);
     log.end();
     process.stdout.write(json ? `${JSON.stringify(result.result, null, 2)}\n` : `${result.text}\n`);
-    return result.ok ? 0 : 1;
+    return EXIT_CODES[result.outcome];
   } catch (error) {
     log.end();
-    const prefix = `dify-storage${name ? ` ${name}` : ''}`;
-    const code = error instanceof ConfigurationError ? 2 : 1;
-    process.stderr.write(`${prefix}: ${errorMessage(error)}\n`);
-    if (json)
-      process.stdout.write(`${JSON.stringify({ error: errorMessage(error), exitCode: code })}\n`);
-    const expected = code === 2 || EXPECTED_ERRORS.some((c) => error instanceof c);
-    if (!expected && error instanceof Error && error.stack)
-      process.stderr.write(`${error.stack}\n`);
-    return code;
+    const c = classifyError(error);
+    process.stderr.write(`dify-storage${name ? ` ${name}` : ''}: ${c.message}\n`);
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({ error: c.message, outcome: c.outcome, exitCode: c.exitCode })}\n`,
+      );
+    }
+    if (c.stack) process.stderr.write(`internal error (a bug; please report it):\n${c.stack}\n`);
+    return c.exitCode;
   }
 }
 

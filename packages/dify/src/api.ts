@@ -4,6 +4,7 @@ import { signedFilePreviewUrl, withSlash } from './signing.js';
 /** A Dify API answer that was not what the probe needed, with the status and body for the report. */
 export class DifyApiError extends Error {
   override readonly name = 'DifyApiError';
+  readonly outcome = 'failed';
   constructor(
     message: string,
     readonly status: number,

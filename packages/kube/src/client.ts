@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import fetch from 'node-fetch';
-import { KubeApiError, isConflict } from './errors.js';
+import { KubeApiError, KubeUnreachableError, isConflict } from './errors.js';
 import { KINDS, objectPath, type KindName } from './paths.js';
 import type { KubeObject, ObjectList } from './types.js';
 import { sleep } from './wait.js';
@@ -106,9 +106,12 @@ export class KubeClient {
       const reason = controller.signal.aborted
         ? `no answer within ${this.requestTimeoutMs} ms`
         : (error as Error).message;
-      throw new Error(`${method} ${path}: cannot reach the API server ${url.origin}: ${reason}`, {
-        cause: error,
-      });
+      throw new KubeUnreachableError(
+        `${method} ${path}: cannot reach the API server ${url.origin}: ${reason}`,
+        {
+          cause: error,
+        },
+      );
     } finally {
       clearTimeout(timer);
     }

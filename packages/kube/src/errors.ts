@@ -17,6 +17,8 @@ export class KubeApiError extends Error {
   readonly causes: StatusCause[];
   readonly method: string;
   readonly path: string;
+  /** Its class in the exit-code table: refused credentials and an ailing server stop the check. */
+  readonly outcome: 'could-not-check' | 'failed';
 
   constructor(args: {
     code: number;
@@ -39,6 +41,10 @@ export class KubeApiError extends Error {
     this.causes = causes;
     this.method = args.method;
     this.path = args.path;
+    this.outcome =
+      args.code === 401 || args.code === 403 || args.code === 429 || args.code >= 500
+        ? 'could-not-check'
+        : 'failed';
   }
 
   static fromResponse(method: string, path: string, code: number, bodyText: string): KubeApiError {
@@ -95,5 +101,19 @@ export function isAlreadyExists(error: unknown): boolean {
 
 /** The cluster is not in a shape the operation can handle; the message says what was found. */
 export class KubeStateError extends Error {
-  override readonly name = 'KubeStateError';
+  override readonly name: string = 'KubeStateError';
+  /** Its class in the exit-code table: the operation refuses to go on. */
+  readonly outcome: 'blocked' | 'failed' = 'blocked';
+}
+
+/** A rollout that did not finish (crash loop, deadline exceeded, timed out). */
+export class RolloutFailedError extends KubeStateError {
+  override readonly name = 'RolloutFailedError';
+  override readonly outcome = 'failed';
+}
+
+/** The API server did not answer (refused, unresolvable, timed out). */
+export class KubeUnreachableError extends Error {
+  override readonly name = 'KubeUnreachableError';
+  readonly outcome = 'could-not-check';
 }

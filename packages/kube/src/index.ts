@@ -8,6 +8,8 @@ export {
 export {
   KubeApiError,
   KubeStateError,
+  KubeUnreachableError,
+  RolloutFailedError,
   isAlreadyExists,
   isConflict,
   isNotFound,

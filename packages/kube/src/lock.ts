@@ -38,6 +38,8 @@ export interface LockHandle {
 /** Another run holds the lock. */
 export class LockHeldError extends Error {
   override readonly name = 'LockHeldError';
+  /** Its class in the exit-code table: another run is at work, so this one is blocked. */
+  readonly outcome = 'blocked';
   constructor(
     message: string,
     readonly holder: string,

@@ -1,5 +1,5 @@
 import type { KubeClient } from './client.js';
-import { KubeStateError } from './errors.js';
+import { KubeStateError, RolloutFailedError } from './errors.js';
 import { labelSelectorString, objectPath } from './paths.js';
 import type { Logger, Pod, Workload } from './types.js';
 import { sleep } from './wait.js';
@@ -216,7 +216,7 @@ export async function waitForRollout(
         progressing?.reason === 'ProgressDeadlineExceeded'
           ? ` (Progressing=False, reason ProgressDeadlineExceeded${progressing.message ? `: ${progressing.message}` : ''})`
           : '';
-      throw new KubeStateError(
+      throw new RolloutFailedError(
         await withDiagnostics(client, options, last, `${status.error}${reason}`),
       );
     }
@@ -228,7 +228,7 @@ export async function waitForRollout(
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
       const message = `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for the rollout of ${options.kind}/${options.name}: ${status.message.trim()}`;
-      throw new KubeStateError(await withDiagnostics(client, options, last, message));
+      throw new RolloutFailedError(await withDiagnostics(client, options, last, message));
     }
     await sleep(Math.min(options.intervalMs ?? 2000, remaining), options.signal);
   }

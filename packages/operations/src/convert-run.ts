@@ -33,7 +33,6 @@ import {
 } from '@dify-storage/kube';
 import { S3Transport, formatSummary, syncToBucket, type SyncReport } from '@dify-storage/sync';
 import type { ConvertConfig } from './convert-config.js';
-import { EXPECTED_ERRORS } from './expected-errors.js';
 import type { Logger } from './logger.js';
 import { kubeClient, syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -591,18 +590,6 @@ class ConvertRun {
     timer.unref();
     return () => clearInterval(timer);
   }
-}
-
-/**
- * Whether a failure (or an error it wraps) is one the operation anticipates (a held lock, a
- * failed rollout, a cluster or bucket problem) rather than a bug: it deserves a plain message.
- */
-export function isExpectedFailure(error: unknown): boolean {
-  const expected = [ConfigurationError, JournaledError, ...EXPECTED_ERRORS];
-  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
-    if (expected.some((c) => e instanceof c)) return true;
-  }
-  return false;
 }
 
 /** The LockHeldError behind a failure, if another run held the lock. */

@@ -15,7 +15,6 @@ export * from './convert-run.js';
 export * from './workloads-check.js';
 export * from './migrate-run.js';
 export * from './backup-run.js';
-export * from './expected-errors.js';
 export * from './rollback-run.js';
 export * from './off-node.js';
 export * from './references-run.js';

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { classifyError } from '@dify-storage/action-kit';
 import {
   acquireLock,
   labelSelectorString,
@@ -16,13 +17,7 @@ import {
   type Secret,
   type Workload,
 } from '@dify-storage/kube';
-import {
-  ConvertFailedError,
-  isExpectedFailure,
-  lockHolderOf,
-  runConvert,
-  type ConvertResult,
-} from '../src/index.js';
+import { ConvertFailedError, lockHolderOf, runConvert, type ConvertResult } from '../src/index.js';
 import {
   NS,
   memoryLogger,
@@ -135,7 +130,7 @@ describe('plan', () => {
     expect(error.message).toContain('different-nodes');
     expect(error.message).toContain('Nothing was changed in the cluster.');
     expect(error.progress.mutationStarted).toBe(false);
-    expect(isExpectedFailure(error)).toBe(true);
+    expect(classifyError(error).outcome).not.toBe('internal');
     const after = await resourceVersions(fx.client);
     expect(after).toEqual(before); // the lock came and went: no Lease left either
   });
@@ -321,7 +316,7 @@ describe('a failed delta copy', () => {
       'annotated StatefulSet/dify-worker',
       'scaled StatefulSet/dify-worker',
     ]);
-    expect(isExpectedFailure(error)).toBe(true);
+    expect(classifyError(error).outcome).not.toBe('internal');
     expect(
       await fx.client.getOrNull(objectPath('Secret', NS, 'dify-s3-credentials')),
     ).toBeUndefined();
@@ -375,7 +370,7 @@ describe('a failing rollout', () => {
     expect(actions(error.progress)).toContain('created Deployment/dify-api');
     expect(actions(error.progress)).not.toContain('deleted StatefulSet/dify-api');
     expect(error.progress.delta?.ok).toBe(true);
-    expect(isExpectedFailure(error)).toBe(true);
+    expect(classifyError(error).outcome).not.toBe('internal');
     expect(await fx.client.getOrNull(objectPath('StatefulSet', NS, 'dify-api'))).toBeDefined();
     expect(
       await fx.client.getOrNull(objectPath('Lease', NS, 'dify-storage-migration')),

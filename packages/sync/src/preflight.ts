@@ -21,7 +21,10 @@ export async function preflight(t: S3Transport, region: string): Promise<void> {
     if (!(error instanceof S3RequestError)) throw error;
     const c = error.code;
     if (error.status === undefined) {
-      throw new SyncConfigError(`S3 endpoint unreachable (${where}): ${error.message}`);
+      throw new SyncConfigError(
+        `S3 endpoint unreachable (${where}): ${error.message}`,
+        'could-not-check',
+      );
     }
     if (c === 'NoSuchBucket' || (error.status === 404 && c === 'NotFound')) {
       throw new SyncConfigError(
@@ -31,6 +34,7 @@ export async function preflight(t: S3Transport, region: string): Promise<void> {
     if (c === 'InvalidAccessKeyId' || c === 'SignatureDoesNotMatch') {
       throw new SyncConfigError(
         `S3 credentials rejected by ${t.endpointUrl.origin} (${c}): check the access key id and secret key`,
+        'could-not-check',
       );
     }
     if (
@@ -45,9 +49,13 @@ export async function preflight(t: S3Transport, region: string): Promise<void> {
     if (c === 'AccessDenied' || error.status === 403) {
       throw new SyncConfigError(
         `access denied listing bucket "${t.bucket}" at ${t.endpointUrl.origin}: the credentials need s3:ListBucket, s3:GetObject and s3:PutObject (${error.message})`,
+        'could-not-check',
       );
     }
-    throw new SyncConfigError(`S3 preflight failed (${where}): ${error.message}`);
+    throw new SyncConfigError(
+      `S3 preflight failed (${where}): ${error.message}`,
+      'could-not-check',
+    );
   }
   // AWS rejects a wrong region in the signature itself; S3-compatible servers often accept any,
   // so also compare with the bucket's location when the server names a real region.
