@@ -262,7 +262,7 @@ export const COMMANDS: Record<string, Command> = {
     config: (read, env) => readReferencesConfig(read, env, noMask),
     async run(config) {
       const r = await runReferences(config);
-      return { text: formatReferencesText(r), ok: r.status === 'pass', result: r };
+      return { text: formatReferencesText(r), outcome: checked(r.status === 'pass'), result: r };
     },
   }),
   status: command({
