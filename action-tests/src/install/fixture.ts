@@ -9,7 +9,58 @@ export const HOST_PATH = '/root/dify/app/api/storage';
 export const MOUNT_PATH = '/app/api/storage';
 export const CONFIG_MAP = 'dify-shared-config';
 
-function statefulSet(name: string, mode: 'api' | 'worker', node: string): Record<string, unknown> {
+/**
+ * Install shapes of issue 19, written from its description:
+ * - `hostpath`: the runbook's (pinned StatefulSets, hostPath, one ConfigMap);
+ * - `local-pv` (1): unpinned StatefulSets on a claim bound to a `local` PV with node affinity;
+ * - `nfs-subpath` (2): an RWX claim on an NFS PV, mounted with `subPath`;
+ * - `claim-templates` (4): the api's storage from volumeClaimTemplates (a static local PV for
+ *   ordinal 0), the worker mounting that same claim;
+ * - `settings-configmaps` (5): storage settings in a second ConfigMap loaded after the shared
+ *   one, and STORAGE_TYPE set inline in `env`.
+ */
+export type InstallShape =
+  'hostpath' | 'local-pv' | 'nfs-subpath' | 'claim-templates' | 'settings-configmaps';
+
+export const LOCAL_PV_PATH = '/mnt/disks/dify';
+export const NFS_SERVER = 'nfs.dify.internal';
+export const NFS_EXPORT = '/exports/dify';
+export const NFS_SUBPATH = 'app/api/storage';
+export const STORAGE_CONFIG_MAP = 'dify-storage-config';
+const CLAIM = 'dify-storage';
+
+/** Where the storage directory is, relative to a node's directory or to the NFS root. */
+export function storageLocation(shape: InstallShape): { on: 'node' | 'nfs'; path: string } {
+  switch (shape) {
+    case 'local-pv':
+    case 'claim-templates':
+      return { on: 'node', path: LOCAL_PV_PATH };
+    case 'nfs-subpath':
+      return { on: 'nfs', path: `${NFS_SERVER}${NFS_EXPORT}/${NFS_SUBPATH}` };
+    default:
+      return { on: 'node', path: HOST_PATH };
+  }
+}
+
+const OPENDAL_SETTINGS = {
+  STORAGE_TYPE: 'opendal',
+  OPENDAL_SCHEME: 'fs',
+  OPENDAL_FS_ROOT: 'storage',
+  STORAGE_LOCAL_PATH: MOUNT_PATH,
+};
+
+function statefulSet(
+  name: string,
+  mode: 'api' | 'worker',
+  node: string,
+  shape: InstallShape,
+): Record<string, unknown> {
+  const storage = storageVolume(name, shape);
+  const envFrom: Record<string, unknown>[] = [{ configMapRef: { name: CONFIG_MAP } }];
+  if (shape === 'settings-configmaps') envFrom.push({ configMapRef: { name: STORAGE_CONFIG_MAP } });
+  const env: { name: string; value: string }[] = [{ name: 'MODE', value: mode }];
+  if (shape === 'settings-configmaps') env.push({ name: 'STORAGE_TYPE', value: 'opendal' });
+  const unpinned = shape === 'local-pv' || shape === 'nfs-subpath' || shape === 'claim-templates';
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -23,46 +74,150 @@ function statefulSet(name: string, mode: 'api' | 'worker', node: string): Record
       template: {
         metadata: { labels: { app: name } },
         spec: {
-          nodeSelector: { 'kubernetes.io/hostname': node },
+          ...(unpinned ? {} : { nodeSelector: { 'kubernetes.io/hostname': node } }),
           containers: [
             {
               name,
               image: 'langgenius/dify-api:1.3.0',
-              env: [{ name: 'MODE', value: mode }],
-              envFrom: [{ configMapRef: { name: CONFIG_MAP } }],
+              env,
+              envFrom,
               ...(mode === 'api' ? { ports: [{ containerPort: 5001, name: 'http' }] } : {}),
-              volumeMounts: [{ name: 'dify-api-storage', mountPath: MOUNT_PATH }],
+              volumeMounts: [
+                {
+                  name: 'dify-api-storage',
+                  mountPath: MOUNT_PATH,
+                  ...(shape === 'nfs-subpath' ? { subPath: NFS_SUBPATH } : {}),
+                },
+              ],
             },
           ],
-          volumes: [
-            { name: 'dify-api-storage', hostPath: { path: HOST_PATH, type: 'DirectoryOrCreate' } },
+          ...(storage.volume ? { volumes: [storage.volume] } : {}),
+        },
+      },
+      ...(storage.claimTemplate ? { volumeClaimTemplates: [storage.claimTemplate] } : {}),
+    },
+  };
+}
+
+/** The pod volume (or claim template) behind the storage mount, per shape. */
+function storageVolume(
+  name: string,
+  shape: InstallShape,
+): { volume?: Record<string, unknown>; claimTemplate?: Record<string, unknown> } {
+  const claim = (claimName: string) => ({
+    volume: { name: 'dify-api-storage', persistentVolumeClaim: { claimName } },
+  });
+  switch (shape) {
+    case 'local-pv':
+    case 'nfs-subpath':
+      return claim(CLAIM);
+    case 'claim-templates':
+      return name === 'dify-api'
+        ? {
+            claimTemplate: {
+              metadata: { name: 'dify-api-storage' },
+              spec: claimSpec('local-storage', 'ReadWriteOnce'),
+            },
+          }
+        : claim('dify-api-storage-dify-api-0');
+    default:
+      return {
+        volume: {
+          name: 'dify-api-storage',
+          hostPath: { path: HOST_PATH, type: 'DirectoryOrCreate' },
+        },
+      };
+  }
+}
+
+function claimSpec(storageClassName: string, mode: string): Record<string, unknown> {
+  return { storageClassName, accessModes: [mode], resources: { requests: { storage: '20Gi' } } };
+}
+
+/** StorageClass, PersistentVolume and claim of the PV-backed shapes. */
+function volumeObjects(shape: InstallShape, node: string): Record<string, unknown>[] {
+  if (shape === 'hostpath' || shape === 'settings-configmaps') return [];
+  const pv = (source: Record<string, unknown>, className: string, mode: string) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `dify-storage-${shape}` },
+    spec: {
+      capacity: { storage: '100Gi' },
+      accessModes: [mode],
+      storageClassName: className,
+      persistentVolumeReclaimPolicy: 'Retain',
+      ...source,
+    },
+  });
+  const claim = (className: string, mode: string) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: CLAIM, namespace: NAMESPACE },
+    spec: claimSpec(className, mode),
+  });
+  if (shape === 'nfs-subpath') {
+    return [
+      pv({ nfs: { server: NFS_SERVER, path: NFS_EXPORT } }, '', 'ReadWriteMany'),
+      claim('', 'ReadWriteMany'),
+    ];
+  }
+  const local = pv(
+    {
+      local: { path: LOCAL_PV_PATH },
+      nodeAffinity: {
+        required: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }],
+            },
           ],
         },
       },
     },
-  };
+    'local-storage',
+    'ReadWriteOnce',
+  );
+  return [
+    {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: 'local-storage' },
+      provisioner: 'kubernetes.io/no-provisioner',
+      volumeBindingMode: 'WaitForFirstConsumer',
+    },
+    local,
+    ...(shape === 'local-pv' ? [claim('local-storage', 'ReadWriteOnce')] : []),
+  ];
 }
 
 export function fixtureObjects(o: {
   node: string;
   env: Record<string, string>;
+  shape?: InstallShape;
 }): Record<string, unknown>[] {
+  const shape = o.shape ?? 'hostpath';
+  const separate = shape === 'settings-configmaps';
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } },
     {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: CONFIG_MAP, namespace: NAMESPACE },
-      data: {
-        STORAGE_TYPE: 'opendal',
-        OPENDAL_SCHEME: 'fs',
-        OPENDAL_FS_ROOT: 'storage',
-        STORAGE_LOCAL_PATH: MOUNT_PATH,
-        ...o.env,
-      },
+      data: { ...(separate ? {} : OPENDAL_SETTINGS), ...o.env },
     },
-    statefulSet('dify-api', 'api', o.node),
-    statefulSet('dify-worker', 'worker', o.node),
+    ...(separate
+      ? [
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: STORAGE_CONFIG_MAP, namespace: NAMESPACE },
+            data: OPENDAL_SETTINGS,
+          },
+        ]
+      : []),
+    ...volumeObjects(shape, o.node),
+    statefulSet('dify-api', 'api', o.node, shape),
+    statefulSet('dify-worker', 'worker', o.node, shape),
     {
       apiVersion: 'v1',
       kind: 'Service',

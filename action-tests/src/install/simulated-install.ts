@@ -16,14 +16,21 @@ import {
 } from '../kube/index.js';
 import { createDifyDatabase } from '../proving-ground/database.js';
 import type { ProvingGroundEnv } from '../proving-ground/index.js';
-import { CONFIG_MAP, HOST_PATH, NAMESPACE, fixtureObjects } from './fixture.js';
+import {
+  CONFIG_MAP,
+  NAMESPACE,
+  fixtureObjects,
+  storageLocation,
+  type InstallShape,
+} from './fixture.js';
 import { startServiceProxy } from './service-proxy.js';
 
 export interface SimulatedInstall {
   namespace: string;
   node: string;
   kubeconfigPath: string;
-  /** The hostPath directory as a runner on the node sees it. */
+  shape: InstallShape;
+  /** The storage directory as a runner on the node (or with the NFS export mounted) sees it. */
   storagePath: string;
   /** The Dify api through its Service. */
   difyUrl: string;
@@ -50,6 +57,8 @@ export interface SimulatedInstallOptions {
   /** Simulated controller time per Kubernetes second (progress deadlines, back-off). */
   timeScale?: number;
   onLog?: (line: string) => void;
+  /** The install's shape (fixture.ts); default the runbook's hostPath. */
+  shape?: InstallShape;
 }
 
 /** A Redis database of its own for this install: Dify's Celery queue name is fixed. */
@@ -73,8 +82,11 @@ async function redisDb(url: string): Promise<Record<string, string>> {
 export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise<SimulatedInstall> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'dify-install-'));
   const node = 'node-a';
+  const shape = o.shape ?? 'hostpath';
   const nodeDir = path.join(workDir, 'nodes', node);
-  const storagePath = path.join(nodeDir, HOST_PATH);
+  const nfsDir = path.join(workDir, 'nfs');
+  const where = storageLocation(shape);
+  const storagePath = path.join(where.on === 'nfs' ? nfsDir : nodeDir, where.path);
   await mkdir(storagePath, { recursive: true });
   const cleanups: (() => Promise<void>)[] = [() => rm(workDir, { recursive: true, force: true })];
   const stop = async () => {
@@ -134,10 +146,11 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
       },
       timeScale: o.timeScale ?? 0.02,
       stateDir: path.join(workDir, 'simulator'),
+      nfsDir,
       ...(o.onLog ? { onLog: (l) => o.onLog!(`${l.pod}/${l.container}: ${l.line}`) } : {}),
     });
     cleanups.push(() => sim.stop());
-    for (const obj of fixtureObjects({ node, env })) {
+    for (const obj of fixtureObjects({ node, env, shape })) {
       const kind = String(obj.kind);
       if (
         kind === 'Namespace' &&
@@ -153,8 +166,12 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
         ConfigMap: 'configmaps',
         StatefulSet: 'statefulsets',
         Service: 'services',
+        StorageClass: 'storageclasses',
+        PersistentVolume: 'persistentvolumes',
+        PersistentVolumeClaim: 'persistentvolumeclaims',
       }[kind]!;
-      server.api.create(resource as never, kind === 'Namespace' ? undefined : NAMESPACE, obj);
+      const clusterScoped = ['Namespace', 'StorageClass', 'PersistentVolume'].includes(kind);
+      server.api.create(resource as never, clusterScoped ? undefined : NAMESPACE, obj);
     }
     const proxy = await startServiceProxy({
       server,
@@ -167,6 +184,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
     const install: SimulatedInstall = {
       namespace: NAMESPACE,
       node,
+      shape,
       kubeconfigPath: server.kubeconfigPath,
       storagePath,
       difyUrl: proxy.url,

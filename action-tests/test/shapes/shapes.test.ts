@@ -1,0 +1,130 @@
+/**
+ * issue 19: real install shapes end to end on the simulated install. For each shape: the plan
+ * shows no blocker and names volume type, node and path; backup, bulk copy, cutover; verify-dify
+ * passes; rollback restores the original objects and files.
+ */
+import path from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import {
+  readBackupConfig,
+  readConvertConfig,
+  readMigrateConfig,
+  readRollbackConfig,
+  readVerifyConfig,
+  runBackup,
+  runConvert,
+  runMigrate,
+  runRollback,
+  runVerify,
+} from '@dify-storage/operations';
+import type { InstallShape } from '../../src/install/fixture.js';
+import {
+  startSimulatedInstall,
+  type SimulatedInstall,
+} from '../../src/install/simulated-install.js';
+import { testEnv } from '../../src/proving-ground/index.js';
+import { inputValues, log, noMask, reader, treeOf } from '../rollback/support.js';
+
+/** The objects a rollback must give back, without server-set fields. */
+function originalObjects(install: SimulatedInstall): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const store = install.server.store;
+  for (const r of ['statefulsets', 'configmaps', 'persistentvolumeclaims', 'services']) {
+    for (const o of store.list(r, install.namespace)) {
+      const { spec, data } = o as { spec?: unknown; data?: unknown };
+      out[`${r}/${o.metadata.name}`] = r === 'configmaps' ? data : spec;
+    }
+  }
+  for (const o of store.list('deployments', install.namespace))
+    out[`deployments/${o.metadata.name}`] = 'present';
+  return out;
+}
+
+const CASES: { shape: InstallShape; volume: RegExp }[] = [
+  {
+    shape: 'local-pv',
+    volume: /claim "dify-storage" → local PV "[^"]+" \/mnt\/disks\/dify on node node-a/,
+  },
+  {
+    shape: 'nfs-subpath',
+    volume:
+      /claim "dify-storage" → NFS PV "[^"]+" nfs\.dify\.internal:\/exports\/dify\/app\/api\/storage/,
+  },
+  {
+    shape: 'claim-templates',
+    volume:
+      /\(pod ordinal 0\): claim "dify-api-storage-dify-api-0" → local PV "[^"]+" \/mnt\/disks\/dify on node node-a/,
+  },
+  {
+    shape: 'settings-configmaps',
+    volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/,
+  },
+];
+
+describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
+  let install: SimulatedInstall | undefined;
+  afterEach(async () => {
+    await install?.stop();
+    install = undefined;
+  });
+
+  it.each(CASES)(
+    '$shape',
+    async ({ shape, volume }) => {
+      install = await startSimulatedInstall({ env: testEnv(), files: 12, timeScale: 0.1, shape });
+      const i = install;
+      const values = (extra: Record<string, string> = {}) => inputValues(i, extra);
+      const read = (extra: Record<string, string> = {}) => reader(values(extra));
+
+      const plan = await runConvert(readConvertConfig(read({ phase: 'plan' }), {}, noMask), log);
+      expect(plan.plan.blockers).toEqual([]);
+      expect(plan.planMarkdown).toMatch(volume);
+      expect(plan.planMarkdown).toContain('`dify-api`');
+      expect(plan.planMarkdown).toContain('`dify-worker`');
+
+      const objectsBefore = originalObjects(i);
+      const treeBefore = await treeOf(i.storagePath);
+      const backup = await runBackup(readBackupConfig(read(), {}, noMask), log);
+      const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
+      expect(bulk.mode !== 'verify' && bulk.report.ok).toBe(true);
+      await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+      await i.waitForApi();
+
+      const tenant = i.seeded.tenants[0]!;
+      const verified = await runVerify(
+        readVerifyConfig(
+          read({
+            'manifest-path': backup.backup!.manifestPath,
+            'read-back': 'sample',
+            'app-api-key': tenant.appApiKey,
+            'dataset-api-key': tenant.datasetApiKey,
+            'indexing-timeout': '6',
+            'report-path': path.join(i.workDir, 'reports', 'verify.json'),
+          }),
+          {},
+          noMask,
+        ),
+        log,
+      );
+      const failed = verified.stages.filter((s) => s.status === 'fail');
+      expect(failed.map((s) => `${s.stage}: ${s.summary}`)).toEqual([]);
+      expect(verified.verdict).toBe('pass');
+
+      const rolled = await runRollback(
+        readRollbackConfig(
+          read({ 'backup-id': backup.backup!.record.id, 'run-id': `shape-${shape}` }),
+          {},
+          noMask,
+        ),
+        log,
+      );
+      expect(rolled.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(originalObjects(i)).toEqual(objectsBefore);
+      const treeAfter = await treeOf(i.storagePath);
+      for (const [file, hash] of treeBefore)
+        expect([file, treeAfter.get(file)]).toEqual([file, hash]);
+      await i.waitForApi();
+    },
+    420_000,
+  );
+});
