@@ -51,6 +51,8 @@ export interface CreateBackupOptions {
   /** Files prepared ahead of the archiver (default 16). */
   readAheadFiles?: number;
   toolVersion?: string;
+  /** @internal test hooks: run after an entry is classified and before it is opened. */
+  hooks?: { beforeOpen?: (path: string) => void | Promise<void> };
 }
 
 export interface CreateBackupResult {
@@ -183,9 +185,12 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       }
     };
 
-    const entries = readAhead(walkTree(storageDir, { statFiles: false }), {
+    const beforeOpen = options.hooks?.beforeOpen;
+    const walk = walkTree(storageDir, { statFiles: false, ...(beforeOpen ? { beforeOpen } : {}) });
+    const entries = readAhead(walk, {
       depth: options.readAheadFiles ?? 16,
       smallFileBytes: SMALL_FILE_BYTES,
+      ...(beforeOpen ? { beforeOpen } : {}),
     });
     for await (const entry of entries) {
       if (options.signal?.aborted) {

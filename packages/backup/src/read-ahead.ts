@@ -1,6 +1,6 @@
 import type { BigIntStats } from 'node:fs';
-import { close, constants, fstat, open, read } from 'node:fs';
-import { promisify } from 'node:util';
+import { close, fstat, read } from 'node:fs';
+import { CHANGED_DURING_WALK, ChangedDuringWalkError, openEntry } from '@dify-storage/common';
 import { BackupError, errnoCode } from './errors.js';
 import type { SkipReason, WalkEntry, WalkedDir, WalkedSkip } from './walk.js';
 
@@ -25,7 +25,6 @@ export interface OpenedFile {
 // Plain fds with the callback API: about twice the files/s of FileHandle objects for the
 // small files that dominate Dify storage, while staying asynchronous (read-ahead still
 // overlaps I/O on a cold disk).
-const openAsync = promisify(open);
 const fstatAsync = (fd: number) =>
   new Promise<BigIntStats>((resolve, reject) =>
     fstat(fd, { bigint: true }, (error, stats) => (error ? reject(error) : resolve(stats))),
@@ -52,11 +51,9 @@ export interface ReadAheadOptions {
   depth: number;
   /** Files up to this size are read whole ahead of time; larger ones only opened. */
   smallFileBytes: number;
+  /** @internal test hook: runs after the walk classified a file and before it is opened. */
+  beforeOpen?: (path: string) => void | Promise<void>;
 }
-
-// O_NOFOLLOW: a file replaced by a symlink after the listing is not followed.
-// O_NONBLOCK: a file replaced by a FIFO does not block the open.
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Opens and reads the next few files while the current one is being archived: small files are
@@ -78,7 +75,7 @@ export async function* readAhead(
           exhausted = true;
           break;
         }
-        const p = prepare(r.value, options.smallFileBytes);
+        const p = prepare(r.value, options);
         p.catch(() => {});
         queue.push(p);
       }
@@ -95,17 +92,24 @@ export async function* readAhead(
   }
 }
 
-async function prepare(entry: WalkEntry, smallFileBytes: number): Promise<PreparedEntry> {
+async function prepare(entry: WalkEntry, options: ReadAheadOptions): Promise<PreparedEntry> {
   if (entry.kind !== 'file') return entry;
+  // Taken synchronously, while the walk still holds the directory: opened after it moved on.
+  const dir = entry.dir.retain();
   let fd: number;
   try {
-    fd = await openAsync(entry.absPath, OPEN_FLAGS);
+    await options.beforeOpen?.(entry.path);
+    // Through the held directory, O_NOFOLLOW: a file (or a directory above it) replaced by a
+    // symlink after the listing is never followed out of the storage tree.
+    fd = await openEntry(entry.openPath);
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return skipped(entry.path, 'vanished');
-    if (code === 'ELOOP') return skipped(entry.path, 'symlink');
+    if (error instanceof ChangedDuringWalkError) return skipped(entry.path, CHANGED_DURING_WALK);
+    if (errnoCode(error) === 'ENOENT') return skipped(entry.path, 'vanished');
     throw new BackupError(`Cannot open ${entry.absPath} for reading: ${(error as Error).message}`);
+  } finally {
+    dir.release();
   }
+  const smallFileBytes = options.smallFileBytes;
   let keepOpen = false;
   try {
     const stat = await fstatAsync(fd);

@@ -1,6 +1,11 @@
 import type { BigIntStats, Dirent } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import {
+  CHANGED_DURING_WALK,
+  ChangedDuringWalkError,
+  DirHandle,
+  lstatAsync,
+} from '@dify-storage/common';
 import { BackupError, errnoCode } from './errors.js';
 import { compareNames } from './path-order.js';
 
@@ -13,7 +18,8 @@ export type SkipReason =
   | 'character-device'
   | 'unknown-type'
   | 'name-not-utf8'
-  | 'vanished';
+  | 'vanished'
+  | typeof CHANGED_DURING_WALK;
 
 export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
   symlink: 'symbolic link (not followed, not archived)',
@@ -24,6 +30,7 @@ export const SKIP_REASON_TEXT: Record<SkipReason, string> = {
   'unknown-type': 'unknown file type',
   'name-not-utf8': 'name is not valid UTF-8',
   vanished: 'deleted while the backup ran',
+  [CHANGED_DURING_WALK]: 'replaced (e.g. by a symbolic link) while the backup ran; not followed',
 };
 
 export interface WalkedDir {
@@ -37,7 +44,12 @@ export interface WalkedDir {
 export interface WalkedFile {
   kind: 'file';
   path: string;
+  /** For messages: the root joined with `path`. */
   absPath: string;
+  /** Path through the held parent directory (see safe-fs): the only path to open. */
+  openPath: string;
+  /** The parent directory; retain() it to open `openPath` after the walk moved on. */
+  dir: DirHandle;
   /** Present when the walk was asked to stat files. */
   stat?: BigIntStats;
 }
@@ -55,6 +67,8 @@ export interface WalkOptions {
   statFiles: boolean;
   /** lstat calls in flight within one directory. */
   statConcurrency?: number;
+  /** @internal test hook: runs after an entry is classified and before it is opened. */
+  beforeOpen?: (path: string) => void | Promise<void>;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -72,10 +86,21 @@ interface Named {
  * listing per level, not the tree.
  */
 export async function* walkTree(root: string, options: WalkOptions): AsyncGenerator<WalkEntry> {
-  yield* walkDir(root, '', options, true);
+  let dir: DirHandle;
+  try {
+    dir = await DirHandle.openRoot(root);
+  } catch (error) {
+    throw new BackupError(`Cannot list directory ${root}: ${(error as Error).message}`);
+  }
+  try {
+    yield* walkDir(dir, root, '', options, true);
+  } finally {
+    dir.release();
+  }
 }
 
 async function* walkDir(
+  dir: DirHandle,
   absDir: string,
   relDir: string,
   options: WalkOptions,
@@ -83,7 +108,7 @@ async function* walkDir(
 ): AsyncGenerator<WalkEntry> {
   let dirents: Dirent<Buffer>[];
   try {
-    dirents = await readdir(absDir, { withFileTypes: true, encoding: 'buffer' });
+    dirents = await dir.readdir();
   } catch (error) {
     const code = errnoCode(error);
     if (!isRoot && (code === 'ENOENT' || code === 'ENOTDIR')) return; // removed while walking
@@ -102,7 +127,7 @@ async function* walkDir(
   for (let start = 0; start < named.length; start += window) {
     const batch = named.slice(start, start + window);
     const stats = await Promise.all(
-      batch.map((n) => (needsStat(n, options) ? lstatOrNull(join(absDir, n.name)) : null)),
+      batch.map((n) => (needsStat(n, options) ? lstatOrNull(dir, n.name, absDir) : null)),
     );
     for (let i = 0; i < batch.length; i++) {
       const n = batch[i]!;
@@ -115,16 +140,49 @@ async function* walkDir(
       const stat = stats[i] ?? null;
       const kind = needsStat(n, options) ? classifyStat(stat) : classifyDirent(n.dirent!);
       if (kind === 'dir') {
-        yield { kind: 'dir', path: rel, absPath: abs, stat: stat! };
-        yield* walkDir(abs, rel, options, false);
+        yield* subdir(dir, n.name, abs, rel, stat!, options);
       } else if (kind === 'file') {
-        yield stat
-          ? { kind: 'file', path: rel, absPath: abs, stat }
-          : { kind: 'file', path: rel, absPath: abs };
+        const file = {
+          kind: 'file',
+          path: rel,
+          absPath: abs,
+          openPath: dir.entryPath(n.name),
+          dir,
+        };
+        yield stat ? { ...file, kind: 'file', stat } : { ...file, kind: 'file' };
       } else {
         yield { kind: 'skipped', path: rel, reason: kind };
       }
     }
+  }
+}
+
+/** Opens a subdirectory through its held parent (never a symlink), then yields it and its content. */
+async function* subdir(
+  parent: DirHandle,
+  name: string,
+  abs: string,
+  rel: string,
+  stat: BigIntStats,
+  options: WalkOptions,
+): AsyncGenerator<WalkEntry> {
+  await options.beforeOpen?.(rel);
+  let dir: DirHandle;
+  try {
+    dir = await parent.openSubdir(name, stat);
+  } catch (error) {
+    if (error instanceof ChangedDuringWalkError) {
+      yield { kind: 'skipped', path: rel, reason: CHANGED_DURING_WALK };
+      return;
+    }
+    if (errnoCode(error) === 'ENOENT') return; // removed while walking
+    throw new BackupError(`Cannot open directory ${abs}: ${(error as Error).message}`);
+  }
+  try {
+    yield { kind: 'dir', path: rel, absPath: abs, stat };
+    yield* walkDir(dir, abs, rel, options, false);
+  } finally {
+    dir.release();
   }
 }
 
@@ -143,11 +201,16 @@ function needsStat(n: Named, options: WalkOptions): boolean {
   );
 }
 
-async function lstatOrNull(path: string): Promise<BigIntStats | null> {
+async function lstatOrNull(
+  dir: DirHandle,
+  name: string,
+  absDir: string,
+): Promise<BigIntStats | null> {
   try {
-    return await lstat(path, { bigint: true });
+    return await lstatAsync(dir.entryPath(name));
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return null;
+    const path = join(absDir, name);
     throw new BackupError(`Cannot read the attributes of ${path}: ${(error as Error).message}`);
   }
 }

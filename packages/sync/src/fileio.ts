@@ -1,9 +1,11 @@
 import fs from 'node:fs';
+import { openEntry } from '@dify-storage/common';
 
-/** Callback fs wrapped by hand: cheaper per call than FileHandle for many small files. */
-export function open(p: string): Promise<number> {
-  return new Promise((res, rej) => fs.open(p, 'r', (e, fd) => (e ? rej(e) : res(fd))));
-}
+/**
+ * Opens a walk entry path (through its held directory, never following a symlink). Callback fs
+ * wrapped by hand: cheaper per call than FileHandle for many small files.
+ */
+export const open = openEntry;
 
 export function close(fd: number): Promise<void> {
   return new Promise((res) => fs.close(fd, () => res()));
@@ -21,17 +23,7 @@ export function read(
   );
 }
 
-export function fstat(fd: number): Promise<fs.BigIntStats> {
-  return new Promise((res, rej) =>
-    fs.fstat(fd, { bigint: true }, (e, st) => (e ? rej(e) : res(st as fs.BigIntStats))),
-  );
-}
-
-export function lstat(p: string): Promise<fs.BigIntStats> {
-  return new Promise((res, rej) =>
-    fs.lstat(p, { bigint: true }, (e, st) => (e ? rej(e) : res(st as fs.BigIntStats))),
-  );
-}
+export { fstatAsync as fstat, lstatAsync as lstat } from '@dify-storage/common';
 
 /** Reads exactly `length` bytes at `position` (fewer only at end of file). */
 export async function readFully(
@@ -51,7 +43,13 @@ export async function readFully(
 
 /** Same file, same content as far as metadata can tell. */
 export function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+  return (
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs &&
+    a.ino === b.ino &&
+    a.dev === b.dev
+  );
 }
 
 /** A counting semaphore for bytes in memory (file bodies and parts). */

@@ -2,6 +2,13 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { promises as fsp } from 'node:fs';
 import fs from 'node:fs';
+import {
+  CHANGED_DURING_WALK,
+  ChangedDuringWalkError,
+  assertSameFile,
+  openEntrySync,
+  sameIdentity,
+} from '@dify-storage/common';
 import { multipartEtag } from '@dify-storage/s3';
 import { S3RequestError, SyncConfigError, errorText } from './errors.js';
 import {
@@ -31,7 +38,7 @@ import {
 } from './report.js';
 import { SyncState, type FileRecord, type MpuRecord } from './state.js';
 import { S3Transport } from './transport.js';
-import { mtimeString, walkTree, type UnsupportedReason } from './walk.js';
+import { mtimeString, walkTree, type UnsupportedReason, type WalkHooks } from './walk.js';
 
 export interface SyncToBucketOptions extends BucketOptions {
   /** Local directory whose tree is copied; key = prefix + POSIX path relative to it. */
@@ -71,7 +78,7 @@ export interface SyncToBucketOptions extends BucketOptions {
   hooks?: {
     afterRead?: (key: string) => void | Promise<void>;
     afterPart?: (key: string, partNumber: number) => void | Promise<void>;
-  };
+  } & WalkHooks;
 }
 
 type Outcome =
@@ -214,7 +221,7 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
           // and CPU per file is what bounds a small-file copy.
           let fd: number;
           try {
-            fd = fs.openSync(abs, 'r');
+            fd = openEntrySync(abs);
           } catch (error) {
             throw openError(error);
           }
@@ -294,7 +301,8 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
           key,
           size,
           () =>
-            fs.createReadStream(abs, {
+            fs.createReadStream('', {
+              fd: openEntrySync(abs),
               start: 0,
               end: Math.max(0, size - 1),
               highWaterMark: MiB,
@@ -394,6 +402,8 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
         throw openError(e);
       });
       try {
+        // The parts leave before the final fstat: check first that this is the file walked.
+        assertSameFile(st, await fstat(fd), key);
         let nextPart = 1;
         const worker = async (): Promise<void> => {
           while (!changed) {
@@ -500,6 +510,7 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
     ): Promise<void> => {
       let st = first;
       try {
+        await options.hooks?.beforeOpen?.(rel);
         for (let attempt = 0; ; attempt++) {
           if (dryRun) {
             report.counts.copied++;
@@ -536,6 +547,9 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
             st = post;
           } else {
             if (out.stat === undefined) throw new Error('file changed while it was read');
+            if (!sameIdentity(st, out.stat)) {
+              throw new ChangedDuringWalkError('replaced by another file after the walk saw it');
+            }
             st = out.stat;
             if (!st.isFile())
               throw new UnsupportedFileError('vanished', 'no longer a regular file');
@@ -551,8 +565,9 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
         }
       } catch (error) {
         settle(slot, null);
-        if (error instanceof UnsupportedFileError) {
-          unsupported(rel, error.reason, error.message);
+        const e = error instanceof ChangedDuringWalkError ? openError(error) : error;
+        if (e instanceof UnsupportedFileError) {
+          unsupported(rel, e.reason, e.message);
           return;
         }
         report.counts.failed++;
@@ -628,7 +643,7 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
     };
 
     // ---- the walk, merge-joined with the listing and the journal -------------------------------
-    for await (const entry of walkTree(options.root, exclude)) {
+    for await (const entry of walkTree(options.root, exclude, options.hooks)) {
       if (options.signal?.aborted) {
         complete = false;
         break;
@@ -681,10 +696,19 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
           settle(slot, rec);
           continue;
         }
-        await pool.run(() => checkThenUpload(entry.rel, entry.abs, key, st, obj.etag, slot));
+        // The task opens the file through its directory after the walk moved on: hold it.
+        const dir = entry.dir.retain();
+        await pool.run(() =>
+          checkThenUpload(entry.rel, entry.abs, key, st, obj.etag, slot).finally(() =>
+            dir.release(),
+          ),
+        );
       } else {
         resumable.delete(key);
-        await pool.run(() => upload(entry.rel, entry.abs, key, st, slot));
+        const dir = entry.dir.retain();
+        await pool.run(() =>
+          upload(entry.rel, entry.abs, key, st, slot).finally(() => dir.release()),
+        );
       }
     }
     ticker.scanComplete = true;
@@ -729,6 +753,9 @@ function readFullySync(fd: number, buf: Buffer, length: number): number {
 }
 
 function openError(error: unknown): Error {
+  if (error instanceof ChangedDuringWalkError) {
+    return new UnsupportedFileError(CHANGED_DURING_WALK, error.message);
+  }
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM')
     return new UnsupportedFileError('unreadable', errorText(error));

@@ -249,7 +249,8 @@ export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport
           exp.sha256 = rec.sha;
           exp.md5 = rec.md5;
         }
-        await pool.run(() => check(exp, obj));
+        const dir = e.dir.retain();
+        await pool.run(() => check(exp, obj).finally(() => dir.release()));
       }
       await cache?.close();
     } else {

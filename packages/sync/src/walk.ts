@@ -1,18 +1,42 @@
-import fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
+import type fs from 'node:fs';
+import {
+  CHANGED_DURING_WALK,
+  ChangedDuringWalkError,
+  DirHandle,
+  lstatAsync,
+} from '@dify-storage/common';
 import type { KeyMatcher } from './glob.js';
 import { compareKeys } from './keys.js';
 
 /** What the walk found at one path, in S3 key order. */
 export type WalkEntry =
-  | { kind: 'file'; rel: string; abs: string; stat: fs.BigIntStats }
+  | {
+      kind: 'file';
+      rel: string;
+      /** Path through the held parent directory (see safe-fs): open it, never a joined path. */
+      abs: string;
+      /** The parent directory; retain() it to open `abs` after the walk moved on. */
+      dir: DirHandle;
+      stat: fs.BigIntStats;
+    }
   | { kind: 'unsupported'; rel: string; reason: UnsupportedReason; detail?: string }
   | { kind: 'empty-dir'; rel: string }
   | { kind: 'excluded'; rel: string; isDir: boolean };
 
 export type UnsupportedReason =
-  'symlink' | 'socket' | 'fifo' | 'device' | 'unreadable' | 'invalid-name' | 'vanished';
+  | 'symlink'
+  | 'socket'
+  | 'fifo'
+  | 'device'
+  | 'unreadable'
+  | 'invalid-name'
+  | 'vanished'
+  | typeof CHANGED_DURING_WALK;
+
+export interface WalkHooks {
+  /** @internal test hook: runs after an entry is classified and before it is opened. */
+  beforeOpen?: (rel: string) => void | Promise<void>;
+}
 
 interface DirEntry {
   name: string;
@@ -24,6 +48,7 @@ interface DirEntry {
 
 interface Frame {
   rel: string;
+  dir: DirHandle;
   entries: DirEntry[];
   index: number;
 }
@@ -52,102 +77,134 @@ const STAT_BATCH = 128;
 /**
  * Walks `root` depth-first and yields every entry in S3 key order (UTF-8 byte order of the
  * relative POSIX path), so the walk can be merge-joined with a bucket listing. Holds only the
- * names of the directories on the current path, never the whole tree. Symlinks are reported, not
- * followed.
+ * directories on the current path (open, see safe-fs), never the whole tree. Symlinks are
+ * reported, never followed, also when one replaces a directory or file during the walk.
  */
-export async function* walkTree(root: string, exclude?: KeyMatcher): AsyncGenerator<WalkEntry> {
-  const rootStat = await fsp.stat(root);
-  if (!rootStat.isDirectory()) throw new Error(`${root} is not a directory`);
+export async function* walkTree(
+  root: string,
+  exclude?: KeyMatcher,
+  hooks?: WalkHooks,
+): AsyncGenerator<WalkEntry> {
+  const rootDir = await DirHandle.openRoot(root);
   const stack: Frame[] = [];
-  const first = await readDir(root, '');
-  if (first.error) {
-    yield { kind: 'unsupported', rel: '', reason: 'unreadable', detail: first.error };
-    return;
+  try {
+    const first = await readDir(rootDir);
+    if (first.error) {
+      rootDir.release();
+      yield { kind: 'unsupported', rel: '', reason: 'unreadable', detail: first.error };
+      return;
+    }
+    stack.push({ rel: '', dir: rootDir, entries: first.entries, index: 0 });
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (frame.index >= frame.entries.length) {
+        stack.pop()!.dir.release();
+        continue;
+      }
+      // Files up to the next directory are stat'ed together (in order), directories descend.
+      const entry = frame.entries[frame.index]!;
+      if (entry.type === 'dir') {
+        frame.index++;
+        const sub = yield* descend(frame, entry.name, exclude, hooks);
+        if (sub) stack.push(sub);
+        continue;
+      }
+      yield* fileBatch(frame, exclude);
+    }
+  } finally {
+    for (const f of stack) f.dir.release();
   }
-  stack.push({ rel: '', entries: first.entries, index: 0 });
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    if (frame.index >= frame.entries.length) {
-      stack.pop();
+}
+
+/** Opens a subdirectory through its held parent; yields what stops the descent. */
+async function* descend(
+  frame: Frame,
+  name: string,
+  exclude: KeyMatcher | undefined,
+  hooks: WalkHooks | undefined,
+): AsyncGenerator<WalkEntry, Frame | undefined> {
+  const rel = frame.rel === '' ? name : `${frame.rel}/${name}`;
+  if (exclude?.(rel, true)) {
+    yield { kind: 'excluded', rel, isDir: true };
+    return undefined;
+  }
+  await hooks?.beforeOpen?.(`${rel}/`);
+  let dir: DirHandle;
+  try {
+    dir = await frame.dir.openSubdir(name);
+  } catch (error) {
+    const reason: UnsupportedReason =
+      error instanceof ChangedDuringWalkError
+        ? CHANGED_DURING_WALK
+        : (error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'vanished'
+          : 'unreadable';
+    yield { kind: 'unsupported', rel: `${rel}/`, reason, detail: (error as Error).message };
+    return undefined;
+  }
+  const sub = await readDir(dir);
+  if (sub.error || sub.entries.length === 0) {
+    dir.release();
+    yield sub.error
+      ? { kind: 'unsupported', rel: `${rel}/`, reason: 'unreadable', detail: sub.error }
+      : { kind: 'empty-dir', rel: `${rel}/` };
+    return undefined;
+  }
+  return { rel, dir, entries: sub.entries, index: 0 };
+}
+
+/** lstats the files up to the next directory together (in order) and yields them. */
+async function* fileBatch(frame: Frame, exclude?: KeyMatcher): AsyncGenerator<WalkEntry> {
+  const batch: DirEntry[] = [];
+  while (frame.index < frame.entries.length && batch.length < STAT_BATCH) {
+    const e = frame.entries[frame.index]!;
+    if (e.type === 'dir') break;
+    batch.push(e);
+    frame.index++;
+  }
+  const relOf = (e: DirEntry): string => (frame.rel === '' ? e.name : `${frame.rel}/${e.name}`);
+  const stats = await Promise.all(
+    batch.map((e) =>
+      e.type === 'file' && !exclude?.(relOf(e), false)
+        ? lstatOrError(frame.dir.entryPath(e.name))
+        : undefined,
+    ),
+  );
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i]!;
+    const r = relOf(e);
+    if (e.type !== 'file') {
+      yield { kind: 'unsupported', rel: r, reason: e.reason ?? 'device' };
       continue;
     }
-    // Files up to the next directory are stat'ed together (in order), directories descend.
-    const entry = frame.entries[frame.index]!;
-    const rel = frame.rel === '' ? entry.name : `${frame.rel}/${entry.name}`;
-    if (entry.type === 'dir') {
-      frame.index++;
-      if (exclude?.(rel, true)) {
-        yield { kind: 'excluded', rel, isDir: true };
-        continue;
-      }
-      const sub = await readDir(path.join(root, rel), rel);
-      if (sub.error) {
-        yield { kind: 'unsupported', rel: `${rel}/`, reason: 'unreadable', detail: sub.error };
-        continue;
-      }
-      if (sub.entries.length === 0) {
-        yield { kind: 'empty-dir', rel: `${rel}/` };
-        continue;
-      }
-      stack.push({ rel, entries: sub.entries, index: 0 });
-      continue;
-    }
-    const batch: DirEntry[] = [];
-    while (frame.index < frame.entries.length && batch.length < STAT_BATCH) {
-      const e = frame.entries[frame.index]!;
-      if (e.type === 'dir') break;
-      batch.push(e);
-      frame.index++;
-    }
-    const relOf = (e: DirEntry): string => (frame.rel === '' ? e.name : `${frame.rel}/${e.name}`);
-    const stats = await Promise.all(
-      batch.map((e) =>
-        e.type === 'file' && !exclude?.(relOf(e), false)
-          ? lstatOrError(path.join(root, relOf(e)))
-          : undefined,
-      ),
-    );
-    for (let i = 0; i < batch.length; i++) {
-      const e = batch[i]!;
-      const r = relOf(e);
-      if (e.type !== 'file') {
-        yield { kind: 'unsupported', rel: r, reason: e.reason ?? 'device' };
-        continue;
-      }
-      const st = stats[i];
-      if (st === undefined) {
-        yield { kind: 'excluded', rel: r, isDir: false };
-      } else if (st instanceof Error) {
-        yield {
-          kind: 'unsupported',
-          rel: r,
-          reason: st.code === 'ENOENT' ? 'vanished' : 'unreadable',
-          detail: st.message,
-        };
-      } else if (!st.isFile()) {
-        const t = typeOf(st);
-        yield { kind: 'unsupported', rel: r, reason: t?.reason ?? 'device' };
-      } else {
-        yield { kind: 'file', rel: r, abs: path.join(root, r), stat: st };
-      }
+    const st = stats[i];
+    if (st === undefined) {
+      yield { kind: 'excluded', rel: r, isDir: false };
+    } else if (st instanceof Error) {
+      yield {
+        kind: 'unsupported',
+        rel: r,
+        reason: st.code === 'ENOENT' ? 'vanished' : 'unreadable',
+        detail: st.message,
+      };
+    } else if (!st.isFile()) {
+      const t = typeOf(st);
+      yield { kind: 'unsupported', rel: r, reason: t?.reason ?? 'device' };
+    } else {
+      yield { kind: 'file', rel: r, abs: frame.dir.entryPath(e.name), dir: frame.dir, stat: st };
     }
   }
 }
 
 function lstatOrError(p: string): Promise<fs.BigIntStats | NodeJS.ErrnoException> {
   // Callback API: half the CPU of fs.promises per call, which matters at 10^5 files.
-  return new Promise((resolve) =>
-    fs.lstat(p, { bigint: true }, (e, st) => resolve(e ?? (st as fs.BigIntStats))),
-  );
+  return lstatAsync(p).catch((e: NodeJS.ErrnoException) => e);
 }
 
-async function readDir(
-  abs: string,
-  _rel: string,
-): Promise<{ entries: DirEntry[]; error?: string }> {
+async function readDir(dir: DirHandle): Promise<{ entries: DirEntry[]; error?: string }> {
   let dirents: fs.Dirent<Buffer>[];
   try {
-    dirents = await fsp.readdir(abs, { withFileTypes: true, encoding: 'buffer' });
+    dirents = await dir.readdir();
   } catch (error) {
     return { entries: [], error: (error as Error).message };
   }
@@ -163,7 +220,7 @@ async function readDir(
     if (!t) {
       // DT_UNKNOWN (some filesystems): ask lstat.
       try {
-        t = typeOf(await fsp.lstat(path.join(abs, name)));
+        t = typeOf(await lstatAsync(dir.entryPath(name)));
       } catch {
         t = { type: 'other', reason: 'vanished' };
       }

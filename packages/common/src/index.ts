@@ -1,0 +1,13 @@
+export {
+  CHANGED_DURING_WALK,
+  ChangedDuringWalkError,
+  DirHandle,
+  FILE_OPEN_FLAGS,
+  assertSameFile,
+  fstatAsync,
+  lstatAsync,
+  openEntry,
+  openEntrySync,
+  sameIdentity,
+  type FileIdentity,
+} from './safe-fs.js';
