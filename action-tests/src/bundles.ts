@@ -40,8 +40,8 @@ export function node24(): string {
 
 /**
  * Installs Node 24 from its own lockfile when it is missing (the jest global setup calls this
- * once). Not a workspace dependency: its `node` would come first on every npm script's PATH, and
- * the tests would no longer run on the machine's Node 20.
+ * once; .ci/run installs the same one and runs everything on it). Not a workspace dependency:
+ * its `node` would come first on every npm script's PATH, whatever Node the developer chose.
  */
 export async function ensureNode24(): Promise<void> {
   if (existsSync(NODE24_BIN)) return;

@@ -1,5 +1,5 @@
-import { KubeConfig } from '@kubernetes/client-node';
-import fetch from 'node-fetch';
+import { KubeConfig, RequestContext, type HttpMethod } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 import { KubeApiError, KubeUnreachableError, isConflict } from './errors.js';
 import { KINDS, objectPath, type KindName } from './paths.js';
 import type { KubeObject, ObjectList } from './types.js';
@@ -33,7 +33,7 @@ export type PropagationPolicy = 'Background' | 'Foreground' | 'Orphan';
 
 /**
  * A thin JSON client over the API server that authenticates exactly like
- * @kubernetes/client-node 1.x (token, client certificate, exec plugins, CA, skip-TLS) but reads
+ * @kubernetes/client-node 2.x (token, client certificate, exec plugins, CA, skip-TLS) but reads
  * and writes raw JSON: the typed models silently drop fields they do not know.
  */
 export class KubeClient {
@@ -82,20 +82,21 @@ export class KubeClient {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
     }
-    // Rebuilt per request: exec/OIDC credentials refresh inside applyToFetchOptions.
-    const init = await this.kubeConfig.applyToFetchOptions({});
-    const headers = init.headers as unknown as { set(k: string, v: string): void };
-    headers.set('Accept', 'application/json');
-    if (options.body !== undefined) {
-      headers.set('Content-Type', options.contentType ?? 'application/json');
-    }
+    // Rebuilt per request: exec/OIDC credentials refresh inside applySecurityAuthentication,
+    // which also sets the TLS dispatcher (client certificate, CA, skip-TLS) of client-node 2.x.
+    const context = new RequestContext(url.toString(), method as HttpMethod);
+    await this.kubeConfig.applySecurityAuthentication(context);
+    const headers: Record<string, string> = { ...context.getHeaders(), Accept: 'application/json' };
+    if (options.body !== undefined)
+      headers['Content-Type'] = options.contentType ?? 'application/json';
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
     let status: number;
     let text: string;
     try {
       const response = await fetch(url.toString(), {
-        ...init,
+        headers,
+        dispatcher: context.getDispatcher(),
         method,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         signal: controller.signal as never,
@@ -105,7 +106,8 @@ export class KubeClient {
     } catch (error) {
       const reason = controller.signal.aborted
         ? `no answer within ${this.requestTimeoutMs} ms`
-        : (error as Error).message;
+        : // undici's fetch says "fetch failed"; the cause says why (ECONNREFUSED, a TLS error).
+          ((error as Error & { cause?: Error }).cause?.message ?? (error as Error).message);
       throw new KubeUnreachableError(
         `${method} ${path}: cannot reach the API server ${url.origin}: ${reason}`,
         {
