@@ -276,7 +276,14 @@ export const COMMANDS: Record<string, Command> = {
     config: readStatusConfig,
     async run(config) {
       const r = await runStatus(config);
-      return { text: r.lines.join('\n'), outcome: 'done', result: r };
+      const next = r.mixed.length
+        ? 'next: the install is mixed; finish the cutover (dify-storage cutover) or roll back (dify-storage rollback --backup-id <id>).'
+        : 'next: dify-storage plan shows what the cutover would change.';
+      return {
+        text: [...r.lines, next].join('\n'),
+        outcome: r.mixed.length ? 'blocked' : 'done',
+        result: r,
+      };
     },
   }),
 };

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import {
+  ConfigurationError,
   KubeInputs,
   parseInputs,
   parseKubeTarget,
@@ -8,9 +9,11 @@ import {
 import { formatBytes, listBackups } from '@dify-storage/backup';
 import {
   DEFAULT_LOCK_NAME,
+  KubeApiError,
   objectPath,
   rolloutStatus,
   type ConfigMap,
+  type KubeClient,
   type KubeObject,
   type Workload,
 } from '@dify-storage/kube';
@@ -54,18 +57,75 @@ export function readStatusConfig(read: InputReader) {
   );
 }
 
+export interface StatusResult {
+  namespace: string;
+  lines: string[];
+  /** A mixed install: one workload converted and not the other, settings that do not fit them. */
+  mixed: string[];
+}
+
+/** What each workload is, in the words of the mixed-state warnings. */
+type Shape = 'StatefulSet' | 'Deployment' | 'both';
+
+/** The mixed states a half-done cutover or rollback leaves (each is a reason to exit 3). */
+function mixedStates(
+  shapes: Map<string, Shape>,
+  storageTypes: Map<string, string>,
+  missingSecrets: string[],
+): string[] {
+  const mixed: string[] = [];
+  for (const [name, shape] of shapes) {
+    if (shape === 'both') mixed.push(`${name} is both a StatefulSet and a Deployment`);
+  }
+  const kinds = new Set(shapes.values());
+  if (kinds.has('StatefulSet') && kinds.has('Deployment')) {
+    mixed.push(
+      `one workload is converted and the other not (${[...shapes].map(([n, s]) => `${n}: ${s}`).join(', ')})`,
+    );
+  }
+  const onS3 = kinds.size === 1 && kinds.has('Deployment');
+  const onHostPath = kinds.size === 1 && kinds.has('StatefulSet');
+  for (const [cm, type] of storageTypes) {
+    if (onS3 && type !== 's3')
+      mixed.push(
+        `the workloads are Deployments on S3 but ConfigMap ${cm} says STORAGE_TYPE=${type}`,
+      );
+    if (onHostPath && type === 's3')
+      mixed.push(
+        `the workloads are hostPath StatefulSets but ConfigMap ${cm} says STORAGE_TYPE=s3`,
+      );
+  }
+  for (const s of missingSecrets)
+    mixed.push(`the workloads read Secret ${s}, which does not exist`);
+  return mixed;
+}
+
+/** A missing namespace is named as such (a Role scoped to it may not read it: then it is assumed). */
+async function requireNamespace(client: KubeClient, ns: string): Promise<void> {
+  try {
+    if (await client.getOrNull(`/api/v1/namespaces/${encodeURIComponent(ns)}`)) return;
+  } catch (error) {
+    if (error instanceof KubeApiError && error.code === 403) return;
+    throw error;
+  }
+  throw new ConfigurationError(
+    `Namespace ${ns} does not exist in this cluster; check --namespace.`,
+  );
+}
+
 /** A read-only look at the install: what each workload is, its storage, the lock, the backups. */
-export async function runStatus(
-  config: StatusConfig,
-): Promise<{ namespace: string; lines: string[] }> {
+export async function runStatus(config: StatusConfig): Promise<StatusResult> {
   const client = kubeClient(config.kube);
   const ns = config.kube.namespace;
   const lines: string[] = [`namespace ${ns}`];
   const configMaps = new Set<string>();
+  const secrets = new Set<string>();
+  const shapes = new Map<string, Shape>();
   for (const name of [config.apiName, config.workerName]) {
     for (const kind of ['StatefulSet', 'Deployment'] as const) {
       const w = await client.getOrNull<Workload>(objectPath(kind, ns, name));
       if (!w) continue;
+      shapes.set(name, shapes.has(name) ? 'both' : kind);
       const r = rolloutStatus(w);
       const volumes = w.spec?.template?.spec?.volumes ?? [];
       const hostPath = volumes.find((v) => v.hostPath)?.hostPath?.path;
@@ -77,12 +137,23 @@ export async function runStatus(
           if (f.configMapRef?.name) configMaps.add(f.configMapRef.name);
         for (const e of c.env ?? [])
           if (e.valueFrom?.configMapKeyRef?.name) configMaps.add(e.valueFrom.configMapKeyRef.name);
+        for (const f of c.envFrom ?? []) if (f.secretRef?.name) secrets.add(f.secretRef.name);
+        for (const e of c.env ?? [])
+          if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
       }
     }
+    if (!shapes.has(name)) {
+      await requireNamespace(client, ns);
+      throw new ConfigurationError(
+        `${name} is neither a StatefulSet nor a Deployment in namespace ${ns}; check --api-name and --worker-name.`,
+      );
+    }
   }
+  const storageTypes = new Map<string, string>();
   for (const name of configMaps) {
     const cm = await client.getOrNull<ConfigMap>(objectPath('ConfigMap', ns, name));
     const d = cm?.data ?? {};
+    if (d.STORAGE_TYPE) storageTypes.set(name, d.STORAGE_TYPE);
     lines.push(
       `  ConfigMap ${name}: STORAGE_TYPE=${d.STORAGE_TYPE ?? '(unset)'}${d.S3_BUCKET_NAME ? `, bucket ${d.S3_BUCKET_NAME} at ${d.S3_ENDPOINT ?? 'AWS'}` : ''}${d.OPENDAL_SCHEME ? `, OPENDAL_SCHEME=${d.OPENDAL_SCHEME}` : ''}`,
     );
@@ -111,5 +182,11 @@ export async function runStatus(
     );
     for (const f of rollbacks) lines.push(`  rollback state: ${f}`);
   }
-  return { namespace: ns, lines };
+  const missingSecrets: string[] = [];
+  for (const s of secrets) {
+    if (!(await client.getOrNull(objectPath('Secret', ns, s)))) missingSecrets.push(s);
+  }
+  const mixed = mixedStates(shapes, storageTypes, missingSecrets);
+  for (const m of mixed) lines.push(`MIXED: ${m}`);
+  return { namespace: ns, lines, mixed };
 }

@@ -25,6 +25,7 @@ import {
 import type { BackupConfig } from './backup-config.js';
 import { progressOf, type Logger } from './logger.js';
 import { offNodeUploader } from './off-node.js';
+import { requireCompleteSnapshot, requireNamedWorkloads } from './record-check.js';
 import { kubeClient } from './targets.js';
 
 export interface BackupRunResult {
@@ -93,6 +94,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     storageMountPath: config.storageMountPath,
     apiPodName: config.apiPod,
   });
+  requireNamedWorkloads(inspection);
   const { node, storagePath } = await locateStorage(config, inspection);
   const preflight = await preflightBackup({
     storageDir: storagePath,
@@ -110,6 +112,12 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
   const k8sDir = path.join(config.backupDir, `${id}.kubernetes`);
   const targets = snapshotTargets(inspection);
   const snapshot = await snapshotObjects(client, { namespace: config.kube.namespace, ...targets });
+  requireCompleteSnapshot(
+    'The Kubernetes snapshot',
+    snapshot.raw.map((o) => ({ kind: String(o.kind), name: String(o.metadata?.name) })),
+    config.apiName,
+    config.workerName,
+  );
   const kubernetes: KubernetesSnapshot = {
     objects: [],
     notes: [

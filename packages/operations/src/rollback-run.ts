@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigurationError } from '@dify-storage/action-kit';
+import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
 import {
   findBackup,
   latestBackup,
@@ -30,6 +30,7 @@ import {
 } from '@dify-storage/kube';
 import { syncFromBucket, type SyncReport } from '@dify-storage/sync';
 import { progressOf, type Logger } from './logger.js';
+import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
 import { kubeClient, syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -83,10 +84,16 @@ async function locate(config: RollbackConfig): Promise<LocatedBackup> {
     (o) => !o.sanitizedFile || !existsSync(path.join(config.backupDir, o.sanitizedFile)),
   );
   if (located.record.kubernetes.objects.length === 0 || missing.length > 0) {
-    throw new ConfigurationError(
-      `Backup ${located.record.id} has no complete Kubernetes snapshot (${missing.map((o) => `${o.kind}/${o.name}`).join(', ') || 'no objects'}); it cannot restore the workloads.`,
+    throw new BlockedError(
+      `Backup ${located.record.id} has no complete Kubernetes snapshot (${missing.map((o) => `${o.kind}/${o.name}`).join(', ') || 'no objects'}); it cannot restore the workloads. Nothing was changed.`,
     );
   }
+  requireCompleteSnapshot(
+    `Backup ${located.record.id}`,
+    located.record.kubernetes.objects,
+    config.apiName,
+    config.workerName,
+  );
   if (located.record.namespace && located.record.namespace !== config.kube.namespace) {
     throw new ConfigurationError(
       `Backup ${located.record.id} is of namespace ${located.record.namespace}, not ${config.kube.namespace}.`,
