@@ -27,6 +27,13 @@ export interface S3Config {
   secretKey?: string;
   addressStyle: string;
   useAwsManagedIam: boolean;
+  /**
+   * botocore's `verify`: the CA bundle path from AWS_CA_BUNDLE (session.py:928-929,
+   * configprovider.py:59), else REQUESTS_CA_BUNDLE (endpoint.py:438-449), else true (certifi,
+   * httpsession.py:92-99). A set but empty variable is a falsy path: no verification at all
+   * (httpsession.py:376-382), as in botocore 1.35.99.
+   */
+  verify: string | true;
 }
 
 export interface DifyConfig {
@@ -181,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       secretKey: opt(env, 'S3_SECRET_KEY'),
       addressStyle,
       useAwsManagedIam: boolField(env, 'S3_USE_AWS_MANAGED_IAM', false),
+      verify: env.AWS_CA_BUNDLE ?? env.REQUESTS_CA_BUNDLE ?? true,
     },
     db: {
       user: env.DB_USERNAME ?? 'postgres',

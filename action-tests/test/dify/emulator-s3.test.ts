@@ -201,6 +201,36 @@ describe('Dify emulator on S3 (STORAGE_TYPE=s3, Ceph RGW)', () => {
     );
   });
 
+  it('trusts a private CA only through AWS_CA_BUNDLE or REQUESTS_CA_BUNDLE, as botocore does', async () => {
+    const tls = { ...vars, S3_ENDPOINT: env('DSM_S3_TLS_ENDPOINT') };
+    const caFile = env('DSM_S3_CA_FILE');
+    const roundTrip = async (extra: Record<string, string>) => {
+      const storage = await createStorage(loadConfig({ ...tls, ...extra }, cwd.dir));
+      try {
+        await storage.save('upload_files/ca/probe.txt', Buffer.from('over TLS'));
+        return (await storage.loadOnce('upload_files/ca/probe.txt')).toString();
+      } finally {
+        storage.close();
+      }
+    };
+    // Without a bundle botocore uses certifi: the private CA is unknown and start-up fails.
+    await expect(roundTrip({})).rejects.toMatchObject({
+      pythonType: 'botocore.exceptions.SSLError',
+      message: expect.stringContaining('[SSL: CERTIFICATE_VERIFY_FAILED]'),
+    });
+    expect(await roundTrip({ AWS_CA_BUNDLE: caFile })).toBe('over TLS');
+    expect(await roundTrip({ REQUESTS_CA_BUNDLE: caFile })).toBe('over TLS');
+    // AWS_CA_BUNDLE wins over REQUESTS_CA_BUNDLE, even when it names no readable file.
+    await expect(
+      roundTrip({ AWS_CA_BUNDLE: path.join(cwd.dir, 'missing.pem'), REQUESTS_CA_BUNDLE: caFile }),
+    ).rejects.toMatchObject({ pythonType: 'botocore.exceptions.SSLError' });
+    const emu = spawnEmulator('api', cwd.dir, tls);
+    expect(await emu.exited).not.toBe(0);
+    expect(emu.stderr()).toContain(
+      'botocore.exceptions.SSLError: SSL validation failed for https://',
+    );
+  });
+
   it('exits non-zero at start when the S3 endpoint is unreachable, naming the error', async () => {
     const emu = spawnEmulator('api', cwd.dir, { ...vars, S3_ENDPOINT: 'http://127.0.0.1:9' });
     let timer: NodeJS.Timeout | undefined;

@@ -31,7 +31,7 @@ export async function createStorage(cfg: DifyConfig): Promise<Storage> {
         await OpenDalFsStorage.create(cfg.storageLocalPath, cfg.cwd, cfg.rootfs),
       );
     case 's3':
-      return new Storage(cfg.storageType, await AwsS3Storage.create(cfg.s3));
+      return new Storage(cfg.storageType, await AwsS3Storage.create(cfg.s3, cfg.rootfs));
     default:
       throw new PythonError(
         'NotImplementedError',

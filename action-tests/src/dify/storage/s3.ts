@@ -1,6 +1,8 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
@@ -16,6 +18,33 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { S3Config } from '../config.js';
 import { ClientError, FileNotFoundError, PythonError, log } from '../log.js';
 import type { BaseStorage } from './base.js';
+
+/** OpenSSL verification failures as Node reports them: urllib3 raises SSLError for these. */
+const SSL_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The https agent options of botocore's `verify` (see S3Config.verify): a bundle path (read in
+ * the simulated container's root when absolute), the default roots (certifi), or none at all.
+ * A path that cannot be read fails each request with an SSLError, as in urllib3.
+ */
+function tlsOptions(verify: string | true, rootfs: string | undefined): https.AgentOptions {
+  if (verify === true) return {};
+  if (verify === '') return { rejectUnauthorized: false };
+  const file = path.isAbsolute(verify) && rootfs ? path.join(rootfs, verify) : verify;
+  try {
+    return { ca: readFileSync(file, 'utf8') };
+  } catch {
+    // urllib3 raises SSLError from load_verify_locations; an empty trust store fails likewise.
+    return { ca: [] };
+  }
+}
 
 interface SdkError {
   name?: string;
@@ -38,6 +67,17 @@ export function toBotocoreError(err: unknown, operation: string, url: string): P
     );
   }
   const status = e.$metadata?.httpStatusCode;
+  // urllib3's SSLError becomes botocore's SSLError (httpsession.py:490-491, exceptions.py:129-130).
+  // Under jest's VM the SDK cannot tell a socket error is an Error and keeps only its text
+  // ("AWS SDK error wrapper for Error: unable to verify the first certificate").
+  const code = (err as { code?: string } | undefined)?.code;
+  const tlsFailure = code ? SSL_VERIFY_CODES.has(code) : /certificate/i.test(e.message ?? '');
+  if (status === undefined && tlsFailure) {
+    return new PythonError(
+      'botocore.exceptions.SSLError',
+      `SSL validation failed for ${url} [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ${(e.message ?? '').replace(/^.*Error: /, '')} (_ssl.c:1006)`,
+    );
+  }
   // No HTTP answer at all (refused, DNS, reset, timeout): botocore's EndpointConnectionError.
   if (status === undefined) {
     return new PythonError(
@@ -47,9 +87,9 @@ export function toBotocoreError(err: unknown, operation: string, url: string): P
   }
   const reason = http.STATUS_CODES[status] ?? 'Unknown';
   if (operation.startsWith('Head')) return new ClientError(String(status), operation, reason);
-  const code =
+  const errorCode =
     e.name && e.name !== 'Unknown' && e.name !== 'UnknownError' ? e.name : String(status);
-  return new ClientError(code, operation, e.message || reason);
+  return new ClientError(errorCode, operation, e.message || reason);
 }
 
 /** api/extensions/storage/aws_s3_storage.py (boto3 1.35.99: no default checksums). */
@@ -65,7 +105,7 @@ export class AwsS3Storage implements BaseStorage {
    * CreateBucket; 403 → ignored (a bucket we may not HEAD); anything else → thrown, which
    * crashes the process at start.
    */
-  static async create(cfg: S3Config): Promise<AwsS3Storage> {
+  static async create(cfg: S3Config, rootfs?: string): Promise<AwsS3Storage> {
     const region = cfg.region ?? 'us-east-1';
     let client: S3Client;
     let baseUrl: string;
@@ -76,6 +116,11 @@ export class AwsS3Storage implements BaseStorage {
       maxAttempts: 5,
       requestHandler: new NodeHttpHandler({
         httpAgent: new http.Agent({ keepAlive: true, maxSockets: 32 }),
+        httpsAgent: new https.Agent({
+          keepAlive: true,
+          maxSockets: 32,
+          ...tlsOptions(cfg.verify, rootfs),
+        }),
         connectionTimeout: 10_000,
         requestTimeout: 60_000,
       }),
