@@ -3,6 +3,8 @@ import { difyEmulatorCommand } from './command.js';
 
 /** The part of the pod simulator's ContainerContext this runtime uses (structural). */
 export interface DifyContainerContext {
+  /** The container spec: a `command` replaces the image's entrypoint. */
+  container: { command?: string[]; args?: string[] };
   podName: string;
   namespace: string;
   env: Record<string, string>;
@@ -25,6 +27,26 @@ export interface DifyRuntimeOptions {
 }
 
 /**
+ * A `command` of `python`/`python3` (e.g. a one-shot probe pod in the api image, which is
+ * python:3.12-slim based) runs under this machine's python3 with the container's env, in the
+ * rootfs. Other commands are not emulated.
+ */
+function pythonCommand(ctx: DifyContainerContext): DifyProcessSpec | undefined {
+  const command = ctx.container.command;
+  if (!command?.length) return undefined;
+  if (!/^(\/usr\/local\/bin\/)?python3?$/.test(command[0]!)) {
+    throw new Error(
+      `the emulated langgenius/dify-api image runs only python commands, not ${command[0]}`,
+    );
+  }
+  return {
+    argv: ['python3', ...command.slice(1), ...(ctx.container.args ?? [])],
+    env: {},
+    cwd: ctx.workingDir ?? ctx.rootfs,
+  };
+}
+
+/**
  * A container runtime for the `langgenius/dify-api` image. Api and worker share that image, and
  * `MODE=worker` selects the worker, as in the image's entrypoint. The process runs in
  * `/app/api` (the image's WORKDIR) under the pod's rootfs, so `OPENDAL_FS_ROOT=storage` lands
@@ -33,6 +55,8 @@ export interface DifyRuntimeOptions {
  */
 export function difyRuntime(opts: DifyRuntimeOptions = {}) {
   return async (ctx: DifyContainerContext): Promise<DifyProcessSpec> => {
+    const override = pythonCommand(ctx);
+    if (override) return override;
     const role = ctx.env.MODE === 'worker' ? 'worker' : 'api';
     const { command, args } = difyEmulatorCommand(role);
     const env: Record<string, string> = { DIFY_EMULATOR_ROOTFS: ctx.rootfs };

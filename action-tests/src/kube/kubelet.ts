@@ -100,6 +100,8 @@ interface ContainerState {
 
 interface PodState {
   uid: string;
+  /** spec.restartPolicy: Always restarts with back-off; Never/OnFailure let the pod finish. */
+  restartPolicy: string;
   namespace: string;
   name: string;
   nodeName: string;
@@ -240,6 +242,7 @@ export class Kubelet {
       namespace: pod.metadata.namespace!,
       name: pod.metadata.name!,
       nodeName: spec.nodeName,
+      restartPolicy: spec.restartPolicy ?? 'Always',
       podDir: join(
         this.opts.stateDir,
         'pods',
@@ -506,7 +509,10 @@ export class Kubelet {
     void tick();
   }
 
-  /** A container exited on its own: CrashLoopBackOff (restartPolicy Always) with exponential back-off. */
+  /**
+   * A container exited on its own: with restartPolicy Never (OnFailure: after exit 0) it stays
+   * terminated; otherwise CrashLoopBackOff with exponential back-off.
+   */
   private recordExit(
     ps: PodState,
     c: ContainerState,
@@ -523,8 +529,15 @@ export class Kubelet {
       containerID: c.containerID,
     };
     if (message) terminated.message = message.slice(-2048);
-    c.lastState = { terminated };
     c.ready = false;
+    if (ps.restartPolicy === 'Never' || (ps.restartPolicy === 'OnFailure' && exitCode === 0)) {
+      // The container stays terminated; once all are, the pod is Succeeded or Failed.
+      c.state = { terminated };
+      this.event(ps, 'Normal', 'Completed', `Container ${c.name} exited with code ${exitCode}`);
+      this.opts.onChange();
+      return;
+    }
+    c.lastState = { terminated };
     c.restartCount++;
     const backoffSeconds = Math.min(10 * 2 ** (c.restartCount - 1), 300);
     c.state = {
@@ -599,8 +612,17 @@ export class Kubelet {
       }
       return c;
     };
+    const exits = ps.containers.map((c) => c.state.terminated?.exitCode as number | undefined);
+    const finished = exits.every((e) => e !== undefined);
+    const phase = finished
+      ? exits.every((e) => e === 0)
+        ? 'Succeeded'
+        : 'Failed'
+      : allStarted
+        ? 'Running'
+        : 'Pending';
     const status: Obj = {
-      phase: allStarted ? 'Running' : 'Pending',
+      phase,
       conditions: [
         this.condition(ps, 'PodReadyToStartContainers', ps.prepared),
         this.condition(ps, 'Initialized', true),

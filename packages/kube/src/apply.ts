@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KubeClient } from './client.js';
+import { CA_BUNDLE_CONFIGMAP, CA_BUNDLE_KEY, caBundleConfigMap } from './ca-bundle.js';
 import { s3ConfigMapPatch } from './configmap.js';
 import { KubeStateError } from './errors.js';
 import {
@@ -94,6 +95,8 @@ export async function applyCutover(
         journal,
       );
     }
+    if (options.settings.caBundle)
+      await ensureCaBundle(client, namespace, options.settings.caBundle, journal);
     for (const w of workloads) {
       if (!w.statefulSet) continue;
       const desired = desiredDeployment(inspection, w, options.settings);
@@ -229,6 +232,29 @@ async function ensureSecret(
     return { ...s, data: { ...s.data, ...data } };
   });
   if (changed) journal.record('updated', 'Secret', name, 'keys S3_ACCESS_KEY, S3_SECRET_KEY set');
+}
+
+/** The private CA's ConfigMap, before the Deployments that mount it (a missing one holds pods in ContainerCreating). */
+async function ensureCaBundle(
+  client: KubeClient,
+  namespace: string,
+  pem: string,
+  journal: Journal,
+): Promise<void> {
+  const desired = caBundleConfigMap(namespace, pem, { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE });
+  const path = objectPath('ConfigMap', namespace, CA_BUNDLE_CONFIGMAP);
+  const what = `${CA_BUNDLE_KEY}: the private CA and the public roots`;
+  if (!(await client.getOrNull<ConfigMap>(path))) {
+    await client.create(objectPath('ConfigMap', namespace), desired);
+    journal.record('created', 'ConfigMap', CA_BUNDLE_CONFIGMAP, what);
+    return;
+  }
+  const { changed } = await client.updateWithRetry<ConfigMap>(path, (cm) =>
+    cm.data?.[CA_BUNDLE_KEY] === desired.data?.[CA_BUNDLE_KEY]
+      ? undefined
+      : { ...cm, data: desired.data! },
+  );
+  if (changed) journal.record('updated', 'ConfigMap', CA_BUNDLE_CONFIGMAP, what);
 }
 
 async function updateConfigMap(

@@ -1,3 +1,4 @@
+import { mountCaBundle } from './ca-bundle.js';
 import { LAST_APPLIED_ANNOTATION } from './sanitize.js';
 import { isLocalStorageKey, S3_CREDENTIAL_KEYS } from './configmap.js';
 import type { KubeObject, V1Container, V1EnvVar, V1PodSpec, V1Volume, Workload } from './types.js';
@@ -32,6 +33,8 @@ export interface ConversionOptions {
   inlineStorageEnv?: Record<string, string>;
   /** Name of the emptyDir that keeps the storage path writable. */
   scratchVolumeName?: string;
+  /** Mount the private CA bundle (CA_BUNDLE_CONFIGMAP) into the containers that use storage. */
+  caBundle?: boolean;
 }
 
 /**
@@ -72,9 +75,11 @@ export function statefulSetToDeployment(sts: Workload, options: ConversionOption
   const scratchName = pickScratchName(podSpec, options.scratchVolumeName ?? 'storage-scratch');
   replaceStorageVolume(podSpec, options, claimNames, scratchName);
   removeHostnamePinning(podSpec);
-  for (const container of [...(podSpec.initContainers ?? []), ...podSpec.containers]) {
-    if (usesStorageSettings(container, options)) rewriteStorageEnv(container, options, name);
-  }
+  const storageUsers = [...(podSpec.initContainers ?? []), ...podSpec.containers].filter((c) =>
+    usesStorageSettings(c, options),
+  );
+  for (const container of storageUsers) rewriteStorageEnv(container, options, name);
+  if (options.caBundle) mountCaBundle(podSpec, storageUsers);
 
   const metadata: Workload['metadata'] = { name };
   if (sts.metadata?.namespace) metadata.namespace = sts.metadata.namespace;

@@ -149,6 +149,15 @@ export {
   type ApplyCutoverResult,
   type S3Credentials,
 } from './apply.js';
+export {
+  CA_BUNDLE_CONFIGMAP,
+  CA_BUNDLE_ENV,
+  CA_BUNDLE_KEY,
+  CA_BUNDLE_PATH,
+  caBundleFile,
+  mountCaBundle,
+} from './ca-bundle.js';
+export { PROBE_LABEL, probeEndpointFromPod, probePod, type PodProbeOptions } from './pod-probe.js';
 export { restoreObjects, type RestoreOptions, type RestoreResult } from './restore.js';
 export { pollUntil, sleep } from './wait.js';
 export {

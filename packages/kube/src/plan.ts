@@ -5,6 +5,7 @@ import {
   type ConfigMapKeyChange,
   type S3StorageSettings,
 } from './configmap.js';
+import { CA_BUNDLE_CONFIGMAP, CA_BUNDLE_ENV, CA_BUNDLE_PATH } from './ca-bundle.js';
 import { statefulSetToDeployment, type ConversionOptions } from './convert.js';
 import { diffJson, looksSecret, redactChanges, REDACTED, type FieldChange } from './diff.js';
 import {
@@ -27,6 +28,8 @@ export interface CutoverSettings extends S3StorageSettings {
   progressDeadlineSeconds?: number;
   /** Finding codes the operator has accepted: they no longer block. */
   acceptFindings?: string[];
+  /** PEM of a private CA the endpoint's certificate chains to: mounted into api and worker. */
+  caBundle?: string;
 }
 
 export interface WorkloadPlan {
@@ -57,6 +60,8 @@ export interface CutoverPlan {
   workloads: WorkloadPlan[];
   /** Where each workload's files are (volume type, node, path), as the cutover resolved them. */
   storage: { workload: string; volumes: ResolvedVolume[] }[];
+  /** The private CA bundle the cutover puts in a ConfigMap and mounts (no secret in it). */
+  caBundle?: { configMap: string; path: string; certificates: number; env: string[] };
 }
 
 /** Options of the conversion for one workload of an inspected install. */
@@ -75,6 +80,7 @@ export function conversionOptions(
       : {}),
     ...(inspection.storageConfigMap ? { storageConfigMapName: inspection.storageConfigMap } : {}),
     inlineStorageEnv: s3StorageEnv(settings),
+    ...(settings.caBundle ? { caBundle: true } : {}),
   };
 }
 
@@ -101,6 +107,16 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
     storage: [inspection.api, inspection.worker]
       .filter((w) => w.volumes.length)
       .map((w) => ({ workload: w.name, volumes: w.volumes })),
+    ...(settings.caBundle
+      ? {
+          caBundle: {
+            configMap: CA_BUNDLE_CONFIGMAP,
+            path: CA_BUNDLE_PATH,
+            certificates: settings.caBundle.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0,
+            env: Object.keys(CA_BUNDLE_ENV),
+          },
+        }
+      : {}),
   };
   const cmInfo = inspection.configMaps.find((c) => c.name === inspection.storageConfigMap);
   const patchedConfigMaps: Record<string, Record<string, string>> = {};
@@ -191,6 +207,14 @@ export function renderPlanMarkdown(plan: CutoverPlan): string {
     out.push(`### Secret \`${plan.secret.name}\` (create or update)`, '');
     out.push(
       `Keys: ${plan.secret.keys.map((k) => `\`${k}\``).join(', ')} (values are never shown).`,
+      '',
+    );
+  }
+  if (plan.caBundle && !plan.noop) {
+    const ca = plan.caBundle;
+    out.push(`### ConfigMap \`${ca.configMap}\` (create or update)`, '');
+    out.push(
+      `The private CA (${ca.certificates} certificate(s)) followed by the public roots, mounted read-only at \`${ca.path}\` in the containers that use the storage; ${ca.env.map((e) => `\`${e}\``).join(' and ')} point at it, so boto3 in Dify trusts the endpoint. Rollback deletes it.`,
       '',
     );
   }

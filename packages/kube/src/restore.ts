@@ -1,11 +1,12 @@
 import type { KubeClient } from './client.js';
 import { KubeStateError } from './errors.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './apply.js';
+import { CA_BUNDLE_CONFIGMAP } from './ca-bundle.js';
 import { Journal, JournaledError, type JournalEntry } from './journal.js';
 import { isKindName, labelSelectorString, objectPath, type KindName } from './paths.js';
 import { isSubset, jsonEqual, sanitizeObject } from './sanitize.js';
 import { scaleWorkload, waitForPodsGone } from './scale.js';
-import type { KubeObject, Logger, Secret, Workload } from './types.js';
+import type { KubeObject, Logger, Workload } from './types.js';
 import { pollUntil } from './wait.js';
 
 /** StatefulSet spec fields an update may change; any other difference needs delete + create. */
@@ -25,6 +26,8 @@ export interface RestoreOptions {
   objects: KubeObject[];
   /** The S3 Secret the cutover created; deleted when it carries this tool's label. */
   secretName?: string;
+  /** Also delete the private CA's ConfigMap the cutover created (when it carries the label). */
+  caBundle?: boolean;
   /** Create/update the StatefulSets with this many replicas (e.g. 0 until the files are back). */
   statefulSetReplicas?: number;
   timeoutMs?: number;
@@ -45,7 +48,7 @@ const RESTORABLE: KindName[] = ['ConfigMap', 'Service', 'StatefulSet'];
  * Puts the snapshot back: Deployments of the StatefulSets' names scaled to zero and deleted,
  * ConfigMaps replaced wholesale (keys the cutover added disappear), StatefulSets re-created
  * (delete + create when immutable fields differ), missing Services created, the cutover's S3
- * Secret deleted. Idempotent: a second run changes nothing.
+ * Secret and private-CA ConfigMap deleted. Idempotent: a second run changes nothing.
  */
 export async function restoreObjects(
   client: KubeClient,
@@ -80,7 +83,9 @@ export async function restoreObjects(
       await restoreStatefulSet(client, namespace, desired, journal, { timeoutMs, intervalMs });
     }
     if (options.secretName)
-      await deleteOurSecret(client, namespace, options.secretName, journal, logger);
+      await deleteOurs(client, namespace, 'Secret', options.secretName, journal, logger);
+    if (options.caBundle)
+      await deleteOurs(client, namespace, 'ConfigMap', CA_BUNDLE_CONFIGMAP, journal, logger);
   } catch (error) {
     throw new JournaledError(`restore failed: ${(error as Error).message}`, journal.entries, error);
   }
@@ -211,22 +216,28 @@ function immutableDiffers(desired: Workload, current: Workload): boolean {
   return Object.keys(a).some((k) => !STS_MUTABLE_SPEC.has(k) && !isSubset(a[k], b[k]));
 }
 
-async function deleteOurSecret(
+const CUTOVER_ADDED = {
+  Secret: 'the S3 credentials of the cutover',
+  ConfigMap: 'the private CA bundle of the cutover',
+} as const;
+
+/** Deletes an object the cutover created, only when it carries this tool's label. */
+async function deleteOurs(
   client: KubeClient,
   namespace: string,
+  kind: keyof typeof CUTOVER_ADDED,
   name: string,
   journal: Journal,
   logger?: Logger,
 ): Promise<void> {
-  const path = objectPath('Secret', namespace, name);
-  const secret = await client.getOrNull<Secret>(path);
-  if (!secret) return;
-  if (secret.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
+  const path = objectPath(kind, namespace, name);
+  const found = await client.getOrNull<KubeObject>(path);
+  if (!found) return;
+  if (found.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
     logger?.warning?.(
-      `Secret/${name} was not created by this tool (no ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} label); left in place`,
+      `${kind}/${name} was not created by this tool (no ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} label); left in place`,
     );
     return;
   }
-  if (await client.delete(path))
-    journal.record('deleted', 'Secret', name, 'the S3 credentials of the cutover');
+  if (await client.delete(path)) journal.record('deleted', kind, name, CUTOVER_ADDED[kind]);
 }

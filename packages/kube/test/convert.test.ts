@@ -333,6 +333,40 @@ describe('statefulSetToDeployment', () => {
     expect(container(d).envFrom).toEqual(container(sts).envFrom);
   });
 
+  it('mounts a private CA bundle and points boto3 at it only in the containers that use the storage', () => {
+    const sts = difySts('dify-api');
+    podSpec(sts).containers.push({
+      name: 'sidecar',
+      image: 'nginx',
+      env: [{ name: 'AWS_CA_BUNDLE', value: '/own/ca.pem' }],
+    });
+    const d = statefulSetToDeployment(sts, { ...options, caBundle: true });
+    expect(podSpec(d).volumes).toContainEqual({
+      name: 'dify-s3-ca-bundle',
+      configMap: {
+        name: 'dify-s3-ca-bundle',
+        items: [{ key: 'ca-bundle.crt', path: 'ca-bundle.crt' }],
+      },
+    });
+    expect(container(d).volumeMounts).toContainEqual({
+      name: 'dify-s3-ca-bundle',
+      mountPath: '/etc/dify-storage/ca',
+      readOnly: true,
+    });
+    expect(container(d).env).toEqual(
+      expect.arrayContaining([
+        { name: 'AWS_CA_BUNDLE', value: '/etc/dify-storage/ca/ca-bundle.crt' },
+        { name: 'REQUESTS_CA_BUNDLE', value: '/etc/dify-storage/ca/ca-bundle.crt' },
+      ]),
+    );
+    // A container without the storage keeps its own settings and gets no mount.
+    expect(container(d, 1).env).toEqual([{ name: 'AWS_CA_BUNDLE', value: '/own/ca.pem' }]);
+    expect(container(d, 1).volumeMounts).toBeUndefined();
+    expect(statefulSetToDeployment(sts, options).spec?.template?.spec?.volumes).not.toContainEqual(
+      expect.objectContaining({ name: 'dify-s3-ca-bundle' }),
+    );
+  });
+
   it('rewrites inline storage env (it would override the ConfigMap) and drops OpenDAL keys', () => {
     const sts = difySts('dify-api');
     container(sts).envFrom = undefined;

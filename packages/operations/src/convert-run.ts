@@ -4,6 +4,8 @@ import { ConfigurationError, errorMessage } from '@dify-storage/action-kit';
 import {
   acquireLock,
   applyCutover,
+  desiredDeployment,
+  probeEndpointFromPod,
   inspectInstall,
   Journal,
   JournaledError,
@@ -156,6 +158,7 @@ export function cutoverSettings(config: ConvertConfig): CutoverSettings {
     region: config.s3.region,
     addressStyle: config.s3.forcePathStyle ? 'path' : 'virtual',
     secretName: config.secretName,
+    ...(config.s3.caBundle ? { caBundle: config.s3.caBundle } : {}),
     // The Deployment reports failure itself within the wait; the wait adds a margin for the report.
     progressDeadlineSeconds: config.rolloutTimeoutSeconds,
   };
@@ -323,6 +326,7 @@ class ConvertRun {
       else if (phase === 'apply') await this.checkBucket(false);
 
       if (phase === 'freeze' || phase === 'cutover') {
+        await this.probeFromPod();
         this.step('Freezing: scaling api and worker to zero');
         await this.freeze(plan);
       }
@@ -409,6 +413,34 @@ class ConvertRun {
     } finally {
       transport?.close();
     }
+  }
+
+  /**
+   * Before the freeze: a short-lived pod, scheduled like the converted api, must reach an https
+   * endpoint and trust its certificate with the given CA, or nothing is frozen.
+   */
+  private async probeFromPod(): Promise<void> {
+    const settings = cutoverSettings(this.config);
+    if (!settings.endpoint.startsWith('https://')) return;
+    const i = this.inspection!;
+    const template = desiredDeployment(i, i.api, settings) ?? i.api.deployment;
+    if (!template) {
+      this.log.warn(
+        `No api workload to probe ${settings.endpoint} with; the pods' trust of its certificate is unchecked`,
+      );
+      return;
+    }
+    this.step('Probing the S3 endpoint from a pod (before the freeze)');
+    const said = await probeEndpointFromPod(this.client, {
+      namespace: this.namespace,
+      template,
+      endpoint: settings.endpoint,
+      ...(this.config.s3.caBundle ? { caBundle: this.config.s3.caBundle } : {}),
+      timeoutMs: this.config.rolloutTimeoutSeconds * 1000,
+      intervalMs: Math.min(this.interval, 1000),
+      logger: this.kubeLog,
+    });
+    this.log.info(`Probe pod: ${said}`);
   }
 
   private async makePlan(

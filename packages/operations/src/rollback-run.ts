@@ -267,6 +267,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
       namespace,
       objects,
       secretName: DEFAULT_SECRET_NAME,
+      caBundle: true,
       ...(state.completedAt ? {} : { statefulSetReplicas: 0 }),
       timeoutMs,
       logger: log,
