@@ -66,7 +66,7 @@ describe('an S3 endpoint with a private CA', () => {
 
   it('refuses without the CA, naming the certificate problem, and copies nothing', async () => {
     const r = await migrate('bulk');
-    expect(r.code).not.toBe(0); // 4 (could not check) once the exit-code classifier lands
+    expect(r.code).toBe(4); // could not check
     expect(r.stderr).toContain(`the TLS certificate of ${tls.endpoint} is not trusted`);
     // OpenSSL names it by what is missing: the issuer of the server's certificate.
     expect(r.stderr).toMatch(
@@ -86,7 +86,7 @@ describe('an S3 endpoint with a private CA', () => {
       ],
       env,
     );
-    expect(v.code).not.toBe(0);
+    expect(v.code).toBe(4);
     expect(v.stderr).toContain(`the TLS certificate of ${tls.endpoint} is not trusted`);
   });
 
