@@ -26,8 +26,15 @@ export function terminalLogger(out: NodeJS.WriteStream = process.stderr): Logger
         return;
       }
       const width = out.columns ?? 100;
+      // The share done: "done/total" files, else a "(NN%)" of bytes.
       const m = /(\d+)\/(\d+)\b/.exec(line);
-      const bar = m ? `${renderBar(Number(m[1]) / Math.max(1, Number(m[2])), 20)} ` : '';
+      const pct = /\((\d+)%\)/.exec(line);
+      const fraction = m
+        ? Number(m[1]) / Math.max(1, Number(m[2]))
+        : pct
+          ? Number(pct[1]) / 100
+          : undefined;
+      const bar = fraction !== undefined ? `${renderBar(fraction, 20)} ` : '';
       out.write(`\r\x1b[K${(bar + line).slice(0, width - 1)}`);
       pending = true;
     },

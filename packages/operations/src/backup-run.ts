@@ -23,7 +23,7 @@ import {
   type KubeObject,
 } from '@dify-storage/kube';
 import type { BackupConfig } from './backup-config.js';
-import { progressOf, type Logger } from './logger.js';
+import { progressOf, transferLine, type Logger } from './logger.js';
 import { offNodeUploader } from './off-node.js';
 import { requireCompleteSnapshot, requireNamedWorkloads } from './record-check.js';
 import { kubeClient } from './targets.js';
@@ -169,10 +169,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
       marginRatio: config.freeSpaceMargin,
       preflightReport: preflight,
       kubernetes,
-      onProgress: (p) =>
-        progressOf(log)(
-          `${p.phase}: ${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(p.bytesPerSecond)}/s`,
-        ),
+      onProgress: (p) => progressOf(log)(transferLine(p)),
     });
     let offNode: BackupRunResult['offNode'];
     if (config.offNode) {

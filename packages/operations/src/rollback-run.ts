@@ -29,7 +29,7 @@ import {
   type Workload,
 } from '@dify-storage/kube';
 import { syncFromBucket, type SyncReport } from '@dify-storage/sync';
-import { progressOf, type Logger } from './logger.js';
+import { progressOf, transferLine, type Logger } from './logger.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
 import { kubeClient, syncTarget } from './targets.js';
@@ -304,7 +304,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
         manifestPath: located.manifestPath,
         targetDir: storagePath,
         expectedArchiveSha256: record.archive.sha256,
-        onProgress: (p) => progressOf(log)(`restore: ${p.files} files, ${p.bytes} bytes`),
+        onProgress: (p) => progressOf(log)(transferLine(p, record.counts.dataBytes)),
       });
       state.storageRestoredAt = new Date().toISOString();
       await writeJsonAtomic(statePath, state);
