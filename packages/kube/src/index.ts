@@ -157,6 +157,12 @@ export {
   caBundleFile,
   mountCaBundle,
 } from './ca-bundle.js';
+export {
+  detectLocalState,
+  readOtherWorkloads,
+  type LocalStateInput,
+  type OtherWorkloads,
+} from './local-state.js';
 export { PROBE_LABEL, probeEndpointFromPod, probePod, type PodProbeOptions } from './pod-probe.js';
 export { restoreObjects, type RestoreOptions, type RestoreResult } from './restore.js';
 export { pollUntil, sleep } from './wait.js';

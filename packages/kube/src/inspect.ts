@@ -4,6 +4,7 @@ import { CONVERTED_FROM_ANNOTATION, describePinning } from './convert.js';
 import { labelSelectorString, objectPath } from './paths.js';
 import { REDACTED } from './diff.js';
 import type { EnvObjectLookup } from './env.js';
+import { readOtherWorkloads, type OtherWorkloads } from './local-state.js';
 import { resolveClaim, type ResolvedVolume } from './volumes.js';
 import type {
   ConfigMap,
@@ -117,6 +118,8 @@ export interface InstallInspection {
   findings: Finding[];
   /** Both workloads are Deployments already and no StatefulSet is left. */
   converted: boolean;
+  /** The namespace's other workloads (e.g. the plugin daemon), for the local-state findings. */
+  others: OtherWorkloads;
 }
 
 /**
@@ -181,6 +184,7 @@ export async function inspectInstall(
     services,
     findings,
     converted: false,
+    others: await readOtherWorkloads(client, namespace, [apiName, workerName]),
   };
   const node = apiPod?.nodeName ?? api.volumes[0]?.node ?? pinnedNode(podSpecOf(api));
   if (node) inspection.node = node;

@@ -15,6 +15,7 @@ import {
   type InstallInspection,
   type WorkloadInspection,
 } from './inspect.js';
+import { detectLocalState } from './local-state.js';
 import { storageSafetyFindings, type SafetyInput } from './storage-safety.js';
 import { sanitizeObject } from './sanitize.js';
 import type { Workload } from './types.js';
@@ -157,10 +158,29 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
       Secret: { [secretName]: Object.fromEntries(S3_CREDENTIAL_KEYS.map((k) => [k, REDACTED])) },
     }),
   );
-  plan.findings = [...plan.findings, ...unsafe];
-  plan.blockers.push(...unsafe);
+  const local = localStateFindings(inspection, settings);
+  plan.findings = [...plan.findings, ...unsafe, ...local];
+  plan.blockers.push(
+    ...unsafe,
+    ...local.filter((f) => f.severity === 'blocker' && !accepted.has(f.code)),
+  );
   plan.noop = inspection.converted && (!plan.configMap || plan.configMap.changes.length === 0);
   return plan;
+}
+
+/** State besides the storage tree that the cutover would lose or leave on the node (local-state.ts). */
+function localStateFindings(inspection: InstallInspection, settings: CutoverSettings): Finding[] {
+  const lookup = inspectionEnvLookup(inspection);
+  return detectLocalState({
+    storageMountPath: inspection.storageMountPath,
+    converted: [inspection.api, inspection.worker].flatMap((w) =>
+      w.statefulSet ? [{ workload: w.statefulSet, storageVolumeName: w.storage?.volumeName }] : [],
+    ),
+    others: inspection.others.workloads,
+    lookup: (kind, name) =>
+      lookup(kind, name) ?? (kind === 'ConfigMap' ? inspection.others.configMaps[name] : undefined),
+    s3: settings,
+  });
 }
 
 function redactKeyChange(change: ConfigMapKeyChange): ConfigMapKeyChange {
