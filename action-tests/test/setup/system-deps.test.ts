@@ -81,4 +81,13 @@ describe('scripts/system-deps', () => {
     expect(r.stderr).toContain('missing: radosgw');
     expect(r.stderr).toContain('this system has no apt-get');
   });
+
+  it('on a Node older than 22.19: one line saying how to get Node 24, exit 2', async () => {
+    await writeFile(path.join(bin, 'node'), '#!/bin/sh\necho 20.20.2\n', { mode: 0o755 });
+    const r = await run(script, { PATH: bin, HOME: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('Node >= 22.19 is needed');
+    expect(r.stderr).toContain('npm ci --prefix action-tests/node24');
+  });
 });

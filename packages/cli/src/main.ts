@@ -1,3 +1,4 @@
+import './node-version.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {

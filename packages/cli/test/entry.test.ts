@@ -37,4 +37,29 @@ describe('the CLI started as the README says', () => {
       stderr: expect.stringContaining('--bucket needs a value'),
     });
   }, 130_000);
+
+  it('on a Node older than 22.19: one line saying what to do, exit 2, no stack trace', async () => {
+    const oldNode =
+      'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"});' +
+      'Object.defineProperty(process,"version",{value:"v20.20.2"})';
+    const r = await run(
+      process.execPath,
+      [
+        '--import',
+        oldNode,
+        '--conditions=source',
+        '--import',
+        'tsx',
+        'packages/cli/src/main.ts',
+        '--help',
+      ],
+      { cwd: ROOT, timeout: 60_000 },
+    ).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    expect(r).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr:
+        'dify-storage needs Node >= 22.19 (this is v20.20.2): install Node 24 (.nvmrc), e.g. nvm install 24.\n',
+    });
+  }, 70_000);
 });
