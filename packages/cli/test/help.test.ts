@@ -12,7 +12,8 @@ import {
 } from '@dify-storage/operations';
 import { parse } from 'yaml';
 import { COMMANDS } from '../src/commands.js';
-import { commandHelp } from '../src/main.js';
+import { commandFlags, commandHelp } from '../src/main.js';
+import { cli } from './support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 type Inputs = Record<string, { description: string; default?: string; required?: boolean }>;
@@ -95,5 +96,18 @@ describe('dify-storage <command> --help', () => {
     expect(commandHelp('migrate')).toContain('one of: bulk, delta, verify');
     expect(commandHelp('backup')).toContain('a whole number from 1 to 19');
     expect(commandHelp('convert')).toContain('one of: plan, freeze, apply, cutover');
+  });
+});
+
+describe('dify-storage <command> --json', () => {
+  it('prints only JSON on stdout, for every command, also when it refuses the input', async () => {
+    for (const [name, command] of Object.entries(COMMANDS)) {
+      const required = commandFlags(command).filter((f) => f.required);
+      if (required.length === 0) continue; // status and the like: their JSON runs against a cluster
+      const r = await cli([name, '--json']);
+      expect({ name, code: r.code }).toEqual({ name, code: 2 });
+      expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 2 });
+      expect(r.stderr).toContain(`Input '${required[0]!.name}' is required`);
+    }
   });
 });
