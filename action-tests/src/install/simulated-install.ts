@@ -39,7 +39,18 @@ export interface SimulatedInstall {
   adminToken: string;
   databaseUrl: string;
   bucket: string;
-  s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /**
+   * The bucket's gateway: `endpoint` over plain HTTP (for a test's own checks), `tlsEndpoint`
+   * with a certificate from the private CA in `caFile` (what the operations are given).
+   */
+  s3: {
+    endpoint: string;
+    tlsEndpoint: string;
+    caFile: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   seeded: SeedSummary;
   server: FakeApiServer;
   sim: Simulator;
@@ -194,6 +205,8 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
       bucket,
       s3: {
         endpoint: o.env.DSM_S3_ENDPOINT,
+        tlsEndpoint: o.env.DSM_S3_TLS_ENDPOINT,
+        caFile: o.env.DSM_S3_CA_FILE,
         region: o.env.DSM_S3_REGION,
         accessKeyId: o.env.DSM_S3_ACCESS_KEY,
         secretAccessKey: o.env.DSM_S3_SECRET_KEY,
@@ -229,7 +242,9 @@ export { CONFIG_MAP, NAMESPACE };
 
 /**
  * The action inputs every operation reads, pointed at this install (as a runner on its node
- * would pass them); `extra` adds or overrides inputs.
+ * would pass them); `extra` adds or overrides inputs. The bucket is reached over TLS with a
+ * private CA, as self-hosted MinIO/RGW often is: every end-to-end run exercises `ca-bundle`, the
+ * probe pod and the CA mounted into Dify.
  */
 export function installInputValues(
   install: SimulatedInstall,
@@ -239,7 +254,8 @@ export function installInputValues(
     namespace: install.namespace,
     kubeconfig: install.kubeconfigPath,
     bucket: install.bucket,
-    endpoint: install.s3.endpoint,
+    endpoint: install.s3.tlsEndpoint,
+    'ca-bundle': install.s3.caFile,
     region: install.s3.region,
     'access-key-id': install.s3.accessKeyId,
     'secret-access-key': install.s3.secretAccessKey,

@@ -108,7 +108,11 @@ describe('verify-dify on a simulated install migrated to S3', () => {
     manifestPath = backup.backup!.manifestPath;
     const migrated = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
     if (migrated.mode === 'verify' || !migrated.report.ok) throw new Error('bulk copy failed');
-    await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+    // 600 s of simulated time (×0.05 = 30 s) for the rollout: a loaded machine starts the api slowly.
+    await runConvert(
+      readConvertConfig(read({ phase: 'cutover', 'rollout-timeout': '600' }), {}, noMask),
+      log,
+    );
     await install.waitForApi(30_000);
     s3 = createS3Client({
       endpoint: install.s3.endpoint,
@@ -367,7 +371,7 @@ describe('verify-dify on a simulated install migrated to S3', () => {
       // The runner reaches RGW through the slow proxy; the pods reach it directly.
       const r = await verify({
         endpoint: proxy.url,
-        'pod-endpoint': install.s3.endpoint,
+        'pod-endpoint': install.s3.tlsEndpoint,
         'latency-threshold-ms': '100',
       });
       expect(r.stages.find((s) => s.stage === 'storage-latency')!.status).toBe('fail');

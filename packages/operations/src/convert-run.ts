@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigurationError, errorMessage } from '@dify-storage/action-kit';
+import { ConfigurationError, CouldNotCheckError, errorMessage } from '@dify-storage/action-kit';
 import {
   acquireLock,
   applyCutover,
@@ -408,7 +408,12 @@ class ConvertRun {
       await transport.listObjectsV2({ maxKeys: 1, maxAttempts: 2 });
     } catch (error) {
       const message = `bucket "${this.config.s3.bucket}" is not usable from here: ${errorMessage(error)}`;
-      if (required) throw new ConfigurationError(`${message} (checked before the freeze)`);
+      if (required) {
+        // Unreachable, refused or an untrusted certificate: could not check (exit 4), not usage.
+        const unreachable = (error as { outcome?: string }).outcome === 'could-not-check';
+        const Refusal = unreachable ? CouldNotCheckError : ConfigurationError;
+        throw new Refusal(`${message} (checked before the freeze)`, { cause: error });
+      }
       this.log.warn(`${message}; Dify will need to reach it from the cluster`);
     } finally {
       transport?.close();

@@ -17,6 +17,7 @@ import {
   type Secret,
   type Workload,
 } from '@dify-storage/kube';
+import { testEnv } from '../../../action-tests/src/proving-ground/index.js';
 import { ConvertFailedError, lockHolderOf, runConvert, type ConvertResult } from '../src/index.js';
 import {
   NS,
@@ -290,6 +291,14 @@ describe('cutover', () => {
       /bucket "convert-[0-9a-f]+-absent" is not usable from here: .*checked before the freeze/s,
     );
     expect(noBucket.progress.mutationStarted).toBe(false);
+    expect(classifyError(noBucket).exitCode).toBe(2);
+
+    // An endpoint whose certificate the runner cannot trust: could not check, nothing frozen.
+    const untrusted = fx.config({ phase: 'cutover' });
+    untrusted.s3 = { ...untrusted.s3, endpoint: testEnv().DSM_S3_TLS_ENDPOINT };
+    const tls = await failure(runConvert(untrusted, memoryLogger(), FAST));
+    expect(tls.message).toContain(`the TLS certificate of ${untrusted.s3.endpoint} is not trusted`);
+    expect(classifyError(tls).exitCode).toBe(4);
     expect(await resourceVersions(fx.client)).toEqual(before);
   });
 });
