@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   acquireLock,
@@ -26,6 +29,7 @@ import {
   type Secret,
   type Workload,
 } from '../src/index.js';
+import { generateTestCertificates } from '../../../action-tests/src/proving-ground/tls.js';
 import { seedInstall, startCluster, type TestCluster } from './support/cluster.js';
 
 const ns = 'dify';
@@ -74,6 +78,17 @@ async function snapshotInstall() {
   return snapshotObjects(cluster.client, { namespace: ns, ...targets });
 }
 
+/** A CA certificate (PEM) made with openssl, as an operator's private CA would be. */
+async function generateCaPem(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'plan-ca-'));
+  try {
+    const { caFile } = await generateTestCertificates(dir);
+    return await readFile(caFile, 'utf8');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('inspect and plan', () => {
   it('finds the StatefulSets, hostPath, node, ConfigMaps, Secrets and Services', async () => {
     const i = await inspectInstall(cluster.client, { namespace: ns });
@@ -117,6 +132,25 @@ describe('inspect and plan', () => {
       expect(md).not.toContain(secret);
       expect(JSON.stringify(plan)).not.toContain(secret);
     }
+  });
+
+  it('with a private CA, shows the ConfigMap it creates and the mount in each Deployment diff', async () => {
+    const pem = await generateCaPem();
+    const plan = planCutover(await inspectInstall(cluster.client, { namespace: ns }), {
+      ...settings,
+      caBundle: pem,
+    });
+    expect(plan.caBundle).toEqual({
+      configMap: 'dify-s3-ca-bundle',
+      path: '/etc/dify-storage/ca/ca-bundle.crt',
+      certificates: 1,
+      env: ['AWS_CA_BUNDLE', 'REQUESTS_CA_BUNDLE'],
+    });
+    const md = renderPlanMarkdown(plan);
+    expect(md).toContain('### ConfigMap `dify-s3-ca-bundle` (create or update)');
+    expect(md).toContain('`AWS_CA_BUNDLE` and `REQUESTS_CA_BUNDLE` point at it');
+    expect(md).toContain('+ spec.template.spec.volumes[name=dify-s3-ca-bundle]');
+    expect(md).not.toContain(pem.split('\n')[1]!); // the plan names the CA, never its bytes
   });
 
   it('explains unexpected shapes', async () => {

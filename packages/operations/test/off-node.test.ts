@@ -10,7 +10,7 @@ import {
   createTestBucket,
   deleteTestBucket,
   testS3Client,
-  testS3Settings,
+  testTlsS3Settings,
 } from '../../../action-tests/src/proving-ground/s3.js';
 
 describe('off-node copy of a backup through the sync engine (real RGW)', () => {
@@ -35,13 +35,15 @@ describe('off-node copy of a backup through the sync engine (real RGW)', () => {
     await writeFile(path.join(storage, 'upload_files', 't', 'b b..png'), randomBytes(1000));
     const backupDir = path.join(work, 'backups');
     const { record } = await createBackup({ storageDir: storage, backupDir });
-    const s3 = testS3Settings();
+    // Over the TLS endpoint with the private CA, as an off-node MinIO/RGW often is.
+    const s3 = testTlsS3Settings();
     const target = {
       bucket,
       region: s3.region,
       forcePathStyle: true,
       endpoint: s3.endpoint!,
       credentials: s3.credentials!,
+      caBundle: s3.caBundle!,
     };
     const result = await copyOffNode({
       record,
