@@ -82,9 +82,23 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       expect(plan.planMarkdown).toContain('`dify-api`');
       expect(plan.planMarkdown).toContain('`dify-worker`');
 
+      if (shape === 'nfs-subpath') {
+        // §6: the export's root instead of its subPath is not the pods' storage: refused, with figures.
+        const wrong = path.dirname(path.dirname(path.dirname(i.storagePath)));
+        await expect(
+          runBackup(readBackupConfig(read({ 'storage-path': wrong }), {}, noMask), log),
+        ).rejects.toThrow(
+          /is not the storage the Dify pods see: of \d+ sampled uploads .* only 0 are there/,
+        );
+      }
       const objectsBefore = originalObjects(i);
       const treeBefore = await treeOf(i.storagePath);
-      const backup = await runBackup(readBackupConfig(read(), {}, noMask), log);
+      const lines: string[] = [];
+      const backup = await runBackup(readBackupConfig(read(), {}, noMask), {
+        ...log,
+        info: (l) => lines.push(l),
+      });
+      expect(lines.join('\n')).toMatch(/data identity: (\d+) of \1 sampled uploads/);
       const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
       expect(bulk.mode !== 'verify' && bulk.report.ok).toBe(true);
       await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);

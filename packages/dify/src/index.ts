@@ -11,3 +11,11 @@ export {
   type StorageReference,
 } from './references.js';
 export { signedFilePreviewUrl } from './signing.js';
+export {
+  assertDataIdentity,
+  checkDataIdentity,
+  DataIdentityError,
+  IDENTITY_SAMPLE_SIZE,
+  IDENTITY_THRESHOLD,
+  type DataIdentityResult,
+} from './identity.js';

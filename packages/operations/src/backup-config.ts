@@ -11,6 +11,7 @@ import {
   type S3Target,
 } from '@dify-storage/action-kit';
 import { BackupInputs as Inputs } from './backup-inputs.js';
+import { databaseUrlInput } from './targets.js';
 
 export interface BackupConfig {
   preflightOnly: boolean;
@@ -27,6 +28,8 @@ export interface BackupConfig {
   compressionLevel: number;
   keep: number;
   offNode?: { s3: S3Target; prefix: string };
+  /** The Dify database, for the data identity check of the storage directory (§6). */
+  databaseUrl?: string;
 }
 
 export function readBackupConfig(
@@ -59,6 +62,7 @@ export function readBackupConfig(
         freeSpaceMargin: p.number(Inputs.FreeSpaceMargin, { default: '0.1', min: 0, max: 10 }),
         compressionLevel: p.integer(Inputs.CompressionLevel, { default: '3', min: 1, max: 19 }),
         keep: p.integer(Inputs.Keep, { default: '5', min: 1, max: 1000 }),
+        databaseUrl: databaseUrlInput(p, Inputs.DatabaseUrl),
         ...(offNodeBucket
           ? {
               offNode: {

@@ -12,6 +12,7 @@ export const BackupInputs = {
   Keep: 'keep',
   OffNodeBucket: 'off-node-bucket',
   OffNodePrefix: 'off-node-prefix',
+  DatabaseUrl: 'database-url',
 } as const;
 
 export const BackupOutputs = {

@@ -23,6 +23,7 @@ import {
   type KubeObject,
 } from '@dify-storage/kube';
 import type { BackupConfig } from './backup-config.js';
+import { checkStorageIdentity } from './identity.js';
 import { progressOf, transferLine, type Logger } from './logger.js';
 import { offNodeUploader } from './off-node.js';
 import { requireCompleteSnapshot, requireNamedWorkloads } from './record-check.js';
@@ -41,14 +42,18 @@ export interface BackupRunResult {
   offNode?: CopyOffNodeResult & { bucket: string };
 }
 
-/** Where the storage lives and whether this runner can see it: checked before anything is written. */
+/**
+ * Where the storage lives (the one resolver of packages/kube: hostPath, local/hostPath PV, NFS,
+ * per-ordinal claims) and whether this runner can read it: checked before anything is written.
+ * Only node-local volumes tie the runner to a node; an NFS export needs its local mount point.
+ */
 async function locateStorage(
   config: BackupConfig,
   inspection: InstallInspection,
 ): Promise<{ node: string; storagePath: string }> {
-  const podNode = inspection.apiPod?.nodeName;
-  const node = podNode ?? inspection.node;
-  if (!inspection.apiPod) {
+  const volume = inspection.api.volumes[0];
+  const node = inspection.apiPod?.nodeName ?? volume?.node ?? inspection.node;
+  if (!inspection.apiPod && !volume) {
     throw new ConfigurationError(
       `Pod ${config.apiPod} was not found in namespace ${config.kube.namespace}` +
         (inspection.api.state === 'missing'
@@ -56,25 +61,32 @@ async function locateStorage(
           : ` (${config.apiName} is a ${inspection.api.state}). Is Dify running? Set 'api-pod' if it is named differently.`),
     );
   }
-  if (!node)
+  if (volume?.problem) {
     throw new ConfigurationError(
-      `Pod ${config.apiPod} is not scheduled on a node yet (phase ${inspection.apiPod.phase ?? 'unknown'}).`,
+      `${config.apiName} mounts ${config.storageMountPath} from a volume that cannot be located: ${volume.problem}.`,
     );
-  if (node !== config.nodeName) {
+  }
+  const nodeLocal = volume ? volume.nodeLocal : true;
+  if (nodeLocal && !node)
     throw new ConfigurationError(
-      `This runner is on node '${config.nodeName}', but ${config.apiPod} and its hostPath storage are on node '${node}'. ` +
+      `The node holding ${config.apiName}'s storage is unknown: ${config.apiPod} is not scheduled and nothing pins it.`,
+    );
+  if (nodeLocal && node !== config.nodeName) {
+    throw new ConfigurationError(
+      `This runner is on node '${config.nodeName}', but ${config.apiName}'s ${volume?.kind ?? 'hostPath'} storage is on node '${node}'. ` +
         `Run the backup on a self-hosted runner on '${node}' (or set 'node-name' if this runner's node name differs from its host name).`,
     );
   }
-  const hostPath = inspection.api.storage?.hostPath;
-  if (!hostPath && !config.storagePath) {
+  const onNode = volume?.nodeLocal ? volume.path : undefined;
+  const storagePath = config.storagePath ?? onNode;
+  if (!storagePath) {
     throw new ConfigurationError(
-      `${config.apiName} mounts no hostPath at ${config.storageMountPath}` +
-        (inspection.api.storage ? ` (it mounts a ${inspection.api.storage.source} volume)` : '') +
-        `; there is nothing on this node to back up. Set 'storage-path' to back up a directory anyway.`,
+      volume?.kind === 'nfs'
+        ? `${config.apiName} keeps its files on NFS ${volume.nfs?.server}:${volume.path}: set 'storage-path' to where that export (with the subPath) is mounted on this runner.`
+        : `${config.apiName} mounts no volume at ${config.storageMountPath} whose directory this runner can find; there is nothing on this node to back up. Set 'storage-path' to back up a directory anyway.`,
     );
   }
-  return { node, storagePath: config.storagePath ?? hostPath!.path };
+  return { node: node ?? config.nodeName, storagePath };
 }
 
 function objectFileName(o: KubeObject): string {
@@ -96,6 +108,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
   });
   requireNamedWorkloads(inspection);
   const { node, storagePath } = await locateStorage(config, inspection);
+  await checkStorageIdentity(config.databaseUrl, storagePath, log);
   const preflight = await preflightBackup({
     storageDir: storagePath,
     backupDir: config.backupDir,

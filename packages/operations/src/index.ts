@@ -18,3 +18,4 @@ export * from './backup-run.js';
 export * from './rollback-run.js';
 export * from './off-node.js';
 export * from './references-run.js';
+export * from './identity.js';

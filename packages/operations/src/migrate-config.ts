@@ -7,6 +7,7 @@ import {
   type S3Target,
 } from '@dify-storage/action-kit';
 import { MigrateInputs as Inputs, MODES, READ_BACK } from './migrate-inputs.js';
+import { databaseUrlInput } from './targets.js';
 
 export interface MigrateConfig {
   s3: S3Target;
@@ -20,6 +21,8 @@ export interface MigrateConfig {
   readBack: (typeof READ_BACK)[number];
   manifestPath?: string;
   reportPath: string;
+  /** The Dify database, for the data identity check before the bulk copy (§6). */
+  databaseUrl?: string;
 }
 
 export function readMigrateConfig(
@@ -44,6 +47,7 @@ export function readMigrateConfig(
         stateDir,
         readBack: p.choice(Inputs.ReadBack, READ_BACK, { default: 'none' }),
         manifestPath: p.optional(Inputs.ManifestPath),
+        databaseUrl: databaseUrlInput(p, Inputs.DatabaseUrl),
         reportPath: p.string(Inputs.ReportPath, {
           default: path.join(env.RUNNER_TEMP ?? stateDir, 'migrate-to-s3-report.json'),
         }),

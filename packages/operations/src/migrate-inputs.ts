@@ -8,6 +8,7 @@ export const MigrateInputs = {
   ReadBack: 'read-back',
   ManifestPath: 'manifest-path',
   ReportPath: 'report-path',
+  DatabaseUrl: 'database-url',
 } as const;
 
 export const MigrateOutputs = {

@@ -7,6 +7,7 @@ import {
   type SyncReport,
   type VerifyReport as BucketVerifyReport,
 } from '@dify-storage/sync';
+import { checkStorageIdentity } from './identity.js';
 import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
 import { syncTarget } from './targets.js';
@@ -46,6 +47,8 @@ export async function runMigrate(config: MigrateConfig, log: Logger): Promise<Mi
       reportPath: config.reportPath,
     };
   }
+  if (config.mode === 'bulk')
+    await checkStorageIdentity(config.databaseUrl, config.storagePath, log);
   const report = await syncToBucket({
     ...common,
     root: config.storagePath,

@@ -1,4 +1,9 @@
-import { ConfigurationError, type KubeTarget, type S3Target } from '@dify-storage/action-kit';
+import {
+  ConfigurationError,
+  type InputParser,
+  type KubeTarget,
+  type S3Target,
+} from '@dify-storage/action-kit';
 import { KubeClient } from '@dify-storage/kube';
 import type { S3Settings } from '@dify-storage/s3';
 import type { S3Target as SyncTarget } from '@dify-storage/sync';
@@ -32,4 +37,12 @@ export function s3Settings(s3: S3Target): S3Settings {
 
 export function kubeClient(kube: KubeTarget): KubeClient {
   return KubeClient.load(kube.kubeconfig ? { kubeconfig: kube.kubeconfig } : {});
+}
+
+/** The Dify database URL (a secret): postgres:// or postgresql://, or undefined when not given. */
+export function databaseUrlInput(p: InputParser, name: string): string | undefined {
+  const url = p.secret(name);
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url))
+    p.fail(`Input '${name}' must be a postgres:// or postgresql:// URL.`);
+  return url;
 }

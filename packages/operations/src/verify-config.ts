@@ -10,6 +10,7 @@ import {
   type S3Target,
 } from '@dify-storage/action-kit';
 import { READ_BACK } from './migrate-inputs.js';
+import { databaseUrlInput } from './targets.js';
 import { VerifyInputs as Inputs } from './verify-inputs.js';
 
 export interface VerifyConfig {
@@ -42,10 +43,7 @@ export function readVerifyConfig(
   return parseInputs(
     (p) => {
       const difyUrl = p.optional(Inputs.DifyUrl) === undefined ? undefined : p.url(Inputs.DifyUrl);
-      const databaseUrl = p.secret(Inputs.DatabaseUrl);
-      if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-        p.fail(`Input '${Inputs.DatabaseUrl}' must be a postgres:// or postgresql:// URL.`);
-      }
+      const databaseUrl = databaseUrlInput(p, Inputs.DatabaseUrl);
       const storagePath = p.optional(Inputs.StoragePath);
       if (storagePath !== undefined && !path.isAbsolute(storagePath)) {
         p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
