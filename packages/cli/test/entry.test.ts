@@ -12,31 +12,27 @@ describe('the CLI started as the README says', () => {
     const r = await run(
       process.execPath,
       ['--conditions=source', '--import', 'tsx', 'packages/cli/src/main.ts', 'backup', '--help'],
-      { cwd: ROOT, timeout: 60_000 },
+      { cwd: ROOT, timeout: 120_000 },
     );
     expect(r.stdout).toContain('--backup-dir <value>');
     expect(r.stdout).toContain('examples:');
-  }, 70_000);
+  }, 130_000);
 
-  it('through its bin (npx dify-storage), with or without dist/', async () => {
-    const r = await run(process.execPath, ['packages/cli/bin/dify-storage.js', '--version'], {
+  it('exactly as the README writes it: npx dify-storage (dist/ when built, else the source)', async () => {
+    const r = await run('npx', ['dify-storage', 'backup', '--help'], {
       cwd: ROOT,
-      timeout: 60_000,
+      timeout: 120_000,
     });
-    expect(r.stdout).toBe('0.1.0\n');
-    const bad = await run(
-      process.execPath,
-      ['packages/cli/bin/dify-storage.js', 'migrate', '--bucket'],
-      {
-        cwd: ROOT,
-        timeout: 60_000,
-      },
-    ).catch((e: { code: number; stderr: string }) => e);
+    expect(r.stdout).toContain('--backup-dir <value>');
+    const bad = await run('npx', ['dify-storage', 'migrate', '--bucket'], {
+      cwd: ROOT,
+      timeout: 120_000,
+    }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('--bucket needs a value'),
     });
-  }, 130_000);
+  }, 250_000);
 
   it('on a Node older than 22.19: one line saying what to do, exit 2, no stack trace', async () => {
     const oldNode =
@@ -53,7 +49,7 @@ describe('the CLI started as the README says', () => {
         'packages/cli/src/main.ts',
         '--help',
       ],
-      { cwd: ROOT, timeout: 60_000 },
+      { cwd: ROOT, timeout: 120_000 },
     ).catch((e: { code: number; stdout: string; stderr: string }) => e);
     expect(r).toMatchObject({
       code: 2,
@@ -61,5 +57,5 @@ describe('the CLI started as the README says', () => {
       stderr:
         'dify-storage needs Node >= 22.19 (this is v20.20.2): install Node 24 (.nvmrc), e.g. nvm install 24.\n',
     });
-  }, 70_000);
+  }, 130_000);
 });
