@@ -21,7 +21,13 @@ export interface LocalStateInput {
   /** ConfigMap and Secret data for envFrom/valueFrom. */
   lookup: EnvObjectLookup;
   /** The cutover's S3 settings, for the plugin daemon's opt-in env. */
-  s3: { endpoint: string; bucket: string; region: string; addressStyle?: string };
+  s3: {
+    endpoint: string;
+    bucket: string;
+    region: string;
+    addressStyle?: string;
+    caBundle?: string;
+  };
 }
 
 /** Working directories of the images (Dify api Dockerfile: /app/api; plugin daemon: /app). */
@@ -104,6 +110,10 @@ function pluginDaemon(w: Workload, input: LocalStateInput): Finding[] {
       `S3_USE_PATH_STYLE=${(s3.addressStyle ?? 'path') === 'virtual' ? 'false' : 'true'}`,
       `AWS_REGION=${s3.region}`,
       'AWS_ACCESS_KEY and AWS_SECRET_KEY from a Secret',
+      // The daemon is Go: crypto/x509 takes extra roots from SSL_CERT_FILE on Linux.
+      ...(s3.caBundle
+        ? ['SSL_CERT_FILE pointing at the ConfigMap dify-s3-ca-bundle mounted into the daemon']
+        : []),
     ];
     out.push({
       code: 'plugin-daemon-local-storage',

@@ -82,6 +82,18 @@ describe('local state the cutover would lose', () => {
       'AWS_REGION=us-east-1',
     ])
       expect(f!.message).toContain(setting);
+    // With a private CA the Go daemon needs it too.
+    const withCa = detectLocalState({
+      storageMountPath: STORAGE,
+      converted: [],
+      others: [pluginDaemon()],
+      lookup: noObjects,
+      s3: { ...S3, caBundle: '-----BEGIN CERTIFICATE-----' },
+    });
+    expect(withCa[0]!.message).toContain(
+      'SSL_CERT_FILE pointing at the ConfigMap dify-s3-ca-bundle',
+    );
+    expect(f!.message).not.toContain('SSL_CERT_FILE');
     // Already on S3: nothing to say. The default type is local (default.go:18).
     expect(detect([], [pluginDaemon([{ name: 'PLUGIN_STORAGE_TYPE', value: 'aws_s3' }])])).toEqual(
       [],
