@@ -73,6 +73,27 @@ describe('scripts/system-deps', () => {
     expect(await run(script, { PATH: bin, HOME: dir, CI: 'true' })).toEqual(r);
   });
 
+  it('as root on a terminal: lists the packages, asks, and on "no" prints the line, exit 2', async () => {
+    if (process.getuid?.() !== 0) return; // the prompt comes only where apt-get could run
+    // script(1) gives the script a terminal; the answer arrives on it.
+    const r = await new Promise<{ code: number; out: string }>((resolve) => {
+      const child = execFile(
+        'script',
+        ['-qec', `bash ${script}`, '/dev/null'],
+        { env: { PATH: bin, HOME: dir }, timeout: 30_000 },
+        (error, stdout) => resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout }),
+      );
+      child.stdin!.end('n\n');
+    });
+    expect(r.code).toBe(2);
+    expect(r.out).toContain(
+      'system-deps: missing Debian packages: radosgw. Install them now with apt-get? [y/N]',
+    );
+    expect(r.out).toContain(
+      'as root, run: apt-get update && apt-get install -y --no-install-recommends radosgw',
+    );
+  });
+
   it('on a machine without apt-get: one line saying what is needed, exit 2', async () => {
     await rm(path.join(bin, 'apt-get'));
     const r = await run(script, { PATH: bin, HOME: dir });
