@@ -103,6 +103,17 @@ describe('rollback to hostPath on the simulated install', () => {
     expect(siblings.filter((n) => n.includes('pre-rollback'))).toEqual([]);
   });
 
+  it('a storage path other than the backup record’s is refused, nothing changed', async () => {
+    const versions = resourceVersions(m.install);
+    const other = path.join(nodeDir(), 'another-dir');
+    await expect(
+      runRollback(config({ 'backup-id': m.backupId, 'storage-path': other }), log),
+    ).rejects.toThrow(`Input 'storage-path' is '${other}', but backup ${m.backupId} was taken of`);
+    expect(resourceVersions(m.install)).toEqual(versions);
+    expect(await treeOf(m.install.storagePath)).toEqual(before);
+    expect(existsSync(other)).toBe(false);
+  });
+
   it('rolls back: the StatefulSets, the snapshot ConfigMap, no S3 Secret, no Deployments', async () => {
     first = await runRollback(config({ 'backup-id': m.backupId }), log);
     expect(first.noop).toBe(false);

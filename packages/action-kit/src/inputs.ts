@@ -1,3 +1,4 @@
+import { storagePathRefusal } from '@dify-storage/common';
 import * as core from '@actions/core';
 import { ConfigurationError } from './errors.js';
 
@@ -60,6 +61,18 @@ export class InputParser {
   optional(name: string): string | undefined {
     const value = this.read(name).trim();
     return value === '' ? undefined : value;
+  }
+
+  /**
+   * The host's storage directory: absolute and never a system directory itself (`/`, `/etc`…,
+   * after resolving symlinks; see storagePathRefusal). Checked here, before anything is read.
+   */
+  storagePath(name: string, opts: { required?: boolean } = {}): string | undefined {
+    const value = opts.required ? this.string(name) : this.optional(name);
+    if (!value) return value;
+    const refusal = storagePathRefusal(value);
+    if (refusal) this.problems.push(`Input '${name}' ${refusal}.`);
+    return value;
   }
 
   /** A secret: masked in the log before anything else can print it. */

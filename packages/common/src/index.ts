@@ -11,3 +11,4 @@ export {
   sameIdentity,
   type FileIdentity,
 } from './safe-fs.js';
+export { realPathOrSelf, storagePathRefusal } from './storage-path.js';

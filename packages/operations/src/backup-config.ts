@@ -56,7 +56,7 @@ export function readBackupConfig(
           Inputs.StorageMountPath,
           p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
         )!,
-        storagePath: absolute(Inputs.StoragePath, p.optional(Inputs.StoragePath)),
+        storagePath: p.storagePath(Inputs.StoragePath),
         backupDir: absolute(Inputs.BackupDir, p.string(Inputs.BackupDir))!,
         nodeName: p.optional(Inputs.NodeName) ?? env.NODE_NAME ?? os.hostname(),
         freeSpaceMargin: p.number(Inputs.FreeSpaceMargin, { default: '0.1', min: 0, max: 10 }),

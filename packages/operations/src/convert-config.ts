@@ -1,4 +1,3 @@
-import path from 'node:path';
 import {
   KUBE_NAME,
   parseInputs,
@@ -37,14 +36,11 @@ export function readConvertConfig(
   return parseInputs(
     (p) => {
       const phase = p.choice(Inputs.Phase, PHASES);
-      const storagePath = p.optional(Inputs.StoragePath);
+      const storagePath = p.storagePath(Inputs.StoragePath);
       if (phase === 'cutover' && storagePath === undefined) {
         p.fail(
           `Input '${Inputs.StoragePath}' is required for phase 'cutover' (the final delta copy reads it).`,
         );
-      }
-      if (storagePath !== undefined && !path.isAbsolute(storagePath)) {
-        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
       }
       const configMap = p.optional(Inputs.ConfigMap);
       return {

@@ -32,10 +32,7 @@ export function readMigrateConfig(
 ): MigrateConfig {
   return parseInputs(
     (p) => {
-      const storagePath = p.string(Inputs.StoragePath);
-      if (storagePath && !path.isAbsolute(storagePath)) {
-        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
-      }
+      const storagePath = p.storagePath(Inputs.StoragePath, { required: true }) ?? '';
       const stateDir = p.string(Inputs.StateDir, { default: '/var/lib/dify-storage/state' });
       return {
         s3: parseS3Target(p, env),

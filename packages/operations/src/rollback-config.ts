@@ -40,10 +40,7 @@ export function readRollbackConfig(
           `Input '${Inputs.BackupId}' has the value '${backupId}', which is not a backup id (letters, digits, '.', '_', '-').`,
         );
       }
-      const storagePath = p.optional(Inputs.StoragePath);
-      if (storagePath !== undefined && !path.isAbsolute(storagePath)) {
-        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
-      }
+      const storagePath = p.storagePath(Inputs.StoragePath);
       const difyUrl = p.optional(Inputs.DifyUrl) === undefined ? undefined : p.url(Inputs.DifyUrl);
       return {
         ...(backupId ? { backupId } : {}),

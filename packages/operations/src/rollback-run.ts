@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
+import { realPathOrSelf, storagePathRefusal } from '@dify-storage/common';
 import {
   findBackup,
   latestBackup,
@@ -199,6 +200,23 @@ async function removePartials(root: string): Promise<number> {
 }
 
 /**
+ * The storage path a rollback restores into: the backup record's. A different path given as
+ * input is refused (restoring one tree into another directory moves that directory aside), and
+ * so is a record naming a system directory (a tampered record).
+ */
+function recordedStoragePath(given: string | undefined, recorded: string, id: string): string {
+  const refusal = storagePathRefusal(recorded);
+  if (refusal) throw new ConfigurationError(`Backup ${id} names storage path ${refusal}.`);
+  if (given !== undefined && realPathOrSelf(given) !== realPathOrSelf(recorded)) {
+    throw new ConfigurationError(
+      `Input 'storage-path' is '${given}', but backup ${id} was taken of ${recorded}: a rollback ` +
+        `restores into the directory it was taken of (leave storage-path empty, or pass ${recorded}).`,
+    );
+  }
+  return recorded;
+}
+
+/**
  * rollback: back to the hostPath system of a backup, losing nothing written since. Workloads and
  * ConfigMap from the snapshot; the storage directory moved aside (never deleted), extracted and
  * verified; then every object the bucket gained after the backup copied back (path-safe,
@@ -209,7 +227,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
   // Everything that can be wrong with the request is found before the first change.
   const located = await locate(config);
   const { record } = located;
-  const storagePath = config.storagePath ?? record.storageDir;
+  const storagePath = recordedStoragePath(config.storagePath, record.storageDir, record.id);
   const statePath = path.join(config.backupDir, `rollback-${record.id}.json`);
   let state = await readState(statePath, record.id);
   // A run killed between moveAside's rename and its mkdir left no directory: that is resumable.

@@ -44,10 +44,7 @@ export function readVerifyConfig(
     (p) => {
       const difyUrl = p.optional(Inputs.DifyUrl) === undefined ? undefined : p.url(Inputs.DifyUrl);
       const databaseUrl = databaseUrlInput(p, Inputs.DatabaseUrl);
-      const storagePath = p.optional(Inputs.StoragePath);
-      if (storagePath !== undefined && !path.isAbsolute(storagePath)) {
-        p.fail(`Input '${Inputs.StoragePath}' must be an absolute path; got '${storagePath}'.`);
-      }
+      const storagePath = p.storagePath(Inputs.StoragePath);
       return {
         kube: parseKubeTarget(p),
         apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
