@@ -17,6 +17,7 @@ import {
 } from './inspect.js';
 import { detectLocalState } from './local-state.js';
 import { storageSafetyFindings, type SafetyInput } from './storage-safety.js';
+import { versionFindings } from './versions.js';
 import { sanitizeObject } from './sanitize.js';
 import type { Workload } from './types.js';
 import type { ResolvedVolume } from './volumes.js';
@@ -31,6 +32,8 @@ export interface CutoverSettings extends S3StorageSettings {
   acceptFindings?: string[];
   /** PEM of a private CA the endpoint's certificate chains to: mounted into api and worker. */
   caBundle?: string;
+  /** Dify versions (image tags) other than 1.3.x the operator allows (`allow-version`). */
+  allowVersions?: string[];
 }
 
 export interface WorkloadPlan {
@@ -158,7 +161,10 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
       Secret: { [secretName]: Object.fromEntries(S3_CREDENTIAL_KEYS.map((k) => [k, REDACTED])) },
     }),
   );
-  const local = localStateFindings(inspection, settings);
+  const local = [
+    ...localStateFindings(inspection, settings),
+    ...versionFindings(inspection, settings.allowVersions),
+  ];
   plan.findings = [...plan.findings, ...unsafe, ...local];
   plan.blockers.push(
     ...unsafe,

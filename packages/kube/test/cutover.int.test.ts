@@ -232,6 +232,42 @@ describe('inspect and plan', () => {
     ]);
   });
 
+  it('refuses api/worker images other than Dify 1.3.x unless allowed, and reports the plugin daemon version', async () => {
+    const { client } = cluster;
+    await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, 'dify-worker'), (sts) => {
+      sts.spec!.template!.spec!.containers[0]!.image = 'registry.example/langgenius/dify-api:1.4.0';
+      return sts;
+    });
+    await client.create(objectPath('Deployment', ns), {
+      metadata: { name: 'dify-plugin-daemon' },
+      spec: {
+        selector: { matchLabels: { app: 'plugin' } },
+        template: {
+          metadata: { labels: { app: 'plugin' } },
+          spec: { containers: [{ name: 'd', image: 'langgenius/dify-plugin-daemon:0.0.9-local' }] },
+        },
+      },
+    });
+    const i = await inspectInstall(client, { namespace: ns });
+    const refused = planCutover(i, settings);
+    expect(refused.blockers.map((b) => [b.code, b.message])).toEqual([
+      [
+        'unsupported-version',
+        expect.stringContaining(
+          '"dify-worker" runs registry.example/langgenius/dify-api:1.4.0: version 1.4.0 is not Dify 1.3.x',
+        ),
+      ],
+    ]);
+    const allowed = planCutover(i, { ...settings, allowVersions: ['1.4.0'] });
+    expect(allowed.blockers).toEqual([]);
+    expect(allowed.findings.map((f) => `${f.severity} ${f.code}`)).toEqual(
+      expect.arrayContaining(['warning allowed-version', 'info plugin-daemon-version']),
+    );
+    expect(renderPlanMarkdown(allowed)).toContain(
+      'Plugin daemon Deployment/dify-plugin-daemon runs langgenius/dify-plugin-daemon:0.0.9-local (version 0.0.9-local)',
+    );
+  });
+
   it('explains storage that is not a hostPath, or not mounted at all', async () => {
     const { client } = cluster;
     await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, 'dify-api'), (sts) => {

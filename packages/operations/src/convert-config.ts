@@ -18,6 +18,8 @@ export interface ConvertConfig {
   apiName: string;
   workerName: string;
   configMap?: string;
+  /** Dify versions other than 1.3.x the cutover may convert (image tags). */
+  allowVersions?: string[];
   secretName: string;
   storageMountPath: string;
   storagePath?: string;
@@ -50,6 +52,9 @@ export function readConvertConfig(
         workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
         ...(configMap ? { configMap: p.string(Inputs.ConfigMap, KUBE_NAME) } : {}),
         secretName: p.string(Inputs.SecretName, { default: 'dify-s3-credentials', ...KUBE_NAME }),
+        ...(p.list(Inputs.AllowVersion).length
+          ? { allowVersions: p.list(Inputs.AllowVersion) }
+          : {}),
         storageMountPath: p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
         ...(storagePath ? { storagePath } : {}),
         s3: parseS3Target(p, env),

@@ -11,6 +11,7 @@ export const ConvertInputs = {
   RolloutTimeout: 'rollout-timeout',
   LockTtl: 'lock-ttl',
   RunId: 'run-id',
+  AllowVersion: 'allow-version',
 } as const;
 
 export const ConvertOutputs = {
