@@ -155,7 +155,10 @@ try {
     return { value: r, detail: `plan written to ${r.planPath}` };
   });
   await stage('Cutover: freeze, final delta, StatefulSets → Deployments on S3', async () => {
-    const r = await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+    const r = await runConvert(
+      readConvertConfig(read({ phase: 'cutover', 'backup-id': backup.record.id }), {}, noMask),
+      log,
+    );
     return {
       value: r,
       detail: `${r.message}; delta copied ${r.delta?.copied ?? 0} file(s); write freeze ${r.freezeSeconds ?? '?'} s`,

@@ -239,7 +239,10 @@ describe('rollback to hostPath on the simulated install', () => {
     const read = (extra: Record<string, string>) => reader(inputValues(m.install, extra));
     const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
     expect(bulk.mode).not.toBe('verify');
-    await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+    await runConvert(
+      readConvertConfig(read({ phase: 'cutover', 'backup-id': m.backupId }), {}, noMask),
+      log,
+    );
     expect(clusterView(m.install).deployments.sort()).toEqual(['dify-api', 'dify-worker']);
     await m.install.waitForApi();
     const content = randomBytes(5000);

@@ -80,7 +80,14 @@ export async function migratedInstall(files: number): Promise<Migrated> {
     const backup = await runBackup(readBackupConfig(read({}), {}, noMask), log);
     const migrated = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
     if (migrated.mode === 'verify' || !migrated.report.ok) throw new Error('bulk copy failed');
-    const cut = await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+    const cut = await runConvert(
+      readConvertConfig(
+        read({ phase: 'cutover', 'backup-id': backup.backup!.record.id }),
+        {},
+        noMask,
+      ),
+      log,
+    );
     void cut;
     await install.waitForApi();
     const tenant = install.seeded.tenants[0]!;

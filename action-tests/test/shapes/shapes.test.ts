@@ -101,7 +101,14 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       expect(lines.join('\n')).toMatch(/data identity: (\d+) of \1 sampled uploads/);
       const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
       expect(bulk.mode !== 'verify' && bulk.report.ok).toBe(true);
-      await runConvert(readConvertConfig(read({ phase: 'cutover' }), {}, noMask), log);
+      await runConvert(
+        readConvertConfig(
+          read({ phase: 'cutover', 'backup-id': backup.backup!.record.id }),
+          {},
+          noMask,
+        ),
+        log,
+      );
       await i.waitForApi();
 
       const tenant = i.seeded.tenants[0]!;

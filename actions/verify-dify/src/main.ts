@@ -1,12 +1,18 @@
 import * as core from '@actions/core';
 import {
+  BlockedError,
   CheckFailedError,
   runAction,
   setOutputs,
   table,
   writeSummary,
 } from '@dify-storage/action-kit';
-import { VerifyOutputs, readVerifyConfig, runVerify } from '@dify-storage/operations';
+import {
+  VerifyOutputs,
+  incompleteMessage,
+  readVerifyConfig,
+  runVerify,
+} from '@dify-storage/operations';
 import { failedStages, renderDataFlowTable, renderMermaid } from '@dify-storage/verify';
 
 const ACTION_ID = 'verify-dify';
@@ -25,9 +31,7 @@ export async function run(): Promise<void> {
     });
     await writeSummary((s) =>
       s
-        .addHeading(
-          `Dify on S3: ${report.verdict === 'pass' ? 'every stage passed' : `failed at ${failed.join(', ')}`}`,
-        )
+        .addHeading(`Dify on S3: ${headline(report.verdict, failed, report.unproved)}`)
         .addRaw(`\n\n${renderDataFlowTable(report)}\n\n`)
         // GitHub renders mermaid only from a fenced block, not from <pre lang>.
         .addRaw(`\n\n\`\`\`mermaid\n${renderMermaid(report)}\n\`\`\`\n\n`)
@@ -47,5 +51,12 @@ export async function run(): Promise<void> {
           .join('; ')}`,
       );
     }
+    if (report.verdict === 'incomplete') throw new BlockedError(incompleteMessage(report));
   });
+}
+
+function headline(verdict: string, failed: string[], unproved: string[]): string {
+  if (verdict === 'pass') return 'every stage passed';
+  if (verdict === 'fail') return `failed at ${failed.join(', ')}`;
+  return `incomplete: ${unproved.join(', ')} not proved`;
 }

@@ -4,8 +4,13 @@
  */
 export class BackupError extends Error {
   override readonly name: string = 'BackupError';
-  /** Its class in the exit-code table (action-kit's classifyError): a check that found a problem. */
-  readonly outcome: string = 'failed';
+  constructor(
+    message: string,
+    /** Its class in the exit-code table (action-kit's classifyError). */
+    readonly outcome: 'failed' | 'usage' | 'blocked' = 'failed',
+  ) {
+    super(message);
+  }
 }
 
 /** One difference found while comparing an archive (or a restored tree) with its manifest. */

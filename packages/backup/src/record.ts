@@ -249,9 +249,13 @@ export async function findBackup(
       throw new BackupError(
         `Backup ${id} in ${backupDir} is incomplete and cannot be used: ${incomplete.reason} ` +
           `(files present: ${incomplete.files.join(', ')}).`,
+        'blocked',
       );
     }
-    throw new BackupError(`No backup with id ${id} in ${backupDir}. ${describeAvailable(listing)}`);
+    throw new BackupError(
+      `No backup with id ${id} in ${backupDir}. ${describeAvailable(listing)}`,
+      'usage',
+    );
   }
   return checkBackupFiles(backupDir, record, options);
 }

@@ -1,4 +1,4 @@
-import type { InputReader, Outcome } from '@dify-storage/action-kit';
+import { formatBytes, type InputReader, type Outcome } from '@dify-storage/action-kit';
 import {
   formatReferencesText,
   readBackupConfig,
@@ -13,6 +13,7 @@ import {
   runReferences,
   runRollback,
   runVerify,
+  incompleteMessage,
   type ConvertResult,
   type Logger,
 } from '@dify-storage/operations';
@@ -30,6 +31,8 @@ export interface CommandResult {
   text: string;
   /** What the run came to: its exit code (EXIT_CODES). */
   outcome: Outcome;
+  /** The next command to run, printed last. */
+  next: string;
   /** The machine-readable result, printed by --json. */
   result: unknown;
 }
@@ -62,14 +65,30 @@ const withFixed =
   (name) =>
     values[name] ?? read(name);
 
+/** The message, the freeze window and the delta summary were logged as they happened. */
 function convertText(r: ConvertResult): string {
   if (r.phase === 'plan') return `${r.planMarkdown}\nplan: ${r.planPath}`;
+  if (r.journal.length === 0) return 'no change was made in the cluster';
   return [
-    r.message,
+    `changes made in the cluster (also in ${r.changesPath}):`,
     ...r.journal.map((e) => `  ${e.action} ${e.kind}/${e.name}: ${e.detail}`),
-    ...(r.freezeSeconds !== undefined ? [`write freeze: ${r.freezeSeconds} s`] : []),
-    ...(r.delta ? [r.delta.text] : []),
   ].join('\n');
+}
+
+/** What to run after a convert phase. */
+function convertNext(r: ConvertResult): { outcome: Outcome; next: string } {
+  if (r.phase === 'plan') {
+    return r.plan.blockers.length > 0
+      ? {
+          outcome: 'blocked',
+          next: 'resolve the blocking findings above, then run dify-storage plan again.',
+        }
+      : { outcome: 'done', next: 'dify-storage cutover --backup-id <the backup id>' };
+  }
+  if (r.phase === 'cutover' || r.phase === 'apply') {
+    return { outcome: 'done', next: 'dify-storage verify (with --dify-url and the Dify keys).' };
+  }
+  return { outcome: 'done', next: 'dify-storage convert --phase apply, or dify-storage status.' };
 }
 
 const S3_ENV =
@@ -86,7 +105,7 @@ function convertPhase(phase: 'plan' | 'cutover', summary: string, examples: stri
     config: (read, env) => readConvertConfig(withFixed(read, fixed), env, noMask),
     async run(config, _env, log) {
       const r = await runConvert(config, log);
-      return { text: convertText(r), outcome: 'done', result: r };
+      return { text: convertText(r), ...convertNext(r), result: r };
     },
   });
 }
@@ -141,6 +160,7 @@ export const COMMANDS: Record<string, Command> = {
       return {
         text: `preflight passed: ${r.node}:${r.storagePath}, ${r.preflight.files} files`,
         outcome: 'done',
+        next: 'dify-storage backup (same flags).',
         result: r,
       };
     },
@@ -163,6 +183,7 @@ export const COMMANDS: Record<string, Command> = {
       return {
         text: `backup ${b.record.id}: ${b.record.counts.files} files, archive ${b.archivePath}, record ${b.recordPath}`,
         outcome: 'done',
+        next: `dify-storage migrate --mode bulk (while Dify runs), then dify-storage plan; the cutover takes --backup-id ${b.record.id}.`,
         result: r,
       };
     },
@@ -181,6 +202,9 @@ export const COMMANDS: Record<string, Command> = {
       return {
         text: `${r.text}\nreport: ${r.reportPath}`,
         outcome: checked(r.report.ok),
+        next: r.report.ok
+          ? 'dify-storage plan shows what the cutover would change.'
+          : 'run the same command again: it resumes and retries what failed.',
         result: r.report,
       };
     },
@@ -207,7 +231,7 @@ export const COMMANDS: Record<string, Command> = {
     config: (read, env) => readConvertConfig(read, env, noMask),
     async run(config, _env, log) {
       const r = await runConvert(config, log);
-      return { text: convertText(r), outcome: 'done', result: r };
+      return { text: convertText(r), ...convertNext(r), result: r };
     },
   }),
   verify: command({
@@ -220,9 +244,20 @@ export const COMMANDS: Record<string, Command> = {
     config: (read, env) => readVerifyConfig(read, env, noMask),
     async run(config, _env, log) {
       const r = await runVerify(config, log);
+      const verdict = { pass: 'done', fail: 'failed', incomplete: 'blocked' } as const;
       return {
-        text: `${renderText(r)}\nreport: ${r.reportPath}`,
-        outcome: checked(r.verdict === 'pass'),
+        text: [
+          renderText(r),
+          ...(r.verdict === 'incomplete' ? [incompleteMessage(r)] : []),
+          `report: ${r.reportPath}`,
+        ].join('\n'),
+        outcome: verdict[r.verdict],
+        next:
+          r.verdict === 'fail'
+            ? 'roll back (dify-storage rollback --backup-id <id>), or fix the failed stage and verify again.'
+            : r.verdict === 'incomplete'
+              ? 'verify again with the missing inputs (or --skip-stages for stages you skip on purpose).'
+              : 'keep the backup until you are sure; dify-storage status shows where the install stands.',
         result: r,
       };
     },
@@ -242,11 +277,15 @@ export const COMMANDS: Record<string, Command> = {
       return {
         text: [
           r.message,
-          `copied back ${r.copyBack?.copied ?? 0} object(s), refused ${r.copyBack?.refused ?? 0}; downtime ${r.downtimeSeconds} s`,
+          `copied back ${r.copyBack?.copied ?? 0} object(s) (${formatBytes(r.copyBack?.bytes ?? 0)}), refused ${r.copyBack?.refused ?? 0}; downtime ${r.downtimeSeconds} s`,
           ...r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`),
           `report: ${r.reportPath}`,
         ].join('\n'),
         outcome: checked(failed.length === 0),
+        next:
+          failed.length === 0
+            ? 'dify-storage status shows the install back on the hostPath.'
+            : 'fix the failed check above, then run the same rollback again (it resumes).',
         result: r,
       };
     },
@@ -262,7 +301,15 @@ export const COMMANDS: Record<string, Command> = {
     config: (read, env) => readReferencesConfig(read, env, noMask),
     async run(config) {
       const r = await runReferences(config);
-      return { text: formatReferencesText(r), outcome: checked(r.status === 'pass'), result: r };
+      return {
+        text: formatReferencesText(r),
+        outcome: checked(r.status === 'pass'),
+        next:
+          r.status === 'pass'
+            ? 'dify-storage plan shows what the cutover would change.'
+            : 'find the missing files listed above (a backup, another node) before the cutover.',
+        result: r,
+      };
     },
   }),
   status: command({
@@ -276,12 +323,12 @@ export const COMMANDS: Record<string, Command> = {
     config: readStatusConfig,
     async run(config) {
       const r = await runStatus(config);
-      const next = r.mixed.length
-        ? 'next: the install is mixed; finish the cutover (dify-storage cutover) or roll back (dify-storage rollback --backup-id <id>).'
-        : 'next: dify-storage plan shows what the cutover would change.';
       return {
-        text: [...r.lines, next].join('\n'),
+        text: r.lines.join('\n'),
         outcome: r.mixed.length ? 'blocked' : 'done',
+        next: r.mixed.length
+          ? 'the install is mixed; finish the cutover (dify-storage cutover) or roll back (dify-storage rollback --backup-id <id>).'
+          : 'dify-storage plan shows what the cutover would change.',
         result: r,
       };
     },

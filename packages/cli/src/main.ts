@@ -126,7 +126,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const config = command.config(read, env);
     const result = await command.run(config, env, log);
     log.end();
-    process.stdout.write(json ? `${JSON.stringify(result.result, null, 2)}\n` : `${result.text}\n`);
+    process.stdout.write(
+      json
+        ? `${JSON.stringify(result.result, null, 2)}\n`
+        : `${result.text}\nnext: ${result.next}\n`,
+    );
     return EXIT_CODES[result.outcome];
   } catch (error) {
     log.end();

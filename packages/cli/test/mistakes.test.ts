@@ -3,7 +3,8 @@
  * on a hostPath, real RGW and PostgreSQL): each one is refused with its exit code and a message
  * that says what is wrong, and nothing changes.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { envName } from '../src/args.js';
@@ -77,6 +78,82 @@ describe('named workloads and complete backups', () => {
     expect(clusterState()).toBe(before);
     expect(await readdir(install.storagePath, { recursive: true })).toEqual(tree);
   });
+});
+
+/** Lines printed more than once (progress lines aside). */
+function repeated(text: string): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    if (!line || /^(copy|walk|list)/.test(line)) continue;
+    if (seen.has(line)) twice.add(line);
+    seen.add(line);
+  }
+  return [...twice];
+}
+
+describe('cutover, verify and rollback', () => {
+  let backupId: string;
+  /** The env without the backup id and the Dify inputs verify needs. */
+  let bare: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    const backup = await cli(['backup'], env);
+    expect(backup.code).toBe(0);
+    backupId = /backup (\S+):/.exec(backup.stdout)![1]!;
+    const bulk = await cli(['migrate', '--mode', 'bulk'], env);
+    expect(bulk.code).toBe(0);
+    bare = { ...env };
+    for (const k of ['dify-url', 'database-url', 'dify-secret-key']) delete bare[envName(k)];
+  }, 120_000);
+
+  it("cutover refuses without a backup (exit 2), and from a directory that is not the backup's", async () => {
+    const before = clusterState();
+    const none = await cli(['cutover'], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("Phase 'cutover' needs the backup taken before it");
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'empty-storage-'));
+    const other = await cli(['cutover', '--backup-id', backupId, '--storage-path', empty], env);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(`is not the directory backup ${backupId} was taken of`);
+    const unbacked = await cli(['cutover', '--no-backup', '--storage-path', empty], env);
+    expect(unbacked.code).toBe(2);
+    expect(unbacked.stderr).toMatch(
+      /holds 0 file\(s\), but bucket "[^"]+" already holds \d+ object/,
+    );
+    for (const r of [none, other, unbacked]) expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(clusterState()).toBe(before);
+  });
+
+  it("cutover from the backup's tree says each thing once and ends with the next step", async () => {
+    const r = await cli(['cutover', '--backup-id', backupId], env);
+    expect(r.code).toBe(0);
+    expect(repeated(r.stdout + r.stderr)).toEqual([]);
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^next: dify-storage verify/);
+  }, 120_000);
+
+  it('verify with stages skipped for lack of inputs is incomplete (exit 3), not pass', async () => {
+    await install.waitForApi();
+    const r = await cli(['verify'], bare);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('verdict: incomplete');
+    expect(r.stdout).toContain('database-references');
+    expect(r.stdout).toContain(
+      `report: ${path.join(env[envName('state-dir')]!, 'verify-dify-report.json')}`,
+    );
+    // The same run, with every skipped stage named as skipped on purpose, passes.
+    const skips = 'stored-files,database-references,dify-health,write-path,read-path,worker-path';
+    const named = await cli(['verify', '--skip-stages', skips], bare);
+    expect(named.stdout).toContain('verdict: pass');
+    expect(named.code).toBe(0);
+  }, 120_000);
+
+  it('rollback prints sizes a person reads', async () => {
+    const r = await cli(['rollback', '--backup-id', backupId], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/copied back \d+ object\(s\) \([\d.]+ (B|KiB|MiB)\)/);
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^next: /);
+  }, 180_000);
 });
 
 describe('status', () => {

@@ -9,6 +9,7 @@ import {
   type S3Target,
 } from '@dify-storage/action-kit';
 import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
+import { DEFAULT_STATE_DIR } from './targets.js';
 
 export interface ConvertConfig {
   /** The S3 endpoint as Dify's pods reach it, when it differs from the runner's (`s3.endpoint`). */
@@ -23,6 +24,8 @@ export interface ConvertConfig {
   secretName: string;
   storageMountPath: string;
   storagePath?: string;
+  /** cutover: the backup taken before it, whose storage directory the delta copy reads. */
+  backup?: { id: string; dir: string };
   s3: S3Target;
   stateDir: string;
   rolloutTimeoutSeconds: number;
@@ -39,9 +42,16 @@ export function readConvertConfig(
     (p) => {
       const phase = p.choice(Inputs.Phase, PHASES);
       const storagePath = p.storagePath(Inputs.StoragePath);
-      if (phase === 'cutover' && storagePath === undefined) {
+      const backupId = p.optional(Inputs.BackupId);
+      const noBackup = p.boolean(Inputs.NoBackup, { default: 'false' });
+      if (phase === 'cutover' && backupId === undefined && !noBackup) {
         p.fail(
-          `Input '${Inputs.StoragePath}' is required for phase 'cutover' (the final delta copy reads it).`,
+          `Phase 'cutover' needs the backup taken before it: set '${Inputs.BackupId}' (and '${Inputs.BackupDir}'), or '${Inputs.NoBackup}' to go on without one (no rollback will be possible).`,
+        );
+      }
+      if (phase === 'cutover' && noBackup && storagePath === undefined) {
+        p.fail(
+          `Input '${Inputs.StoragePath}' is required for phase 'cutover' without a backup (the final delta copy reads it).`,
         );
       }
       const configMap = p.optional(Inputs.ConfigMap);
@@ -57,9 +67,17 @@ export function readConvertConfig(
           : {}),
         storageMountPath: p.string(Inputs.StorageMountPath, { default: '/app/api/storage' }),
         ...(storagePath ? { storagePath } : {}),
+        ...(backupId && phase === 'cutover' && !noBackup
+          ? {
+              backup: {
+                id: backupId,
+                dir: p.string(Inputs.BackupDir, { default: '/var/backups/dify-storage' }),
+              },
+            }
+          : {}),
         s3: parseS3Target(p, env),
         ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
-        stateDir: p.string(Inputs.StateDir, { default: '/var/lib/dify-storage/state' }),
+        stateDir: p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),
         rolloutTimeoutSeconds: p.integer(Inputs.RolloutTimeout, {
           default: '600',
           min: 10,

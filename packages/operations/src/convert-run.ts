@@ -35,6 +35,7 @@ import {
 } from '@dify-storage/kube';
 import { S3Transport, formatSummary, syncToBucket, type SyncReport } from '@dify-storage/sync';
 import type { ConvertConfig } from './convert-config.js';
+import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
 import type { Logger } from './logger.js';
 import { kubeClient, syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -219,6 +220,8 @@ class ConvertRun {
   private planFiles: { planPath: string; planJsonPath: string } | undefined;
   private delta: DeltaSummary | undefined;
   private inspection: InstallInspection | undefined;
+  /** cutover: the storage directory the final delta copy reads (the backup's). */
+  private source: string | undefined;
   private readonly client: KubeClient;
   private readonly namespace: string;
   private readonly interval: number;
@@ -298,7 +301,10 @@ class ConvertRun {
     }
     // Mutating phases: validate what can be validated before the lock and the first change.
     const credentials = phase === 'freeze' ? undefined : this.credentials();
-    if (phase === 'cutover') await this.checkStoragePath();
+    if (phase === 'cutover') {
+      this.source = await cutoverSource(this.config);
+      await this.checkStoragePath();
+    }
 
     this.step('Taking the migration lock and planning');
     const lock = await acquireLock(this.client, {
@@ -323,8 +329,10 @@ class ConvertRun {
           `the namespace "${this.namespace}" is not in a shape the cutover can handle (plan: ${paths.planPath}):\n${plan.blockers.map((b) => `  - ${b.code}: ${b.message}`).join('\n')}`,
         );
       }
-      if (phase === 'cutover') await this.checkBucket(true);
-      else if (phase === 'apply') await this.checkBucket(false);
+      if (phase === 'cutover') {
+        await this.checkBucket(true);
+        await requireSourceCoversBucket(this.config, this.source!);
+      } else if (phase === 'apply') await this.checkBucket(false);
 
       if (phase === 'freeze' || phase === 'cutover') {
         await this.probeFromPod();
@@ -391,7 +399,7 @@ class ConvertRun {
   }
 
   private async checkStoragePath(): Promise<void> {
-    const dir = this.config.storagePath!;
+    const dir = this.source!;
     const s = await stat(dir).catch((error: unknown) => {
       throw new ConfigurationError(
         `The storage path '${dir}' for the final delta copy cannot be read: ${errorMessage(error)}`,
@@ -571,7 +579,7 @@ class ConvertRun {
     try {
       report = await syncToBucket({
         target: syncTarget(this.config.s3),
-        root: this.config.storagePath!,
+        root: this.source!,
         stateDir: path.join(this.config.stateDir, 'sync'),
         mode: 'delta',
       });

@@ -7,7 +7,7 @@ import {
   type S3Target,
 } from '@dify-storage/action-kit';
 import { MigrateInputs as Inputs, MODES, READ_BACK } from './migrate-inputs.js';
-import { databaseUrlInput } from './targets.js';
+import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
 
 export interface MigrateConfig {
   s3: S3Target;
@@ -33,7 +33,7 @@ export function readMigrateConfig(
   return parseInputs(
     (p) => {
       const storagePath = p.storagePath(Inputs.StoragePath, { required: true }) ?? '';
-      const stateDir = p.string(Inputs.StateDir, { default: '/var/lib/dify-storage/state' });
+      const stateDir = p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR });
       return {
         s3: parseS3Target(p, env),
         storagePath,

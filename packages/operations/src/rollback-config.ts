@@ -42,9 +42,10 @@ export function readRollbackConfig(
       }
       const storagePath = p.storagePath(Inputs.StoragePath);
       const difyUrl = p.optional(Inputs.DifyUrl) === undefined ? undefined : p.url(Inputs.DifyUrl);
+      const backupDir = p.string(Inputs.BackupDir);
       return {
         ...(backupId ? { backupId } : {}),
-        backupDir: p.string(Inputs.BackupDir),
+        backupDir,
         ...(storagePath ? { storagePath } : {}),
         kube: parseKubeTarget(p),
         apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
@@ -64,7 +65,7 @@ export function readRollbackConfig(
             ? `github-run-${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT ?? '1'}`
             : `local-${process.pid}`),
         reportPath: p.string(Inputs.ReportPath, {
-          default: path.join(env.RUNNER_TEMP ?? '/tmp', 'rollback-report.json'),
+          default: path.join(env.RUNNER_TEMP ?? backupDir, 'rollback-report.json'),
         }),
       };
     },

@@ -8,6 +8,9 @@ import { KubeClient } from '@dify-storage/kube';
 import type { S3Settings } from '@dify-storage/s3';
 import type { S3Target as SyncTarget } from '@dify-storage/sync';
 
+/** Where the copy journal, the cutover state and the default reports live on the node. */
+export const DEFAULT_STATE_DIR = '/var/lib/dify-storage/state';
+
 /** The sync engine signs its own requests, so it needs static credentials. */
 export function syncTarget(s3: S3Target, bucket = s3.bucket): SyncTarget {
   if (!s3.credentials) {

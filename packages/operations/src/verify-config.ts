@@ -9,8 +9,9 @@ import {
   type KubeTarget,
   type S3Target,
 } from '@dify-storage/action-kit';
+import { STAGES, type StageName } from '@dify-storage/verify';
 import { READ_BACK } from './migrate-inputs.js';
-import { databaseUrlInput } from './targets.js';
+import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
 import { VerifyInputs as Inputs } from './verify-inputs.js';
 
 export interface VerifyConfig {
@@ -32,6 +33,8 @@ export interface VerifyConfig {
   latencyThresholdMs: number;
   expectedVersion: string;
   indexingTimeoutSeconds: number;
+  /** Stages skipped on purpose (`skip-stages`): they do not make the verdict incomplete. */
+  allowedSkips: StageName[];
   reportPath: string;
 }
 
@@ -70,8 +73,18 @@ export function readVerifyConfig(
           min: 5,
           max: 86_400,
         }),
+        allowedSkips: p.list(Inputs.SkipStages).filter((s): s is StageName => {
+          if ((STAGES as readonly string[]).includes(s)) return true;
+          p.fail(
+            `Input '${Inputs.SkipStages}' names '${s}', which is not a stage; stages are: ${STAGES.join(', ')}.`,
+          );
+          return false;
+        }),
         reportPath: p.string(Inputs.ReportPath, {
-          default: path.join(env.RUNNER_TEMP ?? '/tmp', 'verify-dify-report.json'),
+          default: path.join(
+            env.RUNNER_TEMP ?? p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),
+            'verify-dify-report.json',
+          ),
         }),
       };
     },

@@ -13,6 +13,8 @@ export const VerifyInputs = {
   LatencyThresholdMs: 'latency-threshold-ms',
   ExpectedVersion: 'expected-version',
   IndexingTimeout: 'indexing-timeout',
+  SkipStages: 'skip-stages',
+  StateDir: 'state-dir',
   ReportPath: 'report-path',
 } as const;
 

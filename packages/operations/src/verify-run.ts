@@ -18,6 +18,15 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await rename(`${file}.tmp`, file);
 }
 
+/** Why a verdict is incomplete, and how to make it whole (for the CLI and the action alike). */
+export function incompleteMessage(report: VerifyReport): string {
+  const why = report.stages
+    .filter((s) => report.unproved.includes(s.stage))
+    .map((s) => `${s.stage} (${s.summary})`)
+    .join('; ');
+  return `verdict incomplete: nothing failed, but ${report.unproved.length} stage(s) were skipped: ${why}. Supply their inputs, or name them in skip-stages to skip them on purpose.`;
+}
+
 /** verify-dify: every stage of the data flow on the new storage, with the report written. */
 export async function runVerify(config: VerifyConfig, log: Logger): Promise<VerifyRunResult> {
   // A certificate the runner cannot trust would fail every S3 stage: refuse once, by name.
@@ -33,6 +42,7 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
     ...(config.storagePath ? { storagePath: config.storagePath } : {}),
     readBack: config.readBack,
+    allowedSkips: config.allowedSkips,
     latencyThresholdMs: config.latencyThresholdMs,
     expectedVersion: config.expectedVersion,
     indexingTimeoutSeconds: config.indexingTimeoutSeconds,

@@ -21,6 +21,7 @@ export {
 export { compareKeys, unsafeKeyReason } from './keys.js';
 export { compileExcludes } from './glob.js';
 export { walkTree, mtimeString, type WalkEntry } from './walk.js';
+export { listAll } from './listing.js';
 export { defaultConcurrency, type BucketOptions } from './options.js';
 export {
   verifyBucket,

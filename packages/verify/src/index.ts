@@ -12,9 +12,11 @@ export { renderDataFlowTable, renderMermaid, renderText } from './render.js';
 export {
   STAGES,
   failedStages,
+  verdictOf,
   type StageName,
   type StageResult,
   type StageStatus,
+  type Verdict,
   type VerifyReport,
 } from './report.js';
 export { verifyDify, type VerifyOptions } from './verify.js';

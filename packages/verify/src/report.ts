@@ -23,12 +23,33 @@ export interface StageResult {
   durationMs: number;
 }
 
+/**
+ * `pass` only when every stage ran and passed (or was skipped on purpose, by name);
+ * `incomplete` when a stage was skipped for lack of an input: nothing failed, nothing was proved.
+ * Exit codes 0, 1 and 3 of the one table.
+ */
+export type Verdict = 'pass' | 'fail' | 'incomplete';
+
 export interface VerifyReport {
-  verdict: 'pass' | 'fail';
+  verdict: Verdict;
+  /** Stages skipped without being named in `skip-stages`: what keeps the verdict incomplete. */
+  unproved: StageName[];
   startedAt: string;
   finishedAt: string;
   bucket: string;
   stages: StageResult[];
+}
+
+/** The verdict of a set of stage results; `allowedSkips` are the stages skipped on purpose. */
+export function verdictOf(
+  stages: readonly StageResult[],
+  allowedSkips: readonly StageName[] = [],
+): { verdict: Verdict; unproved: StageName[] } {
+  const unproved = stages
+    .filter((s) => s.status === 'skipped' && !allowedSkips.includes(s.stage))
+    .map((s) => s.stage);
+  if (stages.some((s) => s.status === 'fail')) return { verdict: 'fail', unproved };
+  return { verdict: unproved.length > 0 ? 'incomplete' : 'pass', unproved };
 }
 
 export function failedStages(report: VerifyReport): StageName[] {

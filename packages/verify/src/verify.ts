@@ -12,7 +12,14 @@ import {
   type ProbeContext,
   type WriteProbe,
 } from './probes.js';
-import { runStage, skipped, type StageResult, type VerifyReport } from './report.js';
+import {
+  runStage,
+  skipped,
+  verdictOf,
+  type StageName,
+  type StageResult,
+  type VerifyReport,
+} from './report.js';
 
 type Outcome = Omit<StageResult, 'stage' | 'durationMs'>;
 
@@ -35,6 +42,8 @@ export interface VerifyOptions {
   checkWorkloads?: () => Promise<Outcome>;
   /** Stage 2, supplied by the caller that has the manifest and the sync engine. */
   checkStoredFiles?: () => Promise<Outcome>;
+  /** Stages the operator skips on purpose: their skipping does not make the verdict incomplete. */
+  allowedSkips?: readonly StageName[];
   /** Called after each stage, for progress lines. */
   onStage?: (result: StageResult) => void;
 }
@@ -97,7 +106,7 @@ export async function verifyDify(o: VerifyOptions): Promise<VerifyReport & { cle
     client.destroy();
   }
   return {
-    verdict: stages.some((s) => s.status === 'fail') ? 'fail' : 'pass',
+    ...verdictOf(stages, o.allowedSkips),
     startedAt,
     finishedAt: new Date().toISOString(),
     bucket: o.bucket,
