@@ -83,7 +83,7 @@ describe('the migration workflow with the committed bundles', () => {
       expect(text).not.toContain(install.s3.secretAccessKey);
       expect(text).not.toContain(install.secretKey);
     }
-    const summary = (runs.cutover!.steps[1]!.result as { summary: string }).summary;
+    const summary = (runs.cutover!.steps.at(-1)!.result as { summary: string }).summary;
     expect(summary).toContain('every stage passed');
     expect(summary).toContain('```mermaid');
   }, 300_000);
@@ -107,6 +107,21 @@ describe('the migration workflow with the committed bundles', () => {
     expect(await readdir(install.storagePath)).toEqual(
       expect.arrayContaining(['upload_files', 'privkeys']),
     );
+  }, 300_000);
+
+  it('refuses the cutover without the inputs verification needs, before any change', async () => {
+    const runs = await run({ 'dify-url': '' });
+    expect(results(runs)).toMatchObject({
+      plan: 'success',
+      cutover: 'failure',
+      rollback: 'skipped',
+    });
+    expect(stdout(runs.cutover!)).toContain('missing: input dify-url. Nothing was changed.');
+    expect(runs.cutover!.outputs['mutation-started']).toBe('');
+    const kinds = install.server.api
+      .list('statefulsets' as never, install.namespace)
+      .items.map((o: unknown) => (o as { metadata: { name: string } }).metadata.name);
+    expect(kinds.sort()).toEqual(['dify-api', 'dify-worker']);
   }, 300_000);
 
   it('does not roll back when the approval is rejected: nothing was changed', async () => {

@@ -31,11 +31,16 @@ describe('the reusable migration workflow', () => {
     expect(gated.map(([name]) => name)).toEqual(['cutover']);
     expect(wf.jobs.cutover!.environment).toBe('${{ inputs.environment }}');
     expect(wf.jobs.cutover!.if).toBe("inputs.mode == 'migrate'");
+    // First a check of verify's inputs (changes nothing), then the cutover and its verification.
     expect(wf.jobs.cutover!.steps!.map((s) => s.uses)).toEqual([
+      undefined,
       '$/actions/convert-workloads',
       '$/actions/verify-dify',
     ]);
-    expect(wf.jobs.cutover!.steps![0]!.with!.phase).toBe('cutover');
+    expect(wf.jobs.cutover!.steps![1]!.with!.phase).toBe('cutover');
+    expect(wf.jobs.cutover!.steps![1]!.with!['backup-id']).toBe(
+      '${{ needs.backup.outputs.backup-id }}',
+    );
   });
 
   it('rolls back only on a failed cutover that had started changing things, or on request', async () => {
@@ -43,6 +48,8 @@ describe('the reusable migration workflow', () => {
     const rollback = wf.jobs.rollback!;
     const condition = rollback.if!.replace(/\s+/g, ' ');
     expect(condition).toContain('always()');
+    // An incomplete verification (a missing input) never rolls back a healthy system.
+    expect(condition).toContain("needs.cutover.outputs.verdict != 'incomplete'");
     expect(condition).toContain("needs.cutover.result == 'failure'");
     expect(condition).toContain("needs.cutover.outputs.mutation-started == 'true'");
     expect(condition).toContain("inputs.mode == 'rollback'");
