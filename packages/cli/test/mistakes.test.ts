@@ -116,12 +116,17 @@ describe('cutover, verify and rollback', () => {
     const other = await cli(['cutover', '--backup-id', backupId, '--storage-path', empty], env);
     expect(other.code).toBe(2);
     expect(other.stderr).toContain(`is not the directory backup ${backupId} was taken of`);
-    const unbacked = await cli(['cutover', '--no-backup', '--storage-path', empty], env);
+    // With the database: the data-identity check of the install-shapes issue refuses it (exit 3).
+    const foreign = await cli(['cutover', '--no-backup', '--storage-path', empty], env);
+    expect(foreign.code).toBe(3);
+    expect(foreign.stderr).toContain(`${empty} is not the storage the Dify pods see`);
+    // Without it: fewer than 90% of the objects the bucket already holds (exit 2).
+    const unbacked = await cli(['cutover', '--no-backup', '--storage-path', empty], bare);
     expect(unbacked.code).toBe(2);
     expect(unbacked.stderr).toMatch(
       /holds 0 file\(s\), but bucket "[^"]+" already holds \d+ object/,
     );
-    for (const r of [none, other, unbacked]) expect(r.stderr).not.toMatch(/^\s+at /m);
+    for (const r of [none, other, foreign, unbacked]) expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(clusterState()).toBe(before);
   });
 

@@ -9,7 +9,7 @@ import {
   type S3Target,
 } from '@dify-storage/action-kit';
 import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
-import { DEFAULT_STATE_DIR } from './targets.js';
+import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
 
 export interface ConvertConfig {
   /** The S3 endpoint as Dify's pods reach it, when it differs from the runner's (`s3.endpoint`). */
@@ -26,6 +26,8 @@ export interface ConvertConfig {
   storagePath?: string;
   /** cutover: the backup taken before it, whose storage directory the delta copy reads. */
   backup?: { id: string; dir: string };
+  /** cutover: to prove the source is the storage the pods see (data identity). */
+  databaseUrl?: string;
   s3: S3Target;
   stateDir: string;
   rolloutTimeoutSeconds: number;
@@ -75,6 +77,7 @@ export function readConvertConfig(
               },
             }
           : {}),
+        databaseUrl: databaseUrlInput(p, Inputs.DatabaseUrl),
         s3: parseS3Target(p, env),
         ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
         stateDir: p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),

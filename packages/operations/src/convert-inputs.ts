@@ -10,6 +10,7 @@ export const ConvertInputs = {
   BackupId: 'backup-id',
   BackupDir: 'backup-dir',
   NoBackup: 'no-backup',
+  DatabaseUrl: 'database-url',
   StateDir: 'state-dir',
   RolloutTimeout: 'rollout-timeout',
   LockTtl: 'lock-ttl',

@@ -36,6 +36,7 @@ import {
 import { S3Transport, formatSummary, syncToBucket, type SyncReport } from '@dify-storage/sync';
 import type { ConvertConfig } from './convert-config.js';
 import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
+import { checkStorageIdentity } from './identity.js';
 import type { Logger } from './logger.js';
 import { kubeClient, syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -304,6 +305,7 @@ class ConvertRun {
     if (phase === 'cutover') {
       this.source = await cutoverSource(this.config);
       await this.checkStoragePath();
+      await checkStorageIdentity(this.config.databaseUrl, this.source, this.log);
     }
 
     this.step('Taking the migration lock and planning');
