@@ -6,8 +6,8 @@ import type { KubeObject, V1Container, V1EnvVar, V1PodSpec, V1Volume, Workload }
 export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 export const CONVERTED_FROM_ANNOTATION = 'dify-storage.io/converted-from';
 
-/** Env keys that select and configure the storage backend. */
-const STORAGE_SETTING_KEYS = new Set([
+/** Env keys that select and configure the storage backend (shown unredacted: redact.ts). */
+export const STORAGE_SETTING_KEYS: ReadonlySet<string> = new Set([
   'STORAGE_TYPE',
   'S3_ENDPOINT',
   'S3_BUCKET_NAME',

@@ -1,3 +1,4 @@
+import { Redactor } from './redact.js';
 import { isRecord } from './types.js';
 
 export interface FieldChange {
@@ -92,35 +93,26 @@ export function looksSecret(name: string): boolean {
 /** Field names of the Kubernetes schema that only name or point at secrets. */
 const SCHEMA_FIELDS = new Set(['key', 'name', 'secretKeyRef', 'secretRef', 'secretName', 'secret']);
 
+/** One key per process for marks outside a backup (plan, reports): comparable within a run only. */
+const processRedactor = new Redactor();
+
 /**
- * Replaces probable secret values: map entries under secret-looking keys and env entries
- * `{name, value}` with a secret-looking name. Structure and references stay visible.
+ * A copy fit to leave the node (see redact.ts): values by allowlist, URL credentials stripped,
+ * structure, names and references kept.
  */
-export function redactDeep(value: unknown, keyHint?: string): unknown {
-  if (keyHint && looksSecret(keyHint) && (typeof value === 'string' || typeof value === 'number')) {
-    return REDACTED;
-  }
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v));
-  if (isRecord(value)) {
-    const out: Record<string, unknown> = {};
-    const envName = typeof value.name === 'string' && 'value' in value ? value.name : undefined;
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'value' && envName && looksSecret(envName)) out[k] = REDACTED;
-      else out[k] = redactDeep(v, k);
-    }
-    return out;
-  }
-  return value;
+export function redactDeep(value: unknown, keyHint?: string, redactor = processRedactor): unknown {
+  return redactor.deep(value, keyHint);
 }
 
-/** Redacts a change list: the value of a path ending in a secret-looking key, or inside an env entry with one. */
-export function redactChanges(changes: FieldChange[]): FieldChange[] {
+/** Redacts a change list: env values and ConfigMap entries by allowlist, the rest deeply. */
+export function redactChanges(changes: FieldChange[], redactor = processRedactor): FieldChange[] {
   return changes.map((c) => {
     const last = c.path.match(/([^.[\]=]+)\]?$/)?.[1] ?? '';
-    const inSecretEnv = /\[name=([^\]]+)\]\.value$/.exec(c.path);
-    const secret = looksSecret(last) || (inSecretEnv !== null && looksSecret(inSecretEnv[1] ?? ''));
+    const setting =
+      /\[name=([^\]]+)\]\.value$/.exec(c.path)?.[1] ??
+      /(?:^|\.)data\.([^.[\]]+)$/.exec(c.path)?.[1];
     const fix = (v: unknown): unknown =>
-      secret && (typeof v === 'string' || typeof v === 'number') ? REDACTED : redactDeep(v);
+      setting !== undefined ? redactor.named(setting, v) : redactor.deep(v, last);
     return {
       ...c,
       ...('before' in c ? { before: fix(c.before) } : {}),

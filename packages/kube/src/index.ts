@@ -67,6 +67,7 @@ export {
   redactDeep,
   type FieldChange,
 } from './diff.js';
+export { NON_SECRET_KEYS, Redactor, stripUserinfo } from './redact.js';
 export {
   describeEnvSource,
   effectiveEnv,

@@ -7,7 +7,7 @@ import {
 } from './configmap.js';
 import { CA_BUNDLE_CONFIGMAP, CA_BUNDLE_ENV, CA_BUNDLE_PATH } from './ca-bundle.js';
 import { statefulSetToDeployment, type ConversionOptions } from './convert.js';
-import { diffJson, looksSecret, redactChanges, REDACTED, type FieldChange } from './diff.js';
+import { diffJson, redactChanges, redactDeep, REDACTED, type FieldChange } from './diff.js';
 import {
   describeVolume,
   inspectionEnvLookup,
@@ -190,11 +190,12 @@ function localStateFindings(inspection: InstallInspection, settings: CutoverSett
 }
 
 function redactKeyChange(change: ConfigMapKeyChange): ConfigMapKeyChange {
-  if (!looksSecret(change.key)) return change;
+  const shown = (v: string | undefined) =>
+    redactDeep({ name: change.key, value: v }) as { value?: string };
   return {
     ...change,
-    ...(change.before !== undefined ? { before: REDACTED } : {}),
-    ...(change.after !== undefined ? { after: REDACTED } : {}),
+    ...(change.before !== undefined ? { before: shown(change.before).value } : {}),
+    ...(change.after !== undefined ? { after: shown(change.after).value } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import type { Redactor } from './redact.js';
 import { isRecord, type KubeObject, type Secret } from './types.js';
 
 const SERVER_METADATA = [
@@ -53,17 +53,18 @@ export interface SecretDigest {
   name: string;
   namespace?: string;
   type?: string;
-  /** key → sha256 (hex) of the decoded value. */
+  /** key → HMAC-SHA256 (hex) of the decoded value under the backup's redaction key. */
   keys: Record<string, string>;
 }
 
-export function secretDigest(secret: Secret): SecretDigest {
+/** Digests are HMACs under the backup's redaction key: salted per backup, not brute-forceable. */
+export function secretDigest(secret: Secret, redactor: Redactor): SecretDigest {
   const keys: Record<string, string> = {};
   for (const [key, base64] of Object.entries(secret.data ?? {})) {
-    keys[key] = createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex');
+    keys[key] = redactor.digest(Buffer.from(base64, 'base64'));
   }
   for (const [key, text] of Object.entries(secret.stringData ?? {})) {
-    keys[key] = createHash('sha256').update(text, 'utf8').digest('hex');
+    keys[key] = redactor.digest(text);
   }
   return {
     name: secret.metadata?.name ?? '',

@@ -1,8 +1,8 @@
 import { stringify } from 'yaml';
 import type { KubeClient } from './client.js';
 import { isNotFound } from './errors.js';
-import { redactDeep } from './diff.js';
 import { KINDS, objectPath, type KindName } from './paths.js';
+import { Redactor } from './redact.js';
 import { sanitizeObject, secretDigest, type SecretDigest } from './sanitize.js';
 import type { KubeObject, Secret } from './types.js';
 
@@ -37,6 +37,7 @@ export interface ObjectSnapshot {
 export async function snapshotObjects(
   client: KubeClient,
   request: SnapshotRequest,
+  redactor = new Redactor(),
 ): Promise<ObjectSnapshot> {
   const raw: KubeObject[] = [];
   const missing: string[] = [];
@@ -58,7 +59,10 @@ export async function snapshotObjects(
   for (const name of new Set(request.secrets ?? [])) {
     try {
       secrets.push(
-        secretDigest(await client.get<Secret>(objectPath('Secret', request.namespace, name))),
+        secretDigest(
+          await client.get<Secret>(objectPath('Secret', request.namespace, name)),
+          redactor,
+        ),
       );
     } catch (error) {
       if (!isNotFound(error)) throw error;
@@ -77,19 +81,18 @@ export async function snapshotObjects(
 
 /**
  * Renders objects as one multi-document YAML stream (what `kubectl apply -f` reads). With
- * `redact`, values under secret-looking names (ConfigMap keys, env entries) are replaced, for
- * artifacts and logs; the unredacted stream is what a restore needs.
+ * `redact` (true, or the backup's Redactor), every value not on the allowlist is replaced (see
+ * redact.ts), for artifacts and logs; the unredacted stream is what a restore needs.
  */
 export function renderYaml(
   objects: readonly KubeObject[],
-  options: { redact?: boolean } = {},
+  options: { redact?: boolean | Redactor } = {},
 ): string {
-  return objects
-    .map((o) => stringify(options.redact ? redactObject(o) : o, { lineWidth: 0 }))
-    .join('---\n');
+  const r = options.redact === true ? new Redactor() : options.redact || undefined;
+  return objects.map((o) => stringify(r ? redactObject(o, r) : o, { lineWidth: 0 })).join('---\n');
 }
 
-/** A copy with values under secret-looking names replaced (see looksSecret). */
-export function redactObject<T extends KubeObject>(object: T): T {
-  return redactDeep(object) as T;
+/** A copy fit to leave the node (see redact.ts). */
+export function redactObject<T extends KubeObject>(object: T, redactor = new Redactor()): T {
+  return redactor.deep(object) as T;
 }

@@ -4,7 +4,6 @@ import {
   looksSecret,
   redactChanges,
   renderPlanMarkdown,
-  REDACTED,
   type CutoverPlan,
 } from '../src/index.js';
 
@@ -122,14 +121,18 @@ describe('redaction', () => {
       { path: 'data.DB_PASSWORD', change: 'removed', before: 'hunter2' },
       { path: 'data', change: 'added', after: { DB_PASSWORD: 'hunter2', MODE: 'api' } },
     ]);
+    const mark = expect.stringMatching(/^<redacted hmac:[0-9a-f]{12}>$/);
     expect(changes.map((c) => c.before ?? c.after)).toEqual([
-      REDACTED,
-      { name: 'SECRET_KEY', value: REDACTED },
+      mark,
+      { name: 'SECRET_KEY', value: mark },
       { name: 'S3_SECRET_KEY', valueFrom: { secretKeyRef: { name: 's3', key: 'S3_SECRET_KEY' } } },
-      REDACTED,
-      { DB_PASSWORD: REDACTED, MODE: 'api' },
+      mark,
+      { DB_PASSWORD: mark, MODE: 'api' },
     ]);
-    expect(changes[0]?.after).toBe(REDACTED);
+    expect(changes[0]?.after).toEqual(mark);
+    // Equal values, equal marks (a reader sees what changed); different values, different marks.
+    expect(changes[1]?.before).toEqual({ name: 'SECRET_KEY', value: changes[0]?.before });
+    expect(changes[0]?.before).not.toEqual(changes[0]?.after);
   });
 });
 

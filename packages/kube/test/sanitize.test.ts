@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import {
+  Redactor,
   isSubset,
   jsonEqual,
   renderYaml,
@@ -74,19 +75,26 @@ describe('sanitizeObject', () => {
 });
 
 describe('secretDigest', () => {
-  it('keeps names and sha256 digests, never values', () => {
-    const digest = secretDigest(dbSecret());
+  it('keeps names and per-backup HMAC digests (salted), never values', () => {
+    const key = Buffer.alloc(32, 7);
+    const hmac = (v: string) => createHmac('sha256', key).update(v).digest('hex');
+    const digest = secretDigest(dbSecret(), new Redactor(key));
     expect(digest).toEqual({
       name: 'dify-db',
       namespace: 'dify',
       type: 'Opaque',
       keys: {
-        DB_USERNAME: createHash('sha256').update('postgres').digest('hex'),
-        DB_PASSWORD: createHash('sha256').update('pg-secret').digest('hex'),
+        DB_USERNAME: hmac('postgres'),
+        DB_PASSWORD: hmac('pg-secret'),
       },
     });
     expect(JSON.stringify(digest)).not.toContain(Buffer.from('pg-secret').toString('base64'));
     expect(JSON.stringify(digest)).not.toContain('pg-secret');
+    // Another backup (key), another digest: no table of unsalted hashes works across backups.
+    expect(secretDigest(dbSecret(), new Redactor()).keys.DB_PASSWORD).not.toBe(hmac('pg-secret'));
+    expect(JSON.stringify(digest)).not.toContain(
+      createHash('sha256').update('pg-secret').digest('hex'),
+    );
   });
 });
 

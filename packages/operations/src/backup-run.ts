@@ -16,6 +16,7 @@ import {
 } from '@dify-storage/backup';
 import {
   inspectInstall,
+  Redactor,
   renderYaml,
   snapshotObjects,
   snapshotTargets,
@@ -124,7 +125,14 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
   const id = makeBackupId(now);
   const k8sDir = path.join(config.backupDir, `${id}.kubernetes`);
   const targets = snapshotTargets(inspection);
-  const snapshot = await snapshotObjects(client, { namespace: config.kube.namespace, ...targets });
+  // The backup's redaction key: what leaves the node carries HMACs under it, and it stays here.
+  const redactionKey = Redactor.newKey();
+  const redactor = new Redactor(redactionKey);
+  const snapshot = await snapshotObjects(
+    client,
+    { namespace: config.kube.namespace, ...targets },
+    redactor,
+  );
   requireCompleteSnapshot(
     'The Kubernetes snapshot',
     snapshot.raw.map((o) => ({ kind: String(o.kind), name: String(o.metadata?.name) })),
@@ -134,7 +142,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
   const kubernetes: KubernetesSnapshot = {
     objects: [],
     notes: [
-      `Referenced Secrets (${snapshot.secrets.map((s) => s.name).join(', ') || 'none'}) are recorded by name, key names and a sha256 of each value, never copied: the cutover does not change them, and rollback does not need them.`,
+      `Referenced Secrets (${snapshot.secrets.map((s) => s.name).join(', ') || 'none'}) are recorded by name, key names and an HMAC of each value under this backup's key, never copied: the cutover does not change them, and rollback does not need them.`,
       ...(snapshot.missing.length
         ? [`Not found when the snapshot was taken: ${snapshot.missing.join(', ')}.`]
         : []),
@@ -163,11 +171,15 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
         sanitizedFile: path.join(`${id}.kubernetes`, 'sanitized', name),
       });
     }
+    await writeFile(path.join(k8sDir, 'redaction.key'), redactionKey.toString('hex'), {
+      mode: 0o600,
+      flag: 'wx',
+    });
     await writeFile(path.join(k8sDir, 'secrets.json'), JSON.stringify(snapshot.secrets, null, 2), {
       mode: 0o600,
     });
     const sanitizedYamlPath = path.join(k8sDir, 'sanitized-redacted.yaml');
-    await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: true }), {
+    await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: redactor }), {
       mode: 0o600,
     });
 
