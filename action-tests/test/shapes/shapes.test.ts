@@ -73,7 +73,9 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
     async ({ shape, volume }) => {
       install = await startSimulatedInstall({ env: testEnv(), files: 12, timeScale: 0.1, shape });
       const i = install;
-      const values = (extra: Record<string, string> = {}) => inputValues(i, extra);
+      // 300 s × timeScale 0.1 = 30 s of real progress deadline: the emulator starts slowly under load.
+      const values = (extra: Record<string, string> = {}) =>
+        inputValues(i, { 'rollout-timeout': '300', ...extra });
       const read = (extra: Record<string, string> = {}) => reader(values(extra));
 
       const plan = await runConvert(readConvertConfig(read({ phase: 'plan' }), {}, noMask), log);

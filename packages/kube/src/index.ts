@@ -76,6 +76,7 @@ export {
   type EnvObjectLookup,
   type EnvSource,
 } from './env.js';
+export { otherWorkloadFindings } from './other-workloads.js';
 export { UNSUPPORTED_VERSION, imageTag, versionFindings } from './versions.js';
 export { STORAGE_OVERRIDDEN, storageSafetyFindings, type SafetyInput } from './storage-safety.js';
 export {

@@ -18,6 +18,7 @@ import {
 import { detectLocalState } from './local-state.js';
 import { storageSafetyFindings, type SafetyInput } from './storage-safety.js';
 import { versionFindings } from './versions.js';
+import { otherWorkloadFindings } from './other-workloads.js';
 import { sanitizeObject } from './sanitize.js';
 import type { Workload } from './types.js';
 import type { ResolvedVolume } from './volumes.js';
@@ -164,6 +165,7 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
   const local = [
     ...localStateFindings(inspection, settings),
     ...versionFindings(inspection, settings.allowVersions),
+    ...otherWorkloadFindings(inspection, plan.configMap),
   ];
   plan.findings = [...plan.findings, ...unsafe, ...local];
   plan.blockers.push(

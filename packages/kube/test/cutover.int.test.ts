@@ -268,6 +268,54 @@ describe('inspect and plan', () => {
     );
   });
 
+  it('names other workloads that write the storage or read the changed ConfigMap (§8)', async () => {
+    const { client } = cluster;
+    const beat = (name: string, volumes: unknown[], envFrom: unknown[]) =>
+      client.create(objectPath('Deployment', ns), {
+        metadata: { name },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: name } },
+          template: {
+            metadata: { labels: { app: name } },
+            spec: {
+              containers: [
+                {
+                  name: 'c',
+                  image: 'langgenius/dify-api:1.3.0',
+                  envFrom,
+                  ...(volumes.length ? { volumeMounts: [{ name: 's', mountPath: '/data' }] } : {}),
+                },
+              ],
+              ...(volumes.length ? { volumes } : {}),
+            },
+          },
+        },
+      });
+    await beat('dify-worker-beat', [], [{ configMapRef: { name: 'dify-shared-config' } }]);
+    await beat(
+      'storage-cleaner',
+      [{ name: 's', hostPath: { path: '/root/dify/app/api/storage' } }],
+      [],
+    );
+    const plan = planCutover(await inspectInstall(client, { namespace: ns }), settings);
+    const found = plan.findings.filter((f) => f.code.startsWith('other-'));
+    expect(found.map((f) => [f.code, f.message])).toEqual([
+      [
+        'other-configmap-reader',
+        expect.stringContaining(
+          'Deployment/dify-worker-beat reads ConfigMap "dify-shared-config" and is not converted: after its next restart it sees OPENDAL_FS_ROOT removed, OPENDAL_SCHEME removed, S3_ADDRESS_STYLE=path, S3_BUCKET_NAME=dify-data',
+        ),
+      ],
+      [
+        'other-storage-writer',
+        expect.stringContaining(
+          'Deployment/storage-cleaner mounts the storage (hostPath /root/dify/app/api/storage) but is not converted or frozen',
+        ),
+      ],
+    ]);
+  });
+
   it('explains storage that is not a hostPath, or not mounted at all', async () => {
     const { client } = cluster;
     await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, 'dify-api'), (sts) => {
