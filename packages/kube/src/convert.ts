@@ -75,9 +75,12 @@ export function statefulSetToDeployment(sts: Workload, options: ConversionOption
   const scratchName = pickScratchName(podSpec, options.scratchVolumeName ?? 'storage-scratch');
   replaceStorageVolume(podSpec, options, claimNames, scratchName);
   removeHostnamePinning(podSpec);
-  const storageUsers = [...(podSpec.initContainers ?? []), ...podSpec.containers].filter((c) =>
-    usesStorageSettings(c, options),
-  );
+  // An init container that only mounts the storage (a chown, a copy) gets the emptyDir but not
+  // the S3 credentials; one that reads the storage settings is rewritten like the app containers.
+  const storageUsers = [
+    ...(podSpec.initContainers ?? []).filter((c) => usesStorageSettings(c, options, false)),
+    ...podSpec.containers.filter((c) => usesStorageSettings(c, options)),
+  ];
   for (const container of storageUsers) rewriteStorageEnv(container, options, name);
   if (options.caBundle) mountCaBundle(podSpec, storageUsers);
 
@@ -263,7 +266,11 @@ export function describePinning(podSpec: V1PodSpec | undefined): string[] {
 }
 
 /** A container "has the storage env" when it reads the storage ConfigMap, sets storage env inline, or mounts the storage. */
-export function usesStorageSettings(container: V1Container, options: ConversionOptions): boolean {
+export function usesStorageSettings(
+  container: V1Container,
+  options: ConversionOptions,
+  includeMounts = true,
+): boolean {
   const cmName = options.storageConfigMapName;
   const readsConfigMap = (name: string | undefined): boolean =>
     cmName === undefined ? name !== undefined : name === cmName;
@@ -273,6 +280,7 @@ export function usesStorageSettings(container: V1Container, options: ConversionO
     const ref = env.valueFrom?.configMapKeyRef;
     if (ref && cmName !== undefined && ref.name === cmName) return true;
   }
+  if (!includeMounts) return false;
   return (container.volumeMounts ?? []).some(
     (m) =>
       m.name === options.hostPathVolumeName ||

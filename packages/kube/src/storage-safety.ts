@@ -41,10 +41,13 @@ export function storageSafetyFindings(
   const findings: Finding[] = [];
   for (const { workload, deployment, options } of inputs) {
     const original = containersOf(workload.statefulSet);
+    const inits = new Set(
+      (workload.statefulSet?.spec?.template?.spec?.initContainers ?? []).map((c) => c.name),
+    );
     for (const container of containersOf(deployment)) {
       const old = original.find((c) => c.name === container.name);
       const readsStorage =
-        (old && usesStorageSettings(old, options)) ||
+        (old && usesStorageSettings(old, options, !inits.has(old.name))) ||
         (old && effectiveEnv(old, before).has('STORAGE_TYPE'));
       if (!readsStorage) continue;
       const env = effectiveEnv(container, after);

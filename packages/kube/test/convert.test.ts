@@ -89,6 +89,8 @@ describe('statefulSetToDeployment', () => {
     // A mount of the hostPath elsewhere goes; the storage path itself stays writable.
     expect(init[1]?.volumeMounts).toEqual([{ name: 'storage-scratch', mountPath: STORAGE_PATH }]);
     expect(init[2]?.volumeMounts).toBeUndefined();
+    // They only mount the storage: the emptyDir, but no S3 credentials (issue 19 §8).
+    expect(JSON.stringify(init)).not.toContain('S3_');
   });
 
   it('picks a scratch volume name that does not collide', () => {
