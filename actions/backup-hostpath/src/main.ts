@@ -1,5 +1,7 @@
 import * as core from '@actions/core';
 import {
+  actionLogger,
+  escapeHtml,
   formatBytes,
   formatDuration,
   runAction,
@@ -18,7 +20,7 @@ export async function run(): Promise<void> {
       config.preflightOnly
         ? 'Preflight'
         : `Backing up ${config.storagePath ?? 'the hostPath storage'}`,
-      () => runBackup(config, { info: core.info, warn: core.warning }),
+      () => runBackup(config, actionLogger()),
     );
     const p = result.preflight;
     if (!result.backup) {
@@ -94,7 +96,7 @@ export async function run(): Promise<void> {
           ),
         )
         .addHeading('Restore by hand', 3)
-        .addCodeBlock(record.restoreHint, 'sh'),
+        .addCodeBlock(escapeHtml(record.restoreHint), 'sh'),
     );
   });
 }

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import {
+  actionLogger,
   BlockedError,
   formatBytes,
   formatDuration,
@@ -8,6 +9,7 @@ import {
   table,
   writeSummary,
   type SummaryBuilder,
+  escapeHtml,
 } from '@dify-storage/action-kit';
 import {
   ConvertFailedError,
@@ -32,19 +34,15 @@ export async function run(): Promise<void> {
       groupOpen = false;
     };
     try {
-      const result = await runConvert(
-        config,
-        { info: core.info, warn: core.warning },
-        {
-          onMutation: () => core.setOutput(ConvertOutputs.MutationStarted, 'true'),
-          // One group per step, never nested.
-          onStep: (title) => {
-            endGroup();
-            core.startGroup(title);
-            groupOpen = true;
-          },
+      const result = await runConvert(config, actionLogger(), {
+        onMutation: () => core.setOutput(ConvertOutputs.MutationStarted, 'true'),
+        // One group per step, never nested.
+        onStep: (title) => {
+          endGroup();
+          core.startGroup(title);
+          groupOpen = true;
         },
-      );
+      });
       endGroup();
       setOutputs(outputsOf(result));
       await writeSummary((s) => {
@@ -64,7 +62,7 @@ export async function run(): Promise<void> {
         // A summary that cannot be written must not hide the failure itself.
         await writeSummary((s) => {
           s.addHeading(`Cutover phase <code>${progress.phase}</code> FAILED`).addCodeBlock(
-            (error as ConvertFailedError).reason,
+            escapeHtml((error as ConvertFailedError).reason),
           );
           addFigures(s, progress);
           addChanges(s, progress);

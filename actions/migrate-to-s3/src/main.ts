@@ -1,7 +1,10 @@
 import * as core from '@actions/core';
 import {
+  actionLogger,
   CheckFailedError,
+  escapeHtml,
   formatBytes,
+  logUntrusted,
   runAction,
   setOutputs,
   table,
@@ -16,9 +19,9 @@ export async function run(): Promise<void> {
     const config = readMigrateConfig();
     const target = `s3://${config.s3.bucket}${config.s3.endpoint ? ` at ${config.s3.endpoint}` : ''}`;
     const result = await core.group(`${config.mode} ${config.storagePath} → ${target}`, () =>
-      runMigrate(config, { info: core.info, warn: core.warning }),
+      runMigrate(config, actionLogger()),
     );
-    core.info(result.text);
+    logUntrusted(result.text);
     if (result.mode === 'verify') {
       const c = result.report.counts;
       setOutputs({
@@ -39,7 +42,7 @@ export async function run(): Promise<void> {
               [[c.files, c.matched, c.missing, c.size, c.hash, c.extra, c.readBack]],
             ),
           )
-          .addCodeBlock(result.text),
+          .addCodeBlock(escapeHtml(result.text)),
       );
       if (!result.report.ok)
         throw new CheckFailedError(`the bucket differs from the source:\n${result.text}`);
@@ -74,7 +77,7 @@ export async function run(): Promise<void> {
         .addRaw(
           `\n\n${(r.durationMs / 1000).toFixed(1)} s, ${r.throughput.filesPerSec} files/s, ${formatBytes(r.throughput.bytesPerSec)}/s. Report: \`${result.reportPath}\`\n`,
         )
-        .addCodeBlock(result.text),
+        .addCodeBlock(escapeHtml(result.text)),
     );
     if (!r.ok)
       throw new CheckFailedError(`${c.failed} file(s) could not be copied:\n${result.text}`);

@@ -1,7 +1,10 @@
 import * as core from '@actions/core';
 import {
+  actionLogger,
   CheckFailedError,
+  escapeHtml,
   formatBytes,
+  logUntrusted,
   runAction,
   setOutputs,
   table,
@@ -12,14 +15,6 @@ import { RollbackOutputs, readRollbackConfig, runRollback } from '@dify-storage/
 const ACTION_ID = 'rollback';
 /** Refused keys shown in the summary; the full list is in the copy-back list file. */
 const REFUSED_SHOWN = 20;
-
-/** Summary cells are HTML: bucket keys and file names come from users and must stay text. */
-function escapeHtml(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
-  );
-}
 
 function refusedCell(keys: string[], listPath: string | undefined): string {
   if (keys.length === 0) return 'none';
@@ -33,9 +28,9 @@ export async function run(): Promise<void> {
   await runAction(ACTION_ID, async () => {
     const config = readRollbackConfig();
     const r = await core.group(`Rolling back ${config.kube.namespace} to hostPath`, () =>
-      runRollback(config, { info: core.info, warn: core.warning }),
+      runRollback(config, actionLogger()),
     );
-    core.info(r.message);
+    logUntrusted(r.message);
     setOutputs({
       [RollbackOutputs.BackupId]: r.backupId,
       [RollbackOutputs.RestoredFiles]: r.restore?.files ?? 0,

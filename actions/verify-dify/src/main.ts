@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import {
+  actionLogger,
   BlockedError,
   CheckFailedError,
   runAction,
@@ -21,7 +22,7 @@ export async function run(): Promise<void> {
   await runAction(ACTION_ID, async () => {
     const config = readVerifyConfig();
     const report = await core.group('Verifying every stage of the data flow', () =>
-      runVerify(config, { info: core.info, warn: core.warning }),
+      runVerify(config, actionLogger()),
     );
     const failed = failedStages(report);
     setOutputs({

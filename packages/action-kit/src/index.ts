@@ -18,6 +18,7 @@ export {
   type SecretMasker,
 } from './inputs.js';
 export { runAction, setOutputs } from './run.js';
+export { actionLogger, escapeHtml, logUntrusted } from './untrusted.js';
 export {
   formatBytes,
   formatDuration,
