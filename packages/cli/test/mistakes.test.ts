@@ -3,6 +3,7 @@
  * on a hostPath, real RGW and PostgreSQL): each one is refused with its exit code and a message
  * that says what is wrong, and nothing changes.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,6 +78,68 @@ describe('named workloads and complete backups', () => {
     expect(r.stderr).toContain('not a complete backup');
     expect(clusterState()).toBe(before);
     expect(await readdir(install.storagePath, { recursive: true })).toEqual(tree);
+  });
+});
+
+describe('plan, endpoints, flags and the cluster connection', () => {
+  it('plan exits 3 when blocked, and checks the bucket read-only', async () => {
+    const before = clusterState();
+    const ready = await cli(['plan'], env);
+    expect(ready.code).toBe(0);
+    expect(ready.stderr).toContain('bucket-ok');
+    const r = await cli(['plan', '--bucket', 'no-such-bucket-here'], env);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('bucket-unusable');
+    expect(r.stderr).toContain('bucket "no-such-bucket-here" does not exist');
+    expect(r.stdout).toMatch(/next: resolve the blocking findings/);
+    expect(clusterState()).toBe(before);
+  });
+
+  it('says "not an S3 endpoint" and what answered, when pointed at Dify', async () => {
+    const r = await cli(['migrate', '--mode', 'bulk', '--endpoint', install.difyUrl], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `${new URL(install.difyUrl).origin} is not an S3 endpoint: it answered HTTP`,
+    );
+    expect(r.stderr).not.toContain('does not exist');
+  });
+
+  it('refuses a flag without its value (exit 2)', async () => {
+    const r = await cli(['plan', '--bucket'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--bucket');
+  });
+
+  it('names a missing kubeconfig and where it is read from (exit 4), and ECONNREFUSED (exit 4), without a stack', async () => {
+    // No ~/.kube/config on this machine (a precondition), no $KUBECONFIG, no service account.
+    expect(existsSync(path.join(os.homedir(), '.kube', 'config'))).toBe(false);
+    const kubeconfig = process.env.KUBECONFIG;
+    delete process.env.KUBECONFIG;
+    try {
+      const noEnv = { ...env };
+      delete noEnv[envName('kubeconfig')];
+      const r = await cli(['status'], noEnv);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toContain('No kubeconfig: set the');
+      expect(r.stderr).toContain('DIFY_STORAGE_KUBECONFIG');
+      expect(r.stderr).toMatch(/\/\.kube\/config \(not found\)/);
+      expect(r.stderr).not.toContain('skipTLSVerify');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      if (kubeconfig !== undefined) process.env.KUBECONFIG = kubeconfig;
+    }
+    const nowhere = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:9", insecure-skip-tls-verify: true}}]',
+      'users: [{name: u, user: {token: t}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u, namespace: dify}}]',
+      'current-context: x',
+    ].join('\n');
+    const refused = await cli(['status'], { ...env, [envName('kubeconfig')]: nowhere });
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('cannot reach the API server https://127.0.0.1:9');
+    expect(refused.stderr).not.toMatch(/^\s+at /m);
   });
 });
 

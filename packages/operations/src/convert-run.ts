@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigurationError, CouldNotCheckError, errorMessage } from '@dify-storage/action-kit';
@@ -22,6 +23,7 @@ import {
   scaleToZeroAndWait,
   scaleWorkload,
   type CutoverPlan,
+  type Finding,
   type CutoverSettings,
   type InstallInspection,
   type JournalEntry,
@@ -33,7 +35,13 @@ import {
   type Workload,
   type WorkloadRef,
 } from '@dify-storage/kube';
-import { S3Transport, formatSummary, syncToBucket, type SyncReport } from '@dify-storage/sync';
+import {
+  S3Transport,
+  checkBucketReadable,
+  formatSummary,
+  syncToBucket,
+  type SyncReport,
+} from '@dify-storage/sync';
 import type { ConvertConfig } from './convert-config.js';
 import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
 import { checkStorageIdentity } from './identity.js';
@@ -411,12 +419,17 @@ class ConvertRun {
       throw new ConfigurationError(`The storage path '${dir}' is not a directory.`);
   }
 
-  /** The bucket must be reachable before the freeze: a copy that cannot start would only prolong it. */
+  /**
+   * The bucket must be reachable before the freeze: a copy that cannot start would only prolong
+   * it. The cutover also proves it can write (put and delete a probe object): the plan cannot,
+   * it holds no write keys.
+   */
   private async checkBucket(required: boolean): Promise<void> {
     let transport: S3Transport | undefined;
     try {
       transport = new S3Transport(syncTarget(this.config.s3));
       await transport.listObjectsV2({ maxKeys: 1, maxAttempts: 2 });
+      if (required) await writeProbe(transport, this.config.runId);
     } catch (error) {
       const message = `bucket "${this.config.s3.bucket}" is not usable from here: ${errorMessage(error)}`;
       if (required) {
@@ -474,6 +487,11 @@ class ConvertRun {
       ...cutoverSettings(this.config),
       acceptFindings: accept,
     });
+    if (this.config.phase === 'plan') {
+      const bucket = await bucketFinding(this.config);
+      plan.findings.push(bucket);
+      if (bucket.severity === 'blocker') plan.blockers.push(bucket);
+    }
     this.plan = plan;
     this.planMarkdown = renderPlanMarkdown(plan);
     this.inspection = inspection;
@@ -646,6 +664,45 @@ export function lockHolderOf(error: unknown): LockHeldError | undefined {
     if (e instanceof LockHeldError) return e;
   }
   return undefined;
+}
+
+/** The plan's read-only look at the bucket: it exists, the credentials can list it, the region fits. */
+async function bucketFinding(config: ConvertConfig): Promise<Finding> {
+  const where = `bucket "${config.s3.bucket}"${config.s3.endpoint ? ` at ${config.s3.endpoint}` : ''}`;
+  if (!config.s3.credentials) {
+    return {
+      code: 'bucket-not-checked',
+      severity: 'warning',
+      message: `${where} was not checked: no credentials given to the plan (the cutover checks it before the freeze)`,
+    };
+  }
+  const transport = new S3Transport(syncTarget(config.s3));
+  try {
+    await checkBucketReadable(transport, config.s3.region);
+    return {
+      code: 'bucket-ok',
+      severity: 'info',
+      message: `${where} exists, the credentials can list it, and its region fits ${config.s3.region} (read-only check; the cutover proves it can write before the freeze)`,
+    };
+  } catch (error) {
+    return { code: 'bucket-unusable', severity: 'blocker', message: errorMessage(error) };
+  } finally {
+    transport.close();
+  }
+}
+
+/** Puts and deletes one small object: the credentials can write where the delta copy will. */
+async function writeProbe(transport: S3Transport, runId: string): Promise<void> {
+  const key = `.dify-storage-write-probe-${runId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  const body = Buffer.from('dify-storage write probe\n');
+  try {
+    await transport.putObject(key, body, createHash('md5').update(body).digest(), {});
+  } catch (error) {
+    throw new CouldNotCheckError(
+      `the credentials cannot write to bucket "${transport.bucket}" (a probe object was refused): ${errorMessage(error)}`,
+    );
+  }
+  await transport.deleteObject(key);
 }
 
 function deltaSummary(report: SyncReport): DeltaSummary {

@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
   ConfigurationError,
+  CouldNotCheckError,
   type InputParser,
   type KubeTarget,
   type S3Target,
@@ -39,7 +43,28 @@ export function s3Settings(s3: S3Target): S3Settings {
 }
 
 export function kubeClient(kube: KubeTarget): KubeClient {
+  if (!kube.kubeconfig) requireDefaultKubeconfig();
   return KubeClient.load(kube.kubeconfig ? { kubeconfig: kube.kubeconfig } : {});
+}
+
+/** In-cluster credentials, as @kubernetes/client-node's loadFromCluster reads them. */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Without a kubeconfig input the client falls back to $KUBECONFIG, ~/.kube/config, then the
+ * in-cluster service account, and with none of them to http://localhost:8080, which fails with a
+ * message about skipTLSVerify. Say what is missing and where it is read from instead.
+ */
+function requireDefaultKubeconfig(): void {
+  const fromEnv = (process.env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
+  const home = path.join(os.homedir(), '.kube', 'config');
+  const inCluster =
+    Boolean(process.env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN);
+  if (fromEnv.some((f) => existsSync(f)) || existsSync(home) || inCluster) return;
+  throw new CouldNotCheckError(
+    `No kubeconfig: set the 'kubeconfig' input (the CLI reads it from DIFY_STORAGE_KUBECONFIG: a file path or its content). ` +
+      `Without it the kubeconfig is read from ${fromEnv.length ? `$KUBECONFIG (${fromEnv.join(', ')}, not found)` : '$KUBECONFIG (unset)'}, ${home} (not found), or the in-cluster service account (${SERVICE_ACCOUNT_TOKEN}, not found).`,
+  );
 }
 
 /** The Dify database URL (a secret): postgres:// or postgresql://, or undefined when not given. */

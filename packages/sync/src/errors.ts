@@ -9,6 +9,8 @@ export class S3RequestError extends Error {
     readonly status: number | undefined,
     readonly code: string,
     readonly retryable: boolean,
+    /** Set when what answered is not S3 (no S3 error document, no x-amz-request-id): who it was. */
+    readonly notS3?: string,
   ) {
     super(message);
     this.outcome =

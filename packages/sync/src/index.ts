@@ -22,6 +22,7 @@ export { compareKeys, unsafeKeyReason } from './keys.js';
 export { compileExcludes } from './glob.js';
 export { walkTree, mtimeString, type WalkEntry } from './walk.js';
 export { listAll } from './listing.js';
+export { preflight as checkBucketReadable } from './preflight.js';
 export { defaultConcurrency, type BucketOptions } from './options.js';
 export {
   verifyBucket,

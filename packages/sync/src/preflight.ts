@@ -26,6 +26,11 @@ export async function preflight(t: S3Transport, region: string): Promise<void> {
         'could-not-check',
       );
     }
+    if (error.notS3) {
+      throw new SyncConfigError(
+        `${t.endpointUrl.origin} is not an S3 endpoint: it answered ${error.notS3}. Check 'endpoint'.`,
+      );
+    }
     if (c === 'NoSuchBucket' || (error.status === 404 && c === 'NotFound')) {
       throw new SyncConfigError(
         `bucket "${t.bucket}" does not exist at ${t.endpointUrl.origin} (create it first)`,
