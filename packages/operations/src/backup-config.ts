@@ -16,6 +16,7 @@ import { databaseUrlInput } from './targets.js';
 export interface BackupConfig {
   preflightOnly: boolean;
   kube: KubeTarget;
+  /** Default `<apiName>-0`, the StatefulSet's first pod. */
   apiPod: string;
   apiName: string;
   workerName: string;
@@ -46,11 +47,12 @@ export function readBackupConfig(
         return value;
       };
       const offNodeBucket = p.optional(Inputs.OffNodeBucket);
+      const apiName = p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME });
       return {
         preflightOnly: p.boolean(Inputs.PreflightOnly, { default: 'false' }),
         kube: parseKubeTarget(p),
-        apiPod: p.string(Inputs.ApiPod, { default: 'dify-api-0', ...KUBE_NAME }),
-        apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
+        apiName,
+        apiPod: p.optional(Inputs.ApiPod) ? p.string(Inputs.ApiPod, KUBE_NAME) : `${apiName}-0`,
         workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
         storageMountPath: absolute(
           Inputs.StorageMountPath,

@@ -66,3 +66,16 @@ describe('the defaults in action.yml and in the code agree', () => {
     });
   }
 });
+
+describe('backup: the api pod comes from the workload name (issue 19 §10)', () => {
+  it('defaults api-pod to <api-name>-0, so a kustomize prefix needs only api-name', () => {
+    const values: Record<string, string> = {
+      'backup-dir': '/var/backups/dify',
+      'api-name': 'prod-dify-api',
+    };
+    const config = readBackupConfig((n) => values[n] ?? '', env, noMask);
+    expect(config.apiPod).toBe('prod-dify-api-0');
+    values['api-pod'] = 'custom-0';
+    expect(readBackupConfig((n) => values[n] ?? '', env, noMask).apiPod).toBe('custom-0');
+  });
+});
