@@ -3,6 +3,7 @@
  * on a hostPath, real RGW and PostgreSQL): each one is refused with its exit code and a message
  * that says what is wrong, and nothing changes.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -222,6 +223,38 @@ describe('cutover, verify and rollback', () => {
     expect(r.stdout).toMatch(/copied back \d+ object\(s\) \([\d.]+ (B|KiB|MiB)\)/);
     expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^next: /);
   }, 180_000);
+});
+
+describe('the state directory lock', () => {
+  it('a second migrate on the same state directory refuses at once, naming the holder; a stale lock is taken over', async () => {
+    const stateDir = env[envName('state-dir')]!;
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const stat = await readFile(`/proc/${holder.pid}/stat`, 'utf8');
+      const owner = {
+        pid: holder.pid,
+        procStart: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19],
+        host: os.hostname(),
+        startedAt: new Date().toISOString(),
+        what: 'migrate --mode bulk',
+      };
+      await writeFile(path.join(stateDir, '.lock'), JSON.stringify(owner));
+      const started = Date.now();
+      const r = await cli(['migrate', '--mode', 'delta'], env);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(
+        `The state directory ${stateDir} is in use by another run: migrate --mode bulk, pid ${holder.pid}`,
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      holder.kill();
+    }
+    await new Promise((resolve) => holder.once('exit', resolve));
+    // Its process is gone: the lock is stale, and the next run takes it over.
+    const after = await cli(['migrate', '--mode', 'delta'], env);
+    expect(after.code).toBe(0);
+    expect(existsSync(path.join(stateDir, '.lock'))).toBe(false);
+  }, 60_000);
 });
 
 describe('status', () => {

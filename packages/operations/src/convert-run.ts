@@ -45,6 +45,7 @@ import {
 import type { ConvertConfig } from './convert-config.js';
 import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
 import { checkStorageIdentity } from './identity.js';
+import { lockStateDir } from './state-lock.js';
 import type { Logger } from './logger.js';
 import { kubeClient, syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -186,6 +187,24 @@ export async function runConvert(
   hooks: ConvertHooks = {},
 ): Promise<ConvertResult> {
   const paths = convertStatePaths(config.stateDir);
+  // The cutover's delta copy shares the state directory with migrate: one run at a time.
+  const release =
+    config.phase === 'cutover'
+      ? await lockStateDir(config.stateDir, `cutover ${config.runId}`)
+      : async () => undefined;
+  try {
+    return await convertRun(config, log, hooks, paths);
+  } finally {
+    await release();
+  }
+}
+
+async function convertRun(
+  config: ConvertConfig,
+  log: Logger,
+  hooks: ConvertHooks,
+  paths: ReturnType<typeof convertStatePaths>,
+): Promise<ConvertResult> {
   const run = new ConvertRun(config, log, hooks, paths.changesPath);
   const record: RunRecord = {
     runId: config.runId,

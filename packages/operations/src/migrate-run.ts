@@ -10,6 +10,7 @@ import {
 import { checkStorageIdentity } from './identity.js';
 import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
+import { lockStateDir } from './state-lock.js';
 import { syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
 
@@ -25,6 +26,19 @@ export type MigrateResult =
  */
 export async function runMigrate(config: MigrateConfig, log: Logger): Promise<MigrateResult> {
   const target = syncTarget(config.s3);
+  const release = await lockStateDir(config.stateDir, `migrate --mode ${config.mode}`);
+  try {
+    return await migrate(config, target, log);
+  } finally {
+    await release();
+  }
+}
+
+async function migrate(
+  config: MigrateConfig,
+  target: ReturnType<typeof syncTarget>,
+  log: Logger,
+): Promise<MigrateResult> {
   const common = {
     target,
     ...(config.concurrency > 0 ? { concurrency: config.concurrency } : {}),
