@@ -17,10 +17,17 @@ export const CONFIG_MAP = 'dify-shared-config';
  * - `claim-templates` (4): the api's storage from volumeClaimTemplates (a static local PV for
  *   ordinal 0), the worker mounting that same claim;
  * - `settings-configmaps` (5): storage settings in a second ConfigMap loaded after the shared
- *   one, and STORAGE_TYPE set inline in `env`.
+ *   one, and STORAGE_TYPE set inline in `env`;
+ * - `other-workloads` (8): the runbook's shape plus an init container mounting the storage,
+ *   `dify-worker-beat` reading the ConfigMap, and the plugin daemon on its own hostPath.
  */
 export type InstallShape =
-  'hostpath' | 'local-pv' | 'nfs-subpath' | 'claim-templates' | 'settings-configmaps';
+  | 'hostpath'
+  | 'local-pv'
+  | 'nfs-subpath'
+  | 'claim-templates'
+  | 'settings-configmaps'
+  | 'other-workloads';
 
 export const LOCAL_PV_PATH = '/mnt/disks/dify';
 export const NFS_SERVER = 'nfs.dify.internal';
@@ -75,6 +82,17 @@ function statefulSet(
         metadata: { labels: { app: name } },
         spec: {
           ...(unpinned ? {} : { nodeSelector: { 'kubernetes.io/hostname': node } }),
+          ...(shape === 'other-workloads' && mode === 'api'
+            ? {
+                initContainers: [
+                  {
+                    name: 'fix-permissions',
+                    image: 'busybox:1.36',
+                    volumeMounts: [{ name: 'dify-api-storage', mountPath: MOUNT_PATH }],
+                  },
+                ],
+              }
+            : {}),
           containers: [
             {
               name,
@@ -132,6 +150,55 @@ function storageVolume(
 
 function claimSpec(storageClassName: string, mode: string): Record<string, unknown> {
   return { storageClassName, accessModes: [mode], resources: { requests: { storage: '20Gi' } } };
+}
+
+/** A Deployment of the `other-workloads` shape. */
+function deployment(
+  name: string,
+  container: Record<string, unknown>,
+  volumes: Record<string, unknown>[] = [],
+): Record<string, unknown> {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NAMESPACE, labels: { app: name } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name, ...container }], ...(volumes.length ? { volumes } : {}) },
+      },
+    },
+  };
+}
+
+/** dify-worker-beat (reads the ConfigMap) and the plugin daemon (own storage at /app/storage). */
+function otherWorkloads(): Record<string, unknown>[] {
+  return [
+    deployment('dify-worker-beat', {
+      image: 'langgenius/dify-api:1.3.0',
+      env: [{ name: 'MODE', value: 'beat' }],
+      envFrom: [{ configMapRef: { name: CONFIG_MAP } }],
+    }),
+    deployment(
+      'dify-plugin-daemon',
+      {
+        image: 'langgenius/dify-plugin-daemon:0.0.9-local',
+        env: [
+          { name: 'PLUGIN_STORAGE_TYPE', value: 'local' },
+          { name: 'PLUGIN_STORAGE_LOCAL_ROOT', value: '/app/storage' },
+        ],
+        volumeMounts: [{ name: 'plugin-storage', mountPath: '/app/storage' }],
+      },
+      [
+        {
+          name: 'plugin-storage',
+          hostPath: { path: '/root/dify/plugin', type: 'DirectoryOrCreate' },
+        },
+      ],
+    ),
+  ];
 }
 
 /** StorageClass, PersistentVolume and claim of the PV-backed shapes. */
@@ -218,6 +285,7 @@ export function fixtureObjects(o: {
     ...volumeObjects(shape, o.node),
     statefulSet('dify-api', 'api', o.node, shape),
     statefulSet('dify-worker', 'worker', o.node, shape),
+    ...(shape === 'other-workloads' ? otherWorkloads() : []),
     {
       apiVersion: 'v1',
       kind: 'Service',

@@ -176,6 +176,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
         Namespace: 'namespaces',
         ConfigMap: 'configmaps',
         StatefulSet: 'statefulsets',
+        Deployment: 'deployments',
         Service: 'services',
         StorageClass: 'storageclasses',
         PersistentVolume: 'persistentvolumes',

@@ -59,6 +59,7 @@ const CASES: { shape: InstallShape; volume: RegExp }[] = [
     shape: 'settings-configmaps',
     volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/,
   },
+  { shape: 'other-workloads', volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/ },
 ];
 
 describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
@@ -83,6 +84,14 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       expect(plan.planMarkdown).toMatch(volume);
       expect(plan.planMarkdown).toContain('`dify-api`');
       expect(plan.planMarkdown).toContain('`dify-worker`');
+      if (shape === 'other-workloads') {
+        // §8/§9: every other workload is named with what happens to it.
+        expect(plan.planMarkdown).toContain(
+          'Deployment/dify-worker-beat reads ConfigMap "dify-shared-config" and is not converted',
+        );
+        expect(plan.planMarkdown).toContain('Deployment/dify-plugin-daemon (plugin daemon');
+        expect(plan.planMarkdown).toContain('langgenius/dify-plugin-daemon:0.0.9-local');
+      }
 
       if (shape === 'nfs-subpath') {
         // §6: the export's root instead of its subPath is not the pods' storage: refused, with figures.
