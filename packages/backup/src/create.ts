@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupError, errnoCode } from './errors.js';
 import { assertReadableDir, fsyncDir, isSameOrInside, resolveMaybeMissing } from './fs-util.js';
 import { formatMode, manifestLine, sha256sumLine, type ManifestFile } from './manifest.js';
 import { assertValidBackupId, backupFileNames, makeBackupId, PARTIAL_SUFFIX } from './naming.js';
 import { preflightBackup, type PreflightReport } from './preflight.js';
-import { ProgressMeter, type ProgressCallback } from './progress.js';
+import { formatBytes, ProgressMeter, type ProgressCallback } from './progress.js';
 import { closeFd, readAhead, readFd, statFd, type OpenedFile } from './read-ahead.js';
 import { RECORD_FORMAT, sha256File, type BackupRecord, type KubernetesSnapshot } from './record.js';
 import { FileSink, StreamSink } from './sinks.js';
@@ -398,8 +398,19 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     zstd?.kill();
     await archiveFile?.close().catch(() => {});
     await Promise.all(sinks.map((s) => s.abort()));
+    // What the partial files held when the disk filled up, for the message.
+    const written = (
+      await Promise.all(
+        cleanup.map((p) =>
+          stat(p).then(
+            (s) => s.size,
+            () => 0,
+          ),
+        ),
+      )
+    ).reduce((a, b) => a + b, 0);
     await Promise.all(cleanup.map((p) => unlink(p).catch(() => {})));
-    throw asBackupError(error, backupDir);
+    throw asBackupError(error, backupDir, written);
   }
 }
 
@@ -446,13 +457,15 @@ class ZstdGoneError extends BackupError {
   }
 }
 
-function asBackupError(error: unknown, where: string): Error {
+function asBackupError(error: unknown, where: string, written: number): Error {
   const message = error instanceof Error ? error.message : String(error);
   if (errnoCode(error) === 'ENOSPC' || /No space left on device/i.test(message)) {
     return new BackupError(
-      `The backup ran out of disk space while writing in ${where} (${message}); its partial files ` +
-        `were removed. Free space or choose another backup directory (if the preflight passed, ` +
-        `something else is filling the disk).`,
+      `The backup directory ${where} filled up after ${written} bytes (${formatBytes(written)}) ` +
+        `were written: the backup ran out of disk space (${message}); its partial files were ` +
+        `removed, no backup record was written, and the storage directory was not touched. Free ` +
+        `space or choose another backup directory (if the preflight passed, something else is ` +
+        `filling the disk).`,
     );
   }
   return error instanceof Error ? error : new Error(String(error));

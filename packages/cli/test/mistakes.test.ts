@@ -3,9 +3,10 @@
  * on a hostPath, real RGW and PostgreSQL): each one is refused with its exit code and a message
  * that says what is wrong, and nothing changes.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -281,4 +282,70 @@ describe('status', () => {
     expect(gone.code).toBe(2);
     expect(gone.stderr).toContain('Namespace dify-prod does not exist');
   });
+});
+
+describe('a disk that fills up during the backup', () => {
+  let small: string;
+  let mounted = false;
+  beforeAll(async () => {
+    small = await mkdtemp(path.join(os.tmpdir(), 'small-backups-'));
+    mounted =
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=160m', 'tmpfs', small], { encoding: 'utf8' })
+        .status === 0;
+  });
+  afterAll(() => {
+    if (mounted) spawnSync('umount', [small]);
+  });
+
+  it('says the backup directory filled up after N bytes, leaves no backup, and the storage untouched', async () => {
+    if (!mounted) {
+      console.warn('SKIPPED: cannot mount a tmpfs (needs root)');
+      return;
+    }
+    // 40 MiB of incompressible data (the archive takes a moment to write, long enough to fill the
+    // disk under it) on 160 MiB: the preflight (data + its 64 MiB minimum margin) passes.
+    await writeFile(
+      path.join(install.storagePath, 'upload_files', 'big.bin'),
+      randomBytes(40 << 20),
+    );
+    const tree = async () =>
+      JSON.stringify(
+        await Promise.all(
+          (await readdir(install.storagePath, { recursive: true })).sort().map(async (f) => {
+            const s = await stat(path.join(install.storagePath, f));
+            return `${f}:${s.size}:${s.mtimeMs}`;
+          }),
+        ),
+      );
+    const before = await tree();
+    const backupDir = path.join(small, 'backups');
+    // Something else fills the disk once the preflight passed and the archive is being written.
+    let filled = false;
+    const filler = (async () => {
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const names = await readdir(backupDir).catch(() => [] as string[]);
+        if (names.some((n) => n.endsWith('.partial'))) {
+          await writeFile(path.join(small, 'filler'), Buffer.alloc(160 << 20)).catch(
+            () => undefined,
+          );
+          filled = true;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const r = await cli(['backup', '--backup-dir', backupDir, '--free-space-margin', '0'], env);
+    await filler;
+    expect(filled).toBe(true);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`The backup directory ${backupDir} filled up after \\d+ bytes`),
+    );
+    expect(r.stderr).toContain('no backup record was written');
+    expect(r.stderr).not.toContain('EPIPE');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect((await readdir(backupDir)).filter((f) => !f.endsWith('.kubernetes'))).toEqual([]);
+    expect(await tree()).toBe(before);
+  }, 120_000);
 });
