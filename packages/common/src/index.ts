@@ -12,3 +12,4 @@ export {
   type FileIdentity,
 } from './safe-fs.js';
 export { realPathOrSelf, storagePathRefusal } from './storage-path.js';
+export { UnsafePathError, writeFileAtomic } from './atomic-write.js';

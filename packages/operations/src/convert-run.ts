@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigurationError, CouldNotCheckError, errorMessage } from '@dify-storage/action-kit';
+import { writeFileAtomic } from '@dify-storage/common';
 import {
   acquireLock,
   applyCutover,
@@ -742,11 +743,7 @@ function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-async function writeTextAtomic(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, text, { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
-}
+const writeTextAtomic = writeFileAtomic;
 
 async function readChanges(file: string): Promise<ChangesFile> {
   try {

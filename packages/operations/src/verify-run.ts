@@ -1,5 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { writeFileAtomic } from '@dify-storage/common';
 import { checkTlsTrust, verifyBucket } from '@dify-storage/sync';
 import { verifyDify, type StageResult, type VerifyReport } from '@dify-storage/verify';
 import type { Logger } from './logger.js';
@@ -11,11 +10,9 @@ const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
 
 export type VerifyRunResult = VerifyReport & { cleanup: string[]; reportPath: string };
 
-/** Writes JSON to a temporary name and renames it, so a reader never sees half a report. */
+/** Writes JSON to a temporary name and renames it (see writeFileAtomic: never through a symlink). */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Why a verdict is incomplete, and how to make it whole (for the CLI and the action alike). */
