@@ -87,11 +87,17 @@ export function parseS3Target(
           credentials: {
             accessKeyId,
             secretAccessKey,
-            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: maskedSessionToken(p, env) } : {}),
           },
         }
       : {}),
   };
+}
+
+/** AWS_SESSION_TOKEN is a credential like the secret key: masked before anything can print it. */
+function maskedSessionToken(p: InputParser, env: NodeJS.ProcessEnv): string | undefined {
+  p.mask(env.AWS_SESSION_TOKEN);
+  return env.AWS_SESSION_TOKEN;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -145,12 +151,16 @@ export function parseKubeTarget(p: InputParser): KubeTarget {
   const raw = p.optional(KubeInputs.Kubeconfig);
   if (raw === undefined) return { namespace };
   let content = raw;
+  // The content (or whatever was pasted) is never echoed: a broken kubeconfig still holds tokens.
   if (!/^\s*(apiVersion|clusters|kind|current-context)\s*:/m.test(raw)) {
+    const pathLike = !/[\n{}]/.test(raw) && raw.length < 4096;
     try {
+      if (!pathLike) throw Object.assign(new Error('not a path'), { code: 'not kubeconfig YAML' });
       content = readFileSync(raw, 'utf8');
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
       p.fail(
-        `Input '${KubeInputs.Kubeconfig}' is neither kubeconfig content nor a readable file (${(error as Error).message}).`,
+        `Input '${KubeInputs.Kubeconfig}' is neither kubeconfig content nor a readable file (${code}); its value is not shown.`,
       );
       return { namespace };
     }
@@ -158,7 +168,10 @@ export function parseKubeTarget(p: InputParser): KubeTarget {
   try {
     maskKubeconfig(content, (v) => p.mask(v));
   } catch (error) {
-    p.fail(`Input '${KubeInputs.Kubeconfig}' is not valid YAML: ${(error as Error).message}`);
+    const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    p.fail(
+      `Input '${KubeInputs.Kubeconfig}' is not valid YAML${line ? ` (line ${line})` : ''}; its content is not shown.`,
+    );
   }
   return { kubeconfig: content, namespace };
 }

@@ -34,7 +34,9 @@ function commandsSeen(output: string): string[] {
 }
 
 describe('names from the tree in logs and summaries', () => {
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   for (const name of [
     'upload_files/t1/::set-output name=copied::0',

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lchown, lstat, mkdir, readdir, stat, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { childEnv } from '@dify-storage/common';
 import { readArchive, type ArchiveEntry } from './archive-reader.js';
 import { BackupError, DifferenceCollector, errnoCode } from './errors.js';
 import { ManifestReader, parseMode, type ManifestDir, type ManifestFile } from './manifest.js';
@@ -292,7 +293,7 @@ function nsToSeconds(ns: string): number {
 /** `sync -f <dir>`: one syncfs for the whole restore instead of an fsync per file. */
 async function syncFileSystem(dir: string): Promise<void> {
   await new Promise<void>((resolvePromise, reject) => {
-    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+    const child = spawn('sync', ['-f', dir], { stdio: 'ignore', env: childEnv() });
     child.once('error', reject);
     child.once('close', (code) =>
       code === 0

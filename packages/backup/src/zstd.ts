@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { childEnv } from '@dify-storage/common';
 import { BackupError } from './errors.js';
 
 export interface ZstdProcess {
@@ -27,7 +28,10 @@ export function spawnZstd(
   purpose: string,
   outputFd?: number,
 ): ZstdProcess {
-  const child = spawn('zstd', [...args], { stdio: ['pipe', outputFd ?? 'pipe', 'pipe'] });
+  const child = spawn('zstd', [...args], {
+    stdio: ['pipe', outputFd ?? 'pipe', 'pipe'],
+    env: childEnv(),
+  });
   const stdin = child.stdin!;
   let stderr = '';
   child.stderr!.setEncoding('utf8');

@@ -13,3 +13,4 @@ export {
 } from './safe-fs.js';
 export { realPathOrSelf, storagePathRefusal } from './storage-path.js';
 export { UnsafePathError, writeFileAtomic } from './atomic-write.js';
+export { childEnv } from './child-env.js';
