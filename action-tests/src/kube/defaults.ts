@@ -42,7 +42,8 @@ let nextClusterIp = 10;
 
 /**
  * Secret `data` is `[]byte`, decoded by Go's encoding/json with base64.StdEncoding, whose decoder
- * skips '\r' and '\n' (encoding/base64/base64.go, "New line characters (\r and \n) are ignored"),
+ * skips '\r' and '\n' (encoding/base64/base64.go; golang/go fbcfa6a5: "new line characters (CR and
+ * LF) are still ignored" even in Strict mode),
  * so line-wrapped values (`base64` without `-w0`) are accepted and stored unwrapped.
  */
 function unwrapBase64(data: unknown): void {
