@@ -102,10 +102,20 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
           /is not the storage the Dify pods see: of \d+ sampled uploads .* only 0 are there/,
         );
       }
+      if (shape === 'local-pv') {
+        // §7: node-local data: a runner on another node is refused before anything is read.
+        await expect(
+          runBackup(readBackupConfig(read({ 'node-name': 'node-b' }), {}, noMask), log),
+        ).rejects.toThrow(
+          "This runner is on node 'node-b', but dify-api's local storage is on node 'node-a'",
+        );
+      }
       const objectsBefore = originalObjects(i);
       const treeBefore = await treeOf(i.storagePath);
       const lines: string[] = [];
-      const backup = await runBackup(readBackupConfig(read(), {}, noMask), {
+      // §7: NFS is not node-local, so the backup runs on a runner of any node that mounts it.
+      const node = shape === 'nfs-subpath' ? { 'node-name': 'node-b' } : {};
+      const backup = await runBackup(readBackupConfig(read(node), {}, noMask), {
         ...log,
         info: (l) => lines.push(l),
       });
