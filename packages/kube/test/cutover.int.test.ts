@@ -316,6 +316,71 @@ describe('inspect and plan', () => {
     ]);
   });
 
+  it('refuses one RWO claim per workload (shape 3) naming both volumes, and resolves a local PV', async () => {
+    const { client, server } = cluster;
+    for (const [name, node] of [
+      ['dify-api', 'node-1'],
+      ['dify-worker', 'node-1'],
+    ] as const) {
+      await client.request('POST', '/api/v1/persistentvolumes', {
+        body: {
+          metadata: { name: `pv-${name}` },
+          spec: {
+            capacity: { storage: '10Gi' },
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: '',
+            local: { path: `/mnt/${name}` },
+            nodeAffinity: {
+              required: {
+                nodeSelectorTerms: [
+                  {
+                    matchExpressions: [
+                      { key: 'kubernetes.io/hostname', operator: 'In', values: [node] },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      });
+      await client.create(objectPath('PersistentVolumeClaim', ns), {
+        metadata: { name: `data-${name}` },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: '',
+          volumeName: `pv-${name}`,
+          resources: { requests: { storage: '10Gi' } },
+        },
+      });
+      // No volume binder in this cluster: bind as the PV controller would.
+      server.store.updateStatus('persistentvolumeclaims', ns, `data-${name}`, { phase: 'Bound' });
+      await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, name), (sts) => {
+        sts.spec!.template!.spec!.volumes![0] = {
+          name: `${name}-storage`,
+          persistentVolumeClaim: { claimName: `data-${name}` },
+        };
+        return sts;
+      });
+    }
+    const i = await inspectInstall(client, { namespace: ns });
+    expect(i.api.volumes).toEqual([
+      expect.objectContaining({
+        kind: 'local',
+        nodeLocal: true,
+        path: '/mnt/dify-api',
+        claim: 'data-dify-api',
+        persistentVolume: 'pv-dify-api',
+        node: 'node-1',
+        nodeFrom: 'volume',
+      }),
+    ]);
+    const md = renderPlanMarkdown(planCutover(i, settings));
+    expect(md).toContain(
+      '⛔ blocker `different-volumes`: dify-api stores files in claim "data-dify-api" → local PV "pv-dify-api" /mnt/dify-api on node node-1 but dify-worker in claim "data-dify-worker" → local PV "pv-dify-worker" /mnt/dify-worker on node node-1',
+    );
+  });
+
   it('explains storage that is not a hostPath, or not mounted at all', async () => {
     const { client } = cluster;
     await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, 'dify-api'), (sts) => {
