@@ -260,4 +260,72 @@ d('fake API server through kubectl', () => {
       server.store.get('statefulsets', 'dify', 'dify-api')!.status?.updateRevision,
     );
   });
+  it('apply accepts StorageClass, PersistentVolume, claim and a Secret with line-wrapped base64', async () => {
+    const wrapped = Buffer.from('y'.repeat(100))
+      .toString('base64')
+      .replace(/(.{76})/g, '$1\n');
+    const file = join(dir, 'storage.yaml');
+    writeFileSync(
+      file,
+      [
+        {
+          apiVersion: 'storage.k8s.io/v1',
+          kind: 'StorageClass',
+          metadata: { name: 'local-storage' },
+          provisioner: 'kubernetes.io/no-provisioner',
+          volumeBindingMode: 'WaitForFirstConsumer',
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolume',
+          metadata: { name: 'dify-local' },
+          spec: {
+            capacity: { storage: '10Gi' },
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: 'local-storage',
+            local: { path: '/mnt/disks/dify' },
+            nodeAffinity: {
+              required: {
+                nodeSelectorTerms: [
+                  {
+                    matchExpressions: [
+                      { key: 'kubernetes.io/hostname', operator: 'In', values: ['node-1'] },
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          metadata: { name: 'dify-storage', namespace: 'dify' },
+          spec: {
+            storageClassName: 'local-storage',
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: '5Gi' } },
+          },
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'wrapped', namespace: 'dify' },
+          data: { K: wrapped },
+        },
+      ]
+        .map((o) => YAML.stringify(o))
+        .join('---\n'),
+    );
+    const applied = await kubectl('apply', '-f', file);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toContain('storageclass.storage.k8s.io/local-storage created');
+    expect(applied.stdout).toContain('persistentvolume/dify-local created');
+    expect(applied.stdout).toContain('persistentvolumeclaim/dify-storage created');
+    expect(applied.stdout).toContain('secret/wrapped created');
+    const again = await kubectl('apply', '-f', file);
+    expect(again.stdout).toContain('persistentvolume/dify-local unchanged');
+    const pv = await kubectl('get', 'pv', 'dify-local', '-o', 'json');
+    expect(JSON.parse(pv.stdout).status.phase).toBe('Available');
+  });
 });
