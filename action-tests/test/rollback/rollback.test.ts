@@ -50,6 +50,7 @@ const HOSTILE = [
 describe('rollback to hostPath on the simulated install', () => {
   let m: Migrated;
   let planted: string[];
+  let collisions: string[];
   let before: Map<string, string>;
   let nodeDirBefore: Map<string, string>;
   let first: RollbackResult;
@@ -77,6 +78,11 @@ describe('rollback to hostPath on the simulated install', () => {
     const keys = new Set(await bucketObjects(m.s3, m.install.bucket));
     planted = HOSTILE.filter((k) => keys.has(k));
     before = await treeOf(m.install.storagePath);
+    // Keys that collide with what the backup restores (issue 14 §5): an object named like a
+    // restored directory, and one below a restored file. Refused and reported, never a wedge.
+    const aFile = [...before.keys()].find((k) => k.startsWith('upload_files/'))!;
+    collisions = ['upload_files', `${aFile}/child.txt`];
+    for (const key of collisions) await putObject(m.s3, m.install.bucket, key, Buffer.from(key));
     nodeDirBefore = await outsideStorage();
   }, 120_000);
   afterAll(async () => {
@@ -138,7 +144,7 @@ describe('rollback to hostPath on the simulated install', () => {
   }, 120_000);
 
   it('restores the storage directory exactly: the backup plus everything written on S3', async () => {
-    const expected = await expectedTree(m, new Set(planted));
+    const expected = await expectedTree(m, new Set([...planted, ...collisions]));
     expect(await treeOf(m.install.storagePath)).toEqual(expected);
     // The objects written on S3 were copied back and are listed.
     expect(first.copyBack!.copied).toBeGreaterThanOrEqual(m.uploadsOnS3.length + 1);
@@ -151,15 +157,18 @@ describe('rollback to hostPath on the simulated install', () => {
   });
 
   it('refuses and reports the hostile keys, writing nothing outside the storage root', async () => {
-    expect(first.copyBack!.refused).toBe(planted.length);
-    for (const key of planted) {
+    expect(first.copyBack!.refused).toBe(planted.length + collisions.length);
+    for (const key of [...planted, ...collisions]) {
       expect(first.copyBack!.refusedKeys.some((r) => r.startsWith(`${key}: `))).toBe(true);
     }
     const list = JSON.parse(await readFile(first.copyBack!.listPath, 'utf8')) as {
       copied: string[];
       refused: string[];
     };
-    expect(list.refused).toHaveLength(planted.length);
+    expect(list.refused).toHaveLength(planted.length + collisions.length);
+    expect(list.refused).toContainEqual(
+      expect.stringMatching(/^upload_files: collides with a directory/),
+    );
     expect(await outsideStorage()).toEqual(nodeDirBefore);
     expect(existsSync(path.resolve(m.install.storagePath, '../escape.txt'))).toBe(false);
     expect(existsSync(path.resolve(m.install.storagePath, 'a/../../b'))).toBe(false);
@@ -228,7 +237,7 @@ describe('rollback to hostPath on the simulated install', () => {
       asideBefore,
     );
     expect(await treeOf(m.install.storagePath)).toEqual(tree);
-    expect(again.copyBack!.refusedKeys).toHaveLength(planted.length);
+    expect(again.copyBack!.refusedKeys).toHaveLength(planted.length + collisions.length);
     // Only the lease came and went: the workloads and their settings were not touched.
     const { ['leases/dify-storage-migration']: _lease, ...rest } = resourceVersions(m.install);
     void _lease;

@@ -96,7 +96,9 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
         }
         if (st?.isSymbolicLink())
           throw new RefusedError(`path passes through a symlink (${relDir})`);
-        if (st && !st.isDirectory()) throw new Error(`${relDir} exists and is not a directory`);
+        // An object under a key that is a restored file: refused like a hostile key, not a failure.
+        if (st && !st.isDirectory())
+          throw new RefusedError(`collides with the file ${relDir}; the object is not written`);
         if (!st && !dryRun)
           await fsp.mkdir(abs).catch((e: NodeJS.ErrnoException) => {
             if (e.code !== 'EEXIST') throw e;
@@ -125,7 +127,13 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
     await ensureParents(relDir === '.' ? '' : relDir);
     const finalPath = path.join(root, rel);
     const existing = await fsp.lstat(finalPath).catch(() => undefined);
-    if (existing?.isDirectory()) throw new Error('a directory is in the way');
+    if (existing?.isDirectory()) {
+      // `upload_files/t1` as an object and as a restored directory: refused and reported, so
+      // that the rollback still brings the workloads back (issue 14 §5).
+      throw new RefusedError(
+        'collides with a directory of the same name; the object is not written',
+      );
+    }
     if (dryRun) return;
     const dir = path.dirname(finalPath);
     const tmp = path.join(
