@@ -59,6 +59,20 @@ describe('the reusable migration workflow', () => {
     );
   });
 
+  it('no job reaches the storage-node runner on a pull_request event (defence in depth)', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    const guard = "!startsWith(github.event_name, 'pull_request')";
+    const refuses = (name: string): boolean => {
+      const job = wf.jobs[name]!;
+      const condition = (job.if ?? '').replace(/\s+/g, ' ');
+      if (condition.includes(guard)) return true;
+      // Without always(), a job whose needs were skipped is skipped too.
+      const needs = [job.needs ?? []].flat();
+      return !condition.includes('always()') && needs.length > 0 && needs.every(refuses);
+    };
+    for (const name of Object.keys(wf.jobs)) expect([name, refuses(name)]).toEqual([name, true]);
+  });
+
   it('holds one never-cancelled lock per target, in the called workflow only', async () => {
     const wf = await load('dify-storage-migration.yml');
     expect(wf.concurrency).toEqual({
