@@ -6,6 +6,8 @@
  * and a new tenant on S3, rollback, and the old system checked.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import {
   readBackupConfig,
   readConvertConfig,
@@ -22,7 +24,9 @@ import {
 import { renderDataFlowTable, renderText } from '@dify-storage/verify';
 import { createWorkspace, uploadThroughDify } from '../src/install/dify-client.js';
 import {
+  installCliEnv,
   installInputs,
+  renderEnvFile,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../src/install/simulated-install.js';
@@ -238,7 +242,16 @@ out(
 if (install && process.argv.includes('--keep')) {
   // Leave the environment up to look around; Ctrl-C stops everything.
   const t = install.seeded.tenants[0]!;
+  const envFile = path.join(install.workDir, 'dify-storage.env');
+  await writeFile(envFile, renderEnvFile(installCliEnv(install)), { mode: 0o600 });
   out(`
+Everything the CLI needs (S3 keys, bucket, storage path, node, kubeconfig, database URL, Dify URL,
+the app and dataset API keys) is in ${envFile}. In another shell:
+  source ${envFile}
+  npx dify-storage status
+  npx dify-storage verify
+  npx dify-storage backup
+
 The install keeps running (on hostPath again, after the rollback). Try:
   curl ${install.difyUrl}/health
   curl -X POST -H 'Authorization: Bearer ${t.appApiKey}' -F file=@README.md -F user=me ${install.difyUrl}/v1/files/upload

@@ -280,3 +280,29 @@ export function installInputs(
   const values = installInputValues(install, extra);
   return (name) => values[name] ?? '';
 }
+
+/**
+ * Everything the CLI needs to work against the install, as its DIFY_STORAGE_* variables (the
+ * action inputs, plus the first tenant's app and dataset API keys for verify's probes).
+ */
+export function installCliEnv(install: SimulatedInstall): Record<string, string> {
+  const tenant = install.seeded.tenants[0]!;
+  const values = installInputValues(install, {
+    'app-api-key': tenant.appApiKey,
+    'dataset-api-key': tenant.datasetApiKey,
+  });
+  return Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [
+      `DIFY_STORAGE_${k.toUpperCase().replace(/-/g, '_')}`,
+      v,
+    ]),
+  );
+}
+
+/** A file to `source` in a shell: one `export NAME='value'` a line, single quotes escaped. */
+export function renderEnvFile(vars: Record<string, string>): string {
+  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  return `${Object.entries(vars)
+    .map(([k, v]) => `export ${k}=${quote(v)}`)
+    .join('\n')}\n`;
+}

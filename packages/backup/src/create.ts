@@ -389,8 +389,12 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     };
   } catch (caught) {
     let error = caught;
-    // zstd's own message (e.g. a write error) says more than the broken pipe it left behind.
-    if (error instanceof ZstdGoneError && zstd)
+    // zstd's own message (e.g. a write error) says more than the broken pipe it left behind:
+    // ZstdGoneError, or the EPIPE of a write to the stdin of a zstd that died (of ENOSPC).
+    const brokenPipe =
+      errnoCode(error) === 'EPIPE' ||
+      /\bEPIPE\b/.test(error instanceof Error ? error.message : String(error));
+    if ((error instanceof ZstdGoneError || brokenPipe) && zstd)
       error = await zstd.exited.then(
         () => error,
         (e: unknown) => e,

@@ -6,13 +6,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { envName } from '../src/args.js';
 import {
-  installInputValues,
+  installCliEnv,
+  renderEnvFile,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../../action-tests/src/install/simulated-install.js';
@@ -41,11 +42,40 @@ function clusterState(): string {
 
 beforeAll(async () => {
   install = await startSimulatedInstall({ env: testEnv(), files: 12, timeScale: 0.05 });
-  env = Object.fromEntries(
-    Object.entries(installInputValues(install)).map(([k, v]) => [envName(k), v]),
-  );
+  env = installCliEnv(install);
 }, 120_000);
 afterAll(async () => install?.stop());
+
+describe('the kept demo', () => {
+  it('writes an env file that a shell can source, with everything the CLI needs', async () => {
+    const file = path.join(install.workDir, 'dify-storage.env');
+    await writeFile(file, renderEnvFile({ ...env, DIFY_STORAGE_TRICKY: "it's $HOME `x`" }));
+    const shown = spawnSync('bash', ['-c', `source '${file}' && env -0`], {
+      encoding: 'utf8',
+      env: {},
+    });
+    const sourced = Object.fromEntries(
+      shown.stdout
+        .split('\0')
+        .filter((l) => l.startsWith('DIFY_STORAGE_'))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(sourced).toEqual({ ...env, DIFY_STORAGE_TRICKY: "it's $HOME `x`" });
+    for (const input of [
+      'access-key-id',
+      'secret-access-key',
+      'bucket',
+      'storage-path',
+      'node-name',
+      'kubeconfig',
+      'database-url',
+      'dify-url',
+      'dataset-api-key',
+    ]) {
+      expect(sourced[envName(input)]).toBeTruthy();
+    }
+  });
+});
 
 describe('named workloads and complete backups', () => {
   it('backup --api-name with a typo refuses (exit 2) and writes no backup', async () => {
@@ -290,7 +320,7 @@ describe('a disk that fills up during the backup', () => {
   beforeAll(async () => {
     small = await mkdtemp(path.join(os.tmpdir(), 'small-backups-'));
     mounted =
-      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=160m', 'tmpfs', small], { encoding: 'utf8' })
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=200m', 'tmpfs', small], { encoding: 'utf8' })
         .status === 0;
   });
   afterAll(() => {
@@ -302,11 +332,11 @@ describe('a disk that fills up during the backup', () => {
       console.warn('SKIPPED: cannot mount a tmpfs (needs root)');
       return;
     }
-    // 40 MiB of incompressible data (the archive takes a moment to write, long enough to fill the
-    // disk under it) on 160 MiB: the preflight (data + its 64 MiB minimum margin) passes.
+    // 80 MiB of incompressible data (the archive takes a moment to write, long enough to fill the
+    // disk under it) on 200 MiB: the preflight (data + its 64 MiB minimum margin) passes.
     await writeFile(
       path.join(install.storagePath, 'upload_files', 'big.bin'),
-      randomBytes(40 << 20),
+      randomBytes(80 << 20),
     );
     const tree = async () =>
       JSON.stringify(
@@ -326,9 +356,13 @@ describe('a disk that fills up during the backup', () => {
       while (Date.now() < deadline) {
         const names = await readdir(backupDir).catch(() => [] as string[]);
         if (names.some((n) => n.endsWith('.partial'))) {
-          await writeFile(path.join(small, 'filler'), Buffer.alloc(160 << 20)).catch(
-            () => undefined,
-          );
+          // fallocate takes every free block at once (tmpfs supports it), faster than any write.
+          const free = await statfs(small);
+          spawnSync('fallocate', [
+            '-l',
+            String(Number(free.bavail) * Number(free.bsize)),
+            path.join(small, 'filler'),
+          ]);
           filled = true;
           return;
         }
@@ -338,7 +372,7 @@ describe('a disk that fills up during the backup', () => {
     const r = await cli(['backup', '--backup-dir', backupDir, '--free-space-margin', '0'], env);
     await filler;
     expect(filled).toBe(true);
-    expect(r.code).toBe(1);
+    if (r.code !== 1) throw new Error(`exit ${r.code}: ${r.stderr}`);
     expect(r.stderr).toMatch(
       new RegExp(`The backup directory ${backupDir} filled up after \\d+ bytes`),
     );
