@@ -54,6 +54,13 @@ export async function run(): Promise<void> {
           s.addDetails('The plan this run started from', `\n\n${result.planMarkdown}\n\n`);
         }
       });
+      // A blocked plan fails its step (exit 3 in the CLI): nobody is asked to approve it.
+      const blockers = result.phase === 'plan' ? result.plan.blockers : [];
+      if (blockers.length > 0) {
+        throw new BlockedError(
+          `the plan is blocked by ${blockers.length} finding(s): ${blockers.map((b) => b.code).join(', ')} (see the plan in the job summary)`,
+        );
+      }
     } catch (error) {
       endGroup();
       const progress = error instanceof ConvertFailedError ? error.progress : undefined;

@@ -107,6 +107,16 @@ describe('convert-workloads action', () => {
     expect(step.log.replaceAll(`::add-mask::${secret}`, '')).not.toContain(secret);
   });
 
+  it('plan: a blocked plan (a bucket that does not exist) fails its step, so nobody approves it', async () => {
+    const step = await runStep('plan', { bucket: `${fx.bucket}-absent` });
+    expect(step.failed).toBe(true);
+    expect(step.log).toMatch(
+      /::error::convert-workloads: the plan is blocked by 1 finding\(s\): bucket-unusable/,
+    );
+    expect(step.outputs['mutation-started']).toBe('false');
+    expect(step.summary).toContain('does not exist');
+  });
+
   it('refuses while another run holds the lock, naming the holder', async () => {
     await acquireLock(fx.client, { namespace: NS, holder: 'github-run-77-1', ttlSeconds: 300 });
     const step = await runStep('cutover');
