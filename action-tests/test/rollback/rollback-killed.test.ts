@@ -75,6 +75,8 @@ async function runAndKill(
   return { killed, state, output };
 }
 
+const COLLISION = 'upload_files';
+
 describe('a rollback killed half way and run again', () => {
   let m: Migrated;
   let before: Map<string, string>;
@@ -89,6 +91,8 @@ describe('a rollback killed half way and run again', () => {
     for (let i = 0; i < 60; i++) {
       await putObject(m.s3, m.install.bucket, `upload_files/late/${i}.bin`, randomBytes(400_000));
     }
+    // An object that collides with a restored directory (issue 14 §5): refused, never a wedge.
+    await putObject(m.s3, m.install.bucket, COLLISION, Buffer.from('collides'));
     before = await treeOf(m.install.storagePath);
   }, 120_000);
   afterAll(async () => {
@@ -147,10 +151,15 @@ describe('a rollback killed half way and run again', () => {
     expect(r.noop).toBe(false);
     expect(r.checks.filter((c) => !c.ok)).toEqual([]);
     expect(r.copyBack!.failed).toBe(0);
+    expect(r.copyBack!.refusedKeys).toContainEqual(
+      expect.stringMatching(/^upload_files: collides/),
+    );
 
     // The storage directory: exactly the backup plus everything written on S3, nothing else
     // (no partial downloads or extractions of the killed runs).
-    expect(await treeOf(m.install.storagePath)).toEqual(await expectedTree(m));
+    expect(await treeOf(m.install.storagePath)).toEqual(
+      await expectedTree(m, new Set([COLLISION])),
+    );
     // The original content was moved aside first and is whole; later asides hold only what the
     // killed runs had extracted.
     expect(r.movedAside.length).toBeGreaterThanOrEqual(1);
