@@ -32,4 +32,6 @@ export {
   type SeededTenant,
   type TreeHash,
 } from './seed.js';
+export { type SeededCases } from './seed-cases.js';
+export { normalizePath } from './storage/opendal-fs.js';
 export { difyRuntime, type DifyContainerContext, type DifyProcessSpec } from './runtime.js';

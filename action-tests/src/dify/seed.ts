@@ -12,6 +12,7 @@ import {
   uploadFileKey,
 } from './keys.js';
 import { deterministicRsaKeyPair } from './rsa.js';
+import { seedCases, type SeededCases } from './seed-cases.js';
 import { ensureSchema, type Db } from './schema.js';
 import { generateApiKey } from './tenants.js';
 import { segmentationRules, splitText } from './worker/splitter.js';
@@ -40,6 +41,12 @@ export interface SeedOptions {
   /** Parallel file writes. Default 16. */
   concurrency?: number;
   createSchema?: boolean;
+  /**
+   * The rows and files real 1.3.0 installs hold (seed-cases.ts: create-by-text, keys ending in
+   * white space or with `//`, a docx image, pre-existing broken rows, a keyword file), in the
+   * first tenant. Default true.
+   */
+  cases?: boolean;
 }
 
 export interface SeededTenant {
@@ -74,6 +81,8 @@ export interface SeedSummary {
   missingKeys: string[];
   /** Keys of the objects written without a row. */
   orphanKeys: string[];
+  /** The real-install cases (empty lists with `cases: false`). */
+  cases: SeededCases;
   durationMs: number;
 }
 
@@ -757,6 +766,13 @@ export async function seedInstall(opts: SeedOptions): Promise<SeedSummary> {
     }
   }
 
+  const extra =
+    opts.cases === false
+      ? { files: 0, bytes: 0, cases: undefined }
+      : await seedCases(db, root, seed, tenants[0]!, naiveUtc(new Date(baseTime)));
+  objectsOnDisk += extra.files;
+  bytesOnDisk += extra.bytes;
+
   return {
     seed,
     tenants: tenants.map(({ endUserId: _e, ...t }) => t),
@@ -775,6 +791,14 @@ export async function seedInstall(opts: SeedOptions): Promise<SeedSummary> {
     bytesOnDisk,
     missingKeys,
     orphanKeys: orphanPlans.map((p) => p.key),
+    cases: extra.cases ?? {
+      text: [],
+      spaced: [],
+      doubleSlash: [],
+      image: [],
+      broken: [],
+      keyword: [],
+    },
     durationMs: Date.now() - started,
   };
 }

@@ -82,9 +82,14 @@ describe('seedInstall', () => {
     expect(first.counts.uploadFiles + first.counts.imageFiles + first.counts.toolFiles).toBe(
       OPTS.files,
     );
-    const { rows } = await a.db.pool.query(
-      `SELECT key, size, hash, name, storage_type FROM upload_files`,
+    const { rows: all } = await a.db.pool.query(
+      `SELECT id::text, key, size, hash, name, storage_type FROM upload_files`,
     );
+    const c = first.cases;
+    const caseIds = new Set(
+      [...c.text, ...c.spaced, ...c.doubleSlash, ...c.image, ...c.broken].map((r) => r.id),
+    );
+    const rows = all.filter((r) => !caseIds.has(r.id));
     const missing = new Set(first.missingKeys);
     for (const r of rows) {
       const file = path.join(root1, ...r.key.split('/'));
@@ -121,6 +126,32 @@ describe('seedInstall', () => {
     for (const k of first.orphanKeys)
       expect(existsSync(path.join(root1, ...k.split('/')))).toBe(true);
     expect(first.counts.documents).toBeGreaterThan(0);
+  });
+
+  it('seeds the real-install cases where OpenDAL fs keeps them', async () => {
+    const c = first.cases;
+    const byId = new Map(
+      (await a.db.pool.query(`SELECT id::text, key, size, hash FROM upload_files`)).rows.map(
+        (r) => [r.id as string, r],
+      ),
+    );
+    for (const t of c.text) {
+      // Create-by-text: the size in characters, fewer than the UTF-8 bytes on disk; no hash.
+      const body = await readFile(path.join(root1, t.key));
+      expect(body.toString('utf8')).toBe(t.text);
+      expect(byId.get(t.id)).toMatchObject({ size: [...t.text].length, hash: null });
+      expect(body.length).toBeGreaterThan([...t.text].length);
+    }
+    expect(c.spaced.map((s) => s.key.slice(-1))).toEqual([' ', '\u00a0', '\u3000']);
+    for (const s of c.spaced) {
+      expect(existsSync(path.join(root1, s.key))).toBe(false);
+      expect(existsSync(path.join(root1, s.key.trimEnd()))).toBe(true);
+    }
+    expect(c.doubleSlash[0]!.key).toMatch(/^upload_files\/\/[0-9a-f-]{36}\.png$/);
+    expect(existsSync(path.join(root1, c.doubleSlash[0]!.key.replace('//', '/')))).toBe(true);
+    expect(byId.get(c.image[0]!.id)).toMatchObject({ size: 0, hash: null });
+    for (const b of c.broken) expect(existsSync(path.join(root1, b.key))).toBe(false);
+    expect(existsSync(path.join(root1, c.keyword[0]!.key))).toBe(true);
   });
 
   it('refuses a non-empty root or a seed already in the database, before writing', async () => {

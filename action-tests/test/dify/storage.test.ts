@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DeleteBucketCommand } from '@aws-sdk/client-s3';
+import { DeleteBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '@dify-storage/s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../src/dify/config.js';
@@ -74,6 +74,72 @@ contract('S3 storage (RGW)', async () => {
   const bucket = `dify-st-${randomBytes(4).toString('hex')}`;
   const storage = await createStorage(loadConfig(s3Env(bucket), '/nonexistent'));
   return { storage, streamMissing: 'file not found' };
+});
+
+describe('keys OpenDAL fs normalizes and S3 keeps verbatim (dify-1.3.0-fidelity.md §3)', () => {
+  const keys = [
+    'upload_files/t/u.pdf ',
+    'upload_files//u2.png',
+    '/privkeys/t/private.pem',
+    'upload_files/t/u3.txt\u00a0',
+    '\u3000upload_files/t/u4.md\u3000',
+  ];
+
+  it('fs stores each at the normalized path and reads it back by the raw key', async () => {
+    const cwd = await tempDir('dify-norm-');
+    try {
+      const storage = await createStorage(
+        loadConfig({ STORAGE_TYPE: 'opendal', OPENDAL_FS_ROOT: 'storage' }, cwd.dir),
+      );
+      for (const key of keys) await storage.save(key, Buffer.from(key));
+      const root = path.join(cwd.dir, 'storage');
+      for (const [key, onDisk] of [
+        [keys[0]!, 'upload_files/t/u.pdf'],
+        [keys[1]!, 'upload_files/u2.png'],
+        [keys[2]!, 'privkeys/t/private.pem'],
+        [keys[3]!, 'upload_files/t/u3.txt'],
+        [keys[4]!, 'upload_files/t/u4.md'],
+      ] as const) {
+        expect((await readFile(path.join(root, onDisk), 'utf8')) === key).toBe(true);
+        expect((await storage.loadOnce(key.trim())).toString()).toBe(key);
+      }
+      // A trailing slash after the trim is a directory, never a file.
+      await expect(storage.save('upload_files/t/ ', Buffer.from('x'))).rejects.toThrow(
+        /IsADirectory/,
+      );
+      // U+200B is no White_Space in Rust: it stays part of the name.
+      await storage.save('upload_files/t/z\u200b', Buffer.from('z'));
+      expect(existsSync(path.join(root, 'upload_files/t/z\u200b'))).toBe(true);
+    } finally {
+      await cwd.remove();
+    }
+  });
+
+  it('S3 stores each under the verbatim key', async () => {
+    const bucket = `dify-st-${randomBytes(4).toString('hex')}`;
+    const storage = await createStorage(loadConfig(s3Env(bucket), '/nonexistent'));
+    const s3 = createS3Client({
+      endpoint: env('DSM_S3_ENDPOINT'),
+      region: env('DSM_S3_REGION'),
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: env('DSM_S3_ACCESS_KEY'),
+        secretAccessKey: env('DSM_S3_SECRET_KEY'),
+      },
+    });
+    try {
+      for (const key of keys) await storage.save(key, Buffer.from(key));
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([...keys].sort());
+      for (const key of keys) expect((await storage.loadOnce(key)).toString()).toBe(key);
+      await expect(storage.loadOnce(keys[0]!.trim())).rejects.toThrow(FileNotFoundError);
+      for (const key of keys) await storage.delete(key);
+    } finally {
+      storage.close();
+      await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
+      s3.destroy();
+    }
+  });
 });
 
 describe('storage configuration edge cases', () => {

@@ -19,3 +19,4 @@ export {
   IDENTITY_THRESHOLD,
   type DataIdentityResult,
 } from './identity.js';
+export { SourceTree, type SourceFile } from './source-tree.js';

@@ -182,3 +182,9 @@ export {
   type WorkloadSpec,
   type WorkloadStatus,
 } from './types.js';
+export {
+  STORAGE_ROOT_OUTSIDE,
+  effectiveStorageRoot,
+  storageRootFindings,
+  type StorageRoot,
+} from './storage-root.js';

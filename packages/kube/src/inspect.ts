@@ -5,6 +5,7 @@ import { labelSelectorString, objectPath } from './paths.js';
 import { REDACTED } from './diff.js';
 import type { EnvObjectLookup } from './env.js';
 import { readOtherWorkloads, type OtherWorkloads } from './local-state.js';
+import { storageRootFindings } from './storage-root.js';
 import { resolveClaim, type ResolvedVolume } from './volumes.js';
 import type {
   ConfigMap,
@@ -190,7 +191,7 @@ export async function inspectInstall(
   if (node) inspection.node = node;
   inspection.storageConfigMap = chooseStorageConfigMap(inspection, options.configMapName);
   inspection.converted = [api, worker].every((w) => w.state === 'deployment');
-  findings.push(...explain(inspection, options.configMapName));
+  findings.push(...explain(inspection, options.configMapName), ...storageRootFindings(inspection));
   return inspection;
 }
 

@@ -19,3 +19,4 @@ export * from './rollback-run.js';
 export * from './off-node.js';
 export * from './references-run.js';
 export * from './identity.js';
+export * from './key-fixup.js';

@@ -21,7 +21,7 @@ export interface MigrateConfig {
   readBack: (typeof READ_BACK)[number];
   manifestPath?: string;
   reportPath: string;
-  /** The Dify database, for the data identity check before the bulk copy (§6). */
+  /** The Dify database: the data identity check before the bulk copy (§6), the key fix-up after the tree copy. */
   databaseUrl?: string;
 }
 

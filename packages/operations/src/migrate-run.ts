@@ -8,6 +8,7 @@ import {
   type VerifyReport as BucketVerifyReport,
 } from '@dify-storage/sync';
 import { checkStorageIdentity } from './identity.js';
+import { fixUpKeys, formatKeyFixUp, isFixUpKey, type KeyFixUpReport } from './key-fixup.js';
 import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
 import { lockStateDir } from './state-lock.js';
@@ -17,7 +18,14 @@ import { writeJsonAtomic } from './verify-run.js';
 const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
 
 export type MigrateResult =
-  | { mode: 'bulk' | 'delta'; report: SyncReport; text: string; reportPath: string }
+  | {
+      mode: 'bulk' | 'delta';
+      report: SyncReport;
+      /** The second step, with a database URL: keys whose fs path differs, put verbatim. */
+      keyFixUp?: KeyFixUpReport;
+      text: string;
+      reportPath: string;
+    }
   | { mode: 'verify'; report: BucketVerifyReport; text: string; reportPath: string };
 
 /**
@@ -52,6 +60,8 @@ async function migrate(
       stateDir: config.stateDir,
       exclude: config.exclude,
       readBack: READ_BACK_FRACTION[config.readBack],
+      // Objects the key fix-up put at keys that are not their own fs path.
+      accountedElsewhere: isFixUpKey,
     });
     await writeJsonAtomic(config.reportPath, report);
     return {
@@ -72,6 +82,22 @@ async function migrate(
     exclude: config.exclude,
     throwOnFailure: false,
   });
-  await writeJsonAtomic(config.reportPath, report);
-  return { mode: config.mode, report, text: formatSummary(report), reportPath: config.reportPath };
+  const keyFixUp = config.databaseUrl
+    ? await fixUpKeys({
+        databaseUrl: config.databaseUrl,
+        root: config.storagePath,
+        target,
+        dryRun: config.dryRun,
+      })
+    : undefined;
+  if (keyFixUp?.failed.length) report.ok = false;
+  await writeJsonAtomic(config.reportPath, { ...report, ...(keyFixUp ? { keyFixUp } : {}) });
+  const text = [formatSummary(report), ...(keyFixUp ? [formatKeyFixUp(keyFixUp)] : [])].join('\n');
+  return {
+    mode: config.mode,
+    report,
+    ...(keyFixUp ? { keyFixUp } : {}),
+    text,
+    reportPath: config.reportPath,
+  };
 }

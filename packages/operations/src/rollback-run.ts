@@ -12,7 +12,7 @@ import {
   type LocatedBackup,
   type RestoreBackupResult,
 } from '@dify-storage/backup';
-import { DifyApi, createdSince, privateKeyKey } from '@dify-storage/dify';
+import { DifyApi, createdSince, normalizeFsPath, privateKeyKey } from '@dify-storage/dify';
 import {
   DEFAULT_SECRET_NAME,
   LockHeldError,
@@ -347,6 +347,8 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
         target,
         root: storagePath,
         manifest: located.manifestPath,
+        // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.
+        keyToPath: normalizeFsPath,
         throwOnFailure: false,
         onCopied: (key) => copied.push(key),
         onProgress: (e) => progressOf(log)(`copy back: ${e.filesDone} objects, ${e.copied} copied`),
@@ -469,14 +471,16 @@ async function checkOldSystem(
     });
   }
   for (const upload of recent.uploads.slice(0, 50)) {
-    const onDisk = existsSync(path.join(storagePath, upload.key));
+    // Where Dify on OpenDAL fs reads it, not the verbatim key (dify-1.3.0-fidelity.md §3).
+    const onDisk = existsSync(path.join(storagePath, normalizeFsPath(upload.key)));
     if (api && config.difySecretKey) {
       const f = await api.fetchFilePreview(upload.id, config.difySecretKey);
+      // Size and hash are bytes only for API uploads (create-by-text stores characters, docx
+      // images 0): compare them only there.
       const ok =
         f.status === 200 &&
         !f.truncated &&
-        f.bytes === upload.size &&
-        (!upload.sha3 || f.sha3 === upload.sha3);
+        (!upload.sha3 || (f.bytes === upload.size && f.sha3 === upload.sha3));
       checks.push({
         name: `file ${upload.key}`,
         ok,

@@ -1,6 +1,7 @@
 import { writeFileAtomic } from '@dify-storage/common';
 import { checkTlsTrust, verifyBucket } from '@dify-storage/sync';
 import { verifyDify, type StageResult, type VerifyReport } from '@dify-storage/verify';
+import { isFixUpKey } from './key-fixup.js';
 import type { Logger } from './logger.js';
 import { kubeClient, s3Settings, syncTarget } from './targets.js';
 import type { VerifyConfig } from './verify-config.js';
@@ -60,6 +61,8 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
               target: syncTarget(config.s3),
               manifest: config.manifestPath!,
               readBack: READ_BACK_FRACTION[config.readBack],
+              // Objects the key fix-up put at keys that are not their own fs path.
+              accountedElsewhere: isFixUpKey,
             });
             const evidence = { counts: r.counts, differences: r.differences.slice(0, 100) };
             const c = r.counts;

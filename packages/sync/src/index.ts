@@ -18,7 +18,7 @@ export {
   type FileFailure,
   type FileIssue,
 } from './report.js';
-export { compareKeys, unsafeKeyReason } from './keys.js';
+export { compareKeys, s3KeyProblem, unsafeKeyReason } from './keys.js';
 export { compileExcludes } from './glob.js';
 export { walkTree, mtimeString, type WalkEntry } from './walk.js';
 export { listAll } from './listing.js';

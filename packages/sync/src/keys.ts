@@ -54,3 +54,19 @@ export function normalizePrefix(prefix: string | undefined): string {
   const p = (prefix ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
   return p === '' ? '' : `${p}/`;
 }
+
+/** S3's limit on a key (UTF-8 bytes). */
+export const MAX_S3_KEY_BYTES = 1024;
+
+/**
+ * Why S3 cannot hold an object under this exact key, or undefined when it can: empty, over
+ * 1024 UTF-8 bytes, or a character XML 1.0 cannot carry (a listing could never return it).
+ */
+export function s3KeyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'empty key';
+  if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) return `longer than ${MAX_S3_KEY_BYTES} bytes`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(key))
+    return 'a control character S3 listings (XML 1.0) cannot carry';
+  return undefined;
+}

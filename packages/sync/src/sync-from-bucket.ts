@@ -31,6 +31,11 @@ export interface SyncFromBucketOptions extends BucketOptions {
   dryRun?: boolean;
   exclude?: readonly string[];
   throwOnFailure?: boolean;
+  /**
+   * The local path (relative to root) of a key less the prefix; the default is the key itself.
+   * Rollback passes Dify's OpenDAL fs normalization, so an object lands where Dify on fs reads it.
+   */
+  keyToPath?: (key: string) => string;
   /** Called after each object is written, verified and renamed into place (local path, bytes). */
   onCopied?: (path: string, bytes: number) => void;
 }
@@ -194,7 +199,7 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
   try {
     await preflight(transport, options.target.region);
     for await (const obj of listParallel(transport, prefix)) {
-      const rel = obj.key.slice(prefix.length);
+      const rel = (options.keyToPath ?? String)(obj.key.slice(prefix.length));
       report.counts.files++;
       ticker.filesSeen++;
       ticker.bytesSeen += obj.size;

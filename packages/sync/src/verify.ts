@@ -28,6 +28,11 @@ export interface VerifyOptions extends BucketOptions {
   readBack?: number;
   /** Part size used for multipart uploads (to recompute their ETag); default 16 MiB. */
   partSize?: number;
+  /**
+   * Keys (less the prefix) that no tree path can produce and the caller checks elsewhere, so
+   * they are no "extra" object: Dify's key fix-up copies (a key that is not its own fs path).
+   */
+  accountedElsewhere?: (key: string) => boolean;
 }
 
 export type DifferenceKind = 'missing' | 'extra' | 'size' | 'hash' | 'unverified' | 'error';
@@ -214,7 +219,9 @@ export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport
       listParallel(transport, prefix),
       (o) => {
         report.counts.objects++;
-        diff(o.key.slice(prefix.length), 'extra', `in the bucket only (${o.size} bytes)`);
+        const rel = o.key.slice(prefix.length);
+        if (!options.accountedElsewhere?.(rel))
+          diff(rel, 'extra', `in the bucket only (${o.size} bytes)`);
       },
       0,
     );
@@ -261,7 +268,7 @@ export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport
         const rel = obj.key.slice(prefix.length);
         const rec: ManifestRecord | undefined = manifest.get(rel);
         if (!rec) {
-          if (!excludesKey(exclude, rel))
+          if (!excludesKey(exclude, rel) && !options.accountedElsewhere?.(rel))
             diff(rel, 'extra', `in the bucket only (${obj.size} bytes)`);
           continue;
         }

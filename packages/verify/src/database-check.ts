@@ -1,8 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { REFERENCE_KINDS, type ReferenceKind, type StorageReference } from '@dify-storage/dify';
+import {
+  REFERENCE_KINDS,
+  SourceTree,
+  type ReferenceKind,
+  type SourceFile,
+  type StorageReference,
+} from '@dify-storage/dify';
 import { compareKeys } from '@dify-storage/sync';
 import { forEachLimit, hashObject, listBucket, type ListedObject } from './bucket.js';
-import { SourceTree, type SourceFile } from './source-tree.js';
 
 export type ReadBack = 'none' | 'sample' | 'all';
 
@@ -171,7 +176,11 @@ async function readBackCompare(
   await forEachLimit(items, 8, async (ref) => {
     const { digests } = await hashObject(o.client!, o.bucket!, ref.key, ['sha3-256']);
     const got = digests['sha3-256'];
-    if (got === ref.sha3 || (tree && (await tree.sha3(ref.fsPath)) === got)) return;
+    if (
+      got === ref.sha3 ||
+      (tree && (await tree.digests(ref.fsPath, ['sha3-256']))['sha3-256'] === got)
+    )
+      return;
     onDiffers({
       kind: ref.kind,
       id: ref.id,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { isFsFilePath } from '@dify-storage/dify';
+import { isFsFilePath } from './opendal-path.js';
 
 export type SourceFile = { size: number } | { absent: string };
 
@@ -32,12 +32,17 @@ export class SourceTree {
     return { size: st.size };
   }
 
-  /** sha3-256 of a file already found by `stat`. */
-  async sha3(fsPath: string): Promise<string> {
-    const hash = createHash('sha3-256');
+  /** Hex digests (e.g. sha3-256, md5) of a file already found by `stat`, in one read. */
+  async digests(fsPath: string, algorithms: string[]): Promise<Record<string, string>> {
+    const hashes = algorithms.map((a) => createHash(a));
     for await (const chunk of createReadStream(path.join(this.root, fsPath)))
-      hash.update(chunk as Buffer);
-    return hash.digest('hex');
+      for (const h of hashes) h.update(chunk as Buffer);
+    return Object.fromEntries(algorithms.map((a, i) => [a, hashes[i]!.digest('hex')]));
+  }
+
+  /** The absolute path of a tree path. */
+  file(fsPath: string): string {
+    return path.join(this.root, fsPath);
   }
 
   private async isRealDirectory(dir: string): Promise<boolean> {
