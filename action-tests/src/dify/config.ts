@@ -167,7 +167,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const addressStyle = env.S3_ADDRESS_STYLE ?? 'auto';
   const opendalScheme = env.OPENDAL_SCHEME ?? 'fs';
-  const missing = env.DIFY_EMULATOR_MISSING_OBJECT_RESPONSE ?? 'truncate';
+  // gunicorn 23 closes the socket without a response on an OSError before the first body chunk
+  // (base_async.py:74-87,126-129; dify-1.3.0-fidelity.md §11): the default.
+  const missing = env.DIFY_EMULATOR_MISSING_OBJECT_RESPONSE ?? 'empty-reply';
   if (missing !== 'truncate' && missing !== 'empty-reply') {
     throw literalError('DIFY_EMULATOR_MISSING_OBJECT_RESPONSE', missing, [
       'truncate',

@@ -214,17 +214,35 @@ describe('Dify emulator on OpenDAL fs (STORAGE_TYPE=opendal)', () => {
     expect(bad.status).toBe(403);
   });
 
-  it('truncates the preview body when the object is gone (200 first, then a broken stream)', async () => {
+  it('closes without any response when the object is gone (gunicorn, the default)', async () => {
     const content = Buffer.from('soon gone\n'.repeat(1000));
     const file = (await (await upload('gone.txt', content)).json()) as { id: string };
     const { rows } = await db.pool.query(`SELECT key FROM upload_files WHERE id = $1`, [file.id]);
     await rm(storage(rows[0].key));
-    const res = await preview(file.id);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-length')).toBe(String(content.length));
-    const { body, broken } = await readAll(res);
-    expect(broken).toBe(true);
-    expect(body.length).toBeLessThan(content.length);
+    await expect(preview(file.id)).rejects.toThrow();
+  });
+
+  it('can instead truncate the body (200 first, then a broken stream)', async () => {
+    const other = await startApi(cwd.dir, {
+      ...vars,
+      MIGRATION_ENABLED: 'false',
+      DIFY_EMULATOR_MISSING_OBJECT_RESPONSE: 'truncate',
+    });
+    try {
+      const content = Buffer.from('soon gone\n'.repeat(1000));
+      const file = (await (await upload('gone3.txt', content)).json()) as { id: string };
+      const { rows } = await db.pool.query(`SELECT key FROM upload_files WHERE id = $1`, [file.id]);
+      await rm(storage(rows[0].key));
+      const q = new URLSearchParams({ ...signFileParams(SECRET, file.id) }).toString();
+      const res = await fetch(`${other.base}/files/${file.id}/file-preview?${q}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-length')).toBe(String(content.length));
+      const { body, broken } = await readAll(res);
+      expect(broken).toBe(true);
+      expect(body.length).toBeLessThan(content.length);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('indexing ends in error (File not found) when the object vanished before the worker ran', async () => {
@@ -292,7 +310,7 @@ describe('Dify emulator on OpenDAL fs (STORAGE_TYPE=opendal)', () => {
     });
   });
 
-  it('can instead close without any response (gunicorn on an OSError before the first chunk)', async () => {
+  it('closes without any response on a second api too (gunicorn on an OSError before the first chunk)', async () => {
     const other = await startApi(cwd.dir, {
       ...vars,
       MIGRATION_ENABLED: 'false',

@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigurationError } from '@dify-storage/action-kit';
+import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
 import {
   applyRetention,
   copyOffNode,
@@ -18,6 +18,7 @@ import {
   inspectInstall,
   Redactor,
   renderYaml,
+  STORAGE_ROOT_OUTSIDE,
   snapshotObjects,
   snapshotTargets,
   type InstallInspection,
@@ -108,6 +109,10 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     apiPodName: config.apiPod,
   });
   requireNamedWorkloads(inspection);
+  // Dify keeps its files elsewhere than the mount being backed up and copied (§3 of the
+  // fidelity notes): refuse before anything is written.
+  const rootProblems = inspection.findings.filter((f) => f.code === STORAGE_ROOT_OUTSIDE);
+  if (rootProblems.length) throw new BlockedError(rootProblems.map((f) => f.message).join('\n'));
   const { node, storagePath } = await locateStorage(config, inspection);
   await checkStorageIdentity(config.databaseUrl, storagePath, log);
   const preflight = await preflightBackup({

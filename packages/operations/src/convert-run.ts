@@ -49,6 +49,8 @@ import { checkStorageIdentity } from './identity.js';
 import { lockStateDir } from './state-lock.js';
 import type { Logger } from './logger.js';
 import { kubeClient, syncTarget } from './targets.js';
+import { fixUpKeys, formatKeyFixUp } from './key-fixup.js';
+import { referencesPlanSection } from './references-run.js';
 import { writeJsonAtomic } from './verify-run.js';
 
 /** The freeze may find the api pod gone (an earlier freeze): the node then comes from the pinning. */
@@ -514,6 +516,11 @@ class ConvertRun {
     }
     this.plan = plan;
     this.planMarkdown = renderPlanMarkdown(plan);
+    if (this.config.databaseUrl && this.config.storagePath) {
+      const refs = await referencesPlanSection(this.config.databaseUrl, this.config.storagePath);
+      this.planMarkdown += `\n${refs.markdown}`;
+      this.log.info(refs.report.summary);
+    }
     this.inspection = inspection;
     await writeTextAtomic(paths.planPath, this.planMarkdown);
     await writeJsonAtomic(paths.planJsonPath, plan);
@@ -633,6 +640,19 @@ class ConvertRun {
     }
     this.delta = deltaSummary(report);
     this.log.info(formatSummary(report));
+    if (this.config.databaseUrl) {
+      const fixUp = await fixUpKeys({
+        databaseUrl: this.config.databaseUrl,
+        root: this.source!,
+        target: syncTarget(this.config.s3),
+        dryRun: false,
+      });
+      this.log.info(formatKeyFixUp(fixUp));
+      if (fixUp.failed.length)
+        throw new Error(
+          `the key fix-up after the final delta copy failed for ${fixUp.failed.length} key(s), so nothing was applied (re-run the cutover, or roll back): ${formatKeyFixUp(fixUp)}`,
+        );
+    }
     if (report.counts.unsupported > 0) {
       this.log.warn(
         `${report.counts.unsupported} file(s) could not be copied (unsupported: symlinks, sockets, unreadable); see the summary above`,

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import {
   parseInputs,
   parseS3Target,
@@ -10,7 +9,7 @@ import { readStorageReferences } from '@dify-storage/dify';
 import { createS3Client } from '@dify-storage/s3';
 import { checkReferences, formatReferenceTable, type ReferenceReport } from '@dify-storage/verify';
 import { READ_BACK } from './migrate-inputs.js';
-import { s3Settings } from './targets.js';
+import { databaseUrlInput, s3Settings } from './targets.js';
 
 export interface ReferencesConfig {
   storagePath: string;
@@ -28,12 +27,9 @@ export function readReferencesConfig(
 ): ReferencesConfig {
   return parseInputs(
     (p) => {
-      const storagePath = p.string('storage-path');
-      if (storagePath && !path.isAbsolute(storagePath))
-        p.fail(`Input 'storage-path' must be an absolute path; got '${storagePath}'.`);
-      const databaseUrl = p.secret('database-url', { required: true }) ?? '';
-      if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl))
-        p.fail("Input 'database-url' must be a postgres:// or postgresql:// URL.");
+      const storagePath = p.storagePath('storage-path', { required: true }) ?? '';
+      const databaseUrl = databaseUrlInput(p, 'database-url') ?? '';
+      if (!databaseUrl) p.fail("Input 'database-url' is required but was not supplied.");
       return {
         storagePath,
         databaseUrl,
@@ -71,4 +67,37 @@ export function formatReferencesText(r: ReferenceReport): string {
     ...r.preExisting.map((p) => `pre-existing ${p.kind} ${p.id} ${quote(p.key)}: ${p.reason}`),
     r.summary,
   ].join('\n');
+}
+
+/**
+ * The plan's "database references" section (dify-1.3.0-fidelity.md §4): every reference
+ * against the source tree before the cutover; rows with no file are pre-existing, not the
+ * migration's to fix, and verify will not fail them.
+ */
+export async function referencesPlanSection(
+  databaseUrl: string,
+  storagePath: string,
+): Promise<{ markdown: string; report: ReferenceReport }> {
+  const report = await checkReferences({
+    references: readStorageReferences(databaseUrl),
+    storagePath,
+    readBack: 'none',
+  });
+  const listed = report.preExisting
+    .slice(0, 20)
+    .map((p) => `- ${p.kind} \`${JSON.stringify(p.key)}\`: ${p.reason}`);
+  const markdown = [
+    '### Database references in the source tree',
+    '',
+    '```',
+    ...formatReferenceTable(report),
+    '```',
+    '',
+    report.total.preExisting > 0
+      ? `Pre-existing, ${report.total.preExisting} rows: their file was not in ${storagePath} before the migration; they are reported, not failed.`
+      : 'Every referenced key has its file in the source tree.',
+    ...listed,
+    '',
+  ].join('\n');
+  return { markdown, report };
 }

@@ -205,8 +205,9 @@ async function handleCreateByFile(
 
 /**
  * Streams an object as FilePreviewApi does: headers first (Content-Length = the row's size),
- * then the storage generator. A missing object fails only once streaming has begun, so the
- * client gets a 200 whose body ends early (the socket is destroyed) — see README.
+ * then the storage generator. A missing object fails only once the generator is pulled: under
+ * gunicorn no header is out yet, so the client gets an empty reply (the default), or with
+ * DIFY_EMULATOR_MISSING_OBJECT_RESPONSE=truncate a 200 whose body ends early — see README.
  */
 async function streamObject(
   ctx: DifyContext,
@@ -288,14 +289,13 @@ async function handleFilePreview(
   ]);
   const file = rows[0];
   if (!file) throw new HttpError(404, 'not_found', 'File not found or signature is invalid');
-  const headers: Record<string, string> = {
-    'Content-Type': file.mime_type || 'application/octet-stream',
-  };
+  // FilePreviewApi always overwrites the mimetype with application/octet-stream
+  // (controllers/files/image_preview.py:67-80).
+  const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
   const asAttachment = url.searchParams.get('as_attachment');
   if (asAttachment && ['true', '1', 'yes', 'on'].includes(asAttachment.toLowerCase())) {
     headers['Content-Disposition'] =
       `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`;
-    headers['Content-Type'] = 'application/octet-stream';
   }
   await streamObject(ctx, req, res, file.key, file.size, headers);
 }
