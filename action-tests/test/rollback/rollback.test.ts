@@ -39,9 +39,10 @@ import {
   type Migrated,
 } from './support.js';
 
+// `/abs.txt` is no longer among them: Dify on OpenDAL fs reads that key at `<root>/abs.txt`, so
+// the copy back puts it there (inside the root), as the reverse of the key fix-up.
 const HOSTILE = [
   '../escape.txt',
-  '/abs.txt',
   'a/../../b',
   'upload_files\\..\\..\\evil.txt',
   `upload_files/${'x'.repeat(300)}.txt`,
@@ -181,13 +182,18 @@ describe('rollback to hostPath on the simulated install', () => {
     const rows = await uploadRows(m.install);
     for (const u of m.uploadsOnS3) expect(rows.map((r) => r.id)).toContain(u.id);
     const bad: string[] = [];
+    const broken = new Set(m.install.seeded.cases.broken.map((b) => b.key));
     for (const row of rows) {
-      // Rows without a hash (docx images) are compared with the object written on S3.
+      // Broken before the migration: nothing to serve, before or after.
+      if (broken.has(row.key)) continue;
+      // Rows without a hash (docx images, create-by-text) are compared with the object written
+      // on S3, cut at Content-Length = size as Dify does when size > 0.
+      const body = await getObject(m.s3, m.install.bucket, row.key);
       const sha3 =
         row.hash ??
         (await import('node:crypto'))
           .createHash('sha3-256')
-          .update(await getObject(m.s3, m.install.bucket, row.key))
+          .update(row.size > 0 ? body.subarray(0, row.size) : body)
           .digest('hex');
       const f = await api.fetchFilePreview(row.id, m.install.secretKey);
       if (f.status !== 200 || f.truncated || f.sha3 !== sha3) {

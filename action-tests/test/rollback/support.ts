@@ -25,6 +25,7 @@ import {
 } from '@dify-storage/operations';
 import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
+import { normalizePath } from '../../src/dify/index.js';
 import { createWorkspace, uploadThroughDify } from '../../src/install/dify-client.js';
 import {
   installInputValues,
@@ -193,7 +194,8 @@ export async function expectedTree(
   }
   for (const key of await bucketObjects(m.s3, m.install.bucket)) {
     if (unsafe.has(key)) continue;
-    out.set(key, sha256(await getObject(m.s3, m.install.bucket, key)));
+    // Back at the path Dify on OpenDAL fs reads the key from (`upload_files//x` → `upload_files/x`).
+    out.set(normalizePath(key), sha256(await getObject(m.s3, m.install.bucket, key)));
   }
   return out;
 }

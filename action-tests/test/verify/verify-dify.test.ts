@@ -3,6 +3,7 @@
  * bulk copy, cutover, as the demo does). Each test injects one cause of failure into that one
  * install and puts it back in `finally`, so the tests stay independent.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -19,6 +20,7 @@ import {
   type Logger,
   type VerifyRunResult,
 } from '@dify-storage/operations';
+import { DifyApi } from '@dify-storage/dify';
 import { createS3Client } from '@dify-storage/s3';
 import {
   STAGES,
@@ -33,6 +35,7 @@ import {
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
+import { normalizePath } from '../../src/dify/index.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import {
   dropBucket,
@@ -142,6 +145,33 @@ describe('verify-dify on a simulated install migrated to S3', () => {
     if (s3) await dropBucket(s3, install.bucket).catch(() => undefined);
     s3?.destroy();
   });
+
+  it('serves every seeded case through file-preview on S3 as Dify on fs served it', async () => {
+    // The real read path after the cutover (boto3 at the verbatim key), compared with what
+    // Dify 1.3.0 sent before: the file at the OpenDAL path, cut at Content-Length = size when
+    // size > 0 (a non-ASCII create-by-text document is cut there, before and after alike).
+    const api = new DifyApi(install.difyUrl);
+    const c = install.seeded.cases;
+    const { rows } = await db.query<{ id: string; key: string; size: number }>(
+      'SELECT id::text, key, size FROM upload_files WHERE id = ANY($1)',
+      [[...c.text, ...c.spaced, ...c.doubleSlash, ...c.image].map((x) => x.id)],
+    );
+    expect(rows.length).toBe(c.text.length + c.spaced.length + c.doubleSlash.length + 1);
+    for (const row of rows) {
+      const onDisk = await readFile(path.join(install.storagePath, normalizePath(row.key)));
+      const expected = row.size > 0 ? onDisk.subarray(0, row.size) : onDisk;
+      const got = await api.fetchFilePreview(row.id, install.secretKey);
+      expect({ key: row.key, status: got.status, bytes: got.bytes }).toEqual({
+        key: row.key,
+        status: 200,
+        bytes: expected.length,
+      });
+      expect(got.sha256).toBe(createHash('sha256').update(expected).digest('hex'));
+    }
+    // A pre-existing broken row stays what it was: no bytes (gunicorn's empty reply).
+    const broken = await api.fetchFilePreview(c.broken[0]!.id, install.secretKey);
+    expect(broken.bytes).toBe(0);
+  }, 30_000);
 
   it('passes every stage after a correct migration, none skipped, and writes the report', async () => {
     passing = await verify();

@@ -3,6 +3,7 @@ import { ConfigurationError } from '@dify-storage/action-kit';
 import { findBackup } from '@dify-storage/backup';
 import { listAll, S3Transport, walkTree } from '@dify-storage/sync';
 import type { ConvertConfig } from './convert-config.js';
+import { isFixUpKey } from './key-fixup.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import { syncTarget } from './targets.js';
 
@@ -49,7 +50,8 @@ export async function requireSourceCoversBucket(
   const transport = new S3Transport(syncTarget(config.s3));
   let objects = 0;
   try {
-    for await (const o of listAll(transport, '')) if (o) objects += 1;
+    // The key fix-up's copies (keys that are not their own fs path) have no file of their own.
+    for await (const o of listAll(transport, '')) if (o && !isFixUpKey(o.key)) objects += 1;
   } finally {
     transport.close();
   }
