@@ -10,6 +10,7 @@ import { mkdtemp, readdir, readFile, stat, statfs, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { S3Transport } from '@dify-storage/sync';
 import { envName } from '../src/args.js';
 import {
   installCliEnv,
@@ -125,6 +126,31 @@ describe('plan, endpoints, flags and the cluster connection', () => {
     expect(r.stderr).toContain('bucket "no-such-bucket-here" does not exist');
     expect(r.stdout).toMatch(/next: resolve the blocking findings/);
     expect(clusterState()).toBe(before);
+  });
+
+  it("plan blocks a bucket anyone can read (it will hold the tenants' private keys)", async () => {
+    const bucket = `public-${randomBytes(4).toString('hex')}`;
+    const t = new S3Transport({
+      endpoint: process.env.DSM_S3_ENDPOINT!,
+      region: process.env.DSM_S3_REGION ?? 'us-east-1',
+      bucket,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: process.env.DSM_S3_ACCESS_KEY!,
+        secretAccessKey: process.env.DSM_S3_SECRET_KEY!,
+      },
+    });
+    try {
+      await t.createBucket();
+      const acl = { 'x-amz-acl': 'public-read' };
+      await t.send({ op: 'CreateBucket', method: 'PUT', query: { acl: '' }, headers: acl });
+    } finally {
+      t.close();
+    }
+    const r = await cli(['plan', '--bucket', bucket], env);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('bucket-public');
+    expect(r.stderr).toContain('ACL grants READ to AllUsers');
   });
 
   it('says "not an S3 endpoint" and what answered, when pointed at Dify', async () => {

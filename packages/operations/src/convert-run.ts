@@ -39,6 +39,7 @@ import {
 import {
   S3Transport,
   checkBucketReadable,
+  publicExposure,
   formatSummary,
   syncToBucket,
   type SyncReport,
@@ -719,10 +720,21 @@ async function bucketFinding(config: ConvertConfig): Promise<Finding> {
   const transport = new S3Transport(syncTarget(config.s3));
   try {
     await checkBucketReadable(transport, config.s3.region);
+    // The bucket will hold privkeys/<tenant>/private.pem: anyone-readable blocks the cutover.
+    const exposure = await publicExposure(transport).catch((e: unknown) => [
+      `(its ACL and policy could not be read: ${errorMessage(e)})`,
+    ]);
+    if (exposure.length > 0 && !exposure[0]!.startsWith('(')) {
+      return {
+        code: 'bucket-public',
+        severity: 'blocker',
+        message: `${where} is readable by anyone and will hold Dify's tenant private keys: ${exposure.join('; ')}. Make it private first.`,
+      };
+    }
     return {
       code: 'bucket-ok',
       severity: 'info',
-      message: `${where} exists, the credentials can list it, and its region fits ${config.s3.region} (read-only check; the cutover proves it can write before the freeze)`,
+      message: `${where} exists, the credentials can list it, its region fits ${config.s3.region}, ${exposure.length ? `public access not checked ${exposure[0]}` : 'and it is not public'} (read-only check; the cutover proves it can write before the freeze). Advice: turn on default encryption and versioning.`,
     };
   } catch (error) {
     return { code: 'bucket-unusable', severity: 'blocker', message: errorMessage(error) };

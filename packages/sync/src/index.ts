@@ -34,3 +34,4 @@ export {
 export { syncFromBucket, type SyncFromBucketOptions } from './sync-from-bucket.js';
 export { loadManifest, md5Line, type ManifestRecord, type ManifestSource } from './manifest.js';
 export { writeMd5List, readSyncRecords } from './state-export.js';
+export { publicExposure } from './bucket-exposure.js';

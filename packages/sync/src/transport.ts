@@ -56,6 +56,8 @@ export type S3Op =
   | 'DeleteObject'
   | 'HeadBucket'
   | 'CreateBucket'
+  | 'GetBucketAcl'
+  | 'GetBucketPolicy'
   | 'GetBucketLocation';
 
 interface RequestSpec {
@@ -624,6 +626,28 @@ export class S3Transport {
 
   async createBucket(): Promise<void> {
     await this.send({ op: 'CreateBucket', method: 'PUT', okStatuses: [409] });
+  }
+
+  /** The bucket ACL (XML); undefined when the server does not implement it. */
+  async getBucketAcl(): Promise<string | undefined> {
+    const r = await this.send({
+      op: 'GetBucketAcl',
+      method: 'GET',
+      query: { acl: '' },
+      okStatuses: [501],
+    });
+    return r.status === 200 ? r.body.toString('utf8') : undefined;
+  }
+
+  /** The bucket policy (JSON); undefined when there is none or the server has no policies. */
+  async getBucketPolicy(): Promise<string | undefined> {
+    const r = await this.send({
+      op: 'GetBucketPolicy',
+      method: 'GET',
+      query: { policy: '' },
+      okStatuses: [404, 501],
+    });
+    return r.status === 200 ? r.body.toString('utf8') : undefined;
   }
 }
 
