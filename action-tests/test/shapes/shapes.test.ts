@@ -114,7 +114,7 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       const treeBefore = await treeOf(i.storagePath);
       const lines: string[] = [];
       // §7: NFS is not node-local, so the backup runs on a runner of any node that mounts it.
-      const node = shape === 'nfs-subpath' ? { 'node-name': 'node-b' } : {};
+      const node: Record<string, string> = shape === 'nfs-subpath' ? { 'node-name': 'node-b' } : {};
       const backup = await runBackup(readBackupConfig(read(node), {}, noMask), {
         ...log,
         info: (l) => lines.push(l),
