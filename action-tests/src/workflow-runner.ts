@@ -10,7 +10,8 @@ import { REPO_ROOT } from './proving-ground/index.js';
  * order, on this machine: `uses: $/actions/x` steps run the committed bundle of actions/x with
  * INPUT_*, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_STATE as the runner sets them; `run:`
  * steps run in bash. Expressions support what the workflow uses: contexts (inputs, secrets,
- * needs, steps), literals, ==, !=, &&, ||, !, parentheses and always()/success()/failure().
+ * needs, steps, github.run_id/event_name), literals, ==, !=, &&, ||, !, parentheses,
+ * always()/success()/failure() and the string functions startsWith/endsWith/contains.
  */
 
 type Value = string | number | boolean | null | Record<string, unknown>;
@@ -53,6 +54,8 @@ export interface WorkflowRunOptions {
   /** Answers the environment gate of a job: approve or reject. */
   approve?: (job: string, environment: string) => boolean;
   onStep?: (job: string, step: string, result: { code: number | null; stdout: string }) => void;
+  /** The event that triggered the caller (`github.event_name`); workflow_dispatch by default. */
+  eventName?: string;
 }
 
 // ---- expressions -------------------------------------------------------------------------
@@ -91,7 +94,7 @@ function tokenize(src: string): Token[] {
       if (['==', '!=', '&&', '||'].includes(two)) {
         tokens.push({ t: 'op', v: two });
         i += 2;
-      } else if ('()!'.includes(c)) {
+      } else if ('()!,'.includes(c)) {
         tokens.push({ t: 'op', v: c });
         i++;
       } else throw new Error(`unsupported character '${c}' in expression: ${src}`);
@@ -102,10 +105,18 @@ function tokenize(src: string): Token[] {
 
 interface ExprContext {
   lookup(path: string): Value;
-  status: { always: boolean; anyFailed: boolean };
+  /** success(): every need succeeded (a skipped one is not success); failure(): one failed. */
+  status: { allSucceeded: boolean; anyFailed: boolean };
 }
 
 const truthy = (v: Value): boolean => v !== null && v !== false && v !== 0 && v !== '';
+
+// GitHub's string functions compare case-insensitively.
+const STRING_FUNCTIONS: Record<string, (a: string, b: string) => boolean> = {
+  startswith: (a, b) => a.startsWith(b),
+  endswith: (a, b) => a.endsWith(b),
+  contains: (a, b) => a.includes(b),
+};
 
 export function evaluate(src: string, ctx: ExprContext): Value {
   const tokens = tokenize(src);
@@ -126,9 +137,19 @@ export function evaluate(src: string, ctx: ExprContext): Value {
     if (tok.t === 'id') {
       if (peek()?.v === '(') {
         take();
+        const args: Value[] = [];
+        while (peek() && peek()!.v !== ')') {
+          args.push(or());
+          if (peek()?.v === ',') take();
+        }
         take();
+        const fn = STRING_FUNCTIONS[tok.v.toLowerCase()];
+        if (fn && args.length === 2) {
+          const [a, b] = args.map((v) => String(v ?? '').toLowerCase());
+          return fn(a!, b!);
+        }
         if (tok.v === 'always') return true;
-        if (tok.v === 'success') return !ctx.status.anyFailed;
+        if (tok.v === 'success') return ctx.status.allSucceeded;
         if (tok.v === 'failure') return ctx.status.anyFailed;
         if (tok.v === 'cancelled') return false;
         throw new Error(`unsupported function ${tok.v}()`);
@@ -206,6 +227,10 @@ export async function runWorkflow(
     on: { workflow_call: { inputs: Record<string, { default?: Value }> } };
     jobs: Record<string, Job>;
   };
+  const githubContext: Record<string, string> = {
+    run_id: '1',
+    event_name: o.eventName ?? 'workflow_dispatch',
+  };
   const inputs: Record<string, Value> = {};
   for (const [k, spec] of Object.entries(wf.on.workflow_call.inputs))
     inputs[k] = o.inputs[k] ?? spec.default ?? '';
@@ -219,12 +244,15 @@ export async function runWorkflow(
     const needs = [job.needs ?? []].flat();
     const steps: Record<string, { outputs: Record<string, string> }> = {};
     const ctx: ExprContext = {
-      status: { always: false, anyFailed: needs.some((n) => runs[n]!.result === 'failure') },
+      status: {
+        allSucceeded: needs.every((n) => runs[n]!.result === 'success'),
+        anyFailed: needs.some((n) => runs[n]!.result === 'failure'),
+      },
       lookup: (p) => {
         const [root, ...rest] = p.split('.');
         if (root === 'inputs') return inputs[rest.join('.')] ?? '';
         if (root === 'secrets') return o.secrets[rest.join('.')] ?? '';
-        if (root === 'github') return rest.join('.') === 'run_id' ? '1' : '';
+        if (root === 'github') return githubContext[rest.join('.')] ?? '';
         if (root === 'needs') {
           const [job2, field, key] = rest;
           const r = runs[job2!];

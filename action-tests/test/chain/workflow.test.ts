@@ -26,8 +26,13 @@ describe('the migration workflow with the committed bundles', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  const run = (overrides: Record<string, string | number>, approve = true) =>
+  const run = (
+    overrides: Record<string, string | number>,
+    approve = true,
+    eventName = 'workflow_dispatch',
+  ) =>
     runWorkflow('dify-storage-migration.yml', {
+      eventName,
       inputs: {
         mode: 'migrate',
         namespace: install.namespace,
@@ -123,6 +128,13 @@ describe('the migration workflow with the committed bundles', () => {
       .items.map((o: unknown) => (o as { metadata: { name: string } }).metadata.name);
     expect(kinds.sort()).toEqual(['dify-api', 'dify-worker']);
   }, 300_000);
+
+  it('runs no job for a pull request, whatever it asks for', async () => {
+    for (const event of ['pull_request', 'pull_request_target']) {
+      const runs = await run({}, true, event);
+      expect(Object.values(results(runs))).toEqual(Array(6).fill('skipped'));
+    }
+  });
 
   it('does not roll back when the approval is rejected: nothing was changed', async () => {
     const runs = await run({}, false);

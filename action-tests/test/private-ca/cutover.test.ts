@@ -90,7 +90,11 @@ describe('cutover to an S3 endpoint with a private CA', () => {
 
   it('stops before the freeze when a pod cannot trust the endpoint it reaches', async () => {
     const convert = runConvert(
-      readConvertConfig(inputs({ phase: 'cutover', 'pod-endpoint': foreign.url }), {}, noMask),
+      readConvertConfig(
+        inputs({ phase: 'cutover', 'backup-id': backupId, 'pod-endpoint': foreign.url }),
+        {},
+        noMask,
+      ),
       log,
     );
     await expect(convert).rejects.toThrow(
@@ -109,7 +113,11 @@ describe('cutover to an S3 endpoint with a private CA', () => {
   it('mounts the CA into api and worker; Dify on S3 over TLS passes verify; rollback removes it all', async () => {
     // 600 s of simulated time (×0.05): 30 s for the api to start on S3 on a loaded machine.
     await runConvert(
-      readConvertConfig(inputs({ phase: 'cutover', 'rollout-timeout': '600' }), {}, noMask),
+      readConvertConfig(
+        inputs({ phase: 'cutover', 'backup-id': backupId, 'rollout-timeout': '600' }),
+        {},
+        noMask,
+      ),
       log,
     );
     expect(lines.join('\n')).toMatch(
