@@ -162,6 +162,23 @@ describe('plan, endpoints, flags and the cluster connection', () => {
     expect(r.stderr).not.toContain('does not exist');
   });
 
+  it('verify and plan say "not an S3 endpoint" too (the SDK client and the read-only check)', async () => {
+    const answered = `${new URL(install.difyUrl).origin} is not an S3 endpoint: it answered HTTP`;
+    const before = clusterState();
+    const v = await cli(['verify', '--endpoint', install.difyUrl], env);
+    expect(v.stderr).toContain(answered);
+    expect(v.code).toBe(2);
+    const p = await cli(['plan', '--endpoint', install.difyUrl], env);
+    expect(p.code).toBe(3);
+    expect(p.stderr).toContain('bucket-unusable');
+    expect(p.stderr).toContain(answered);
+    for (const r of [v, p]) {
+      expect(r.stdout + r.stderr).not.toContain('does not exist');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+    expect(clusterState()).toBe(before);
+  }, 60_000);
+
   it('refuses a flag without its value (exit 2)', async () => {
     const r = await cli(['plan', '--bucket'], env);
     expect(r.code).toBe(2);

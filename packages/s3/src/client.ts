@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { rejectNotS3 } from './not-s3.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -38,11 +39,12 @@ export interface S3Settings {
  *   integrity comes from Content-MD5 instead, which every server enforces;
  * - keep-alive agents on both schemes with raised maxSockets (the default of 50 queues
  *   requests of a wide copy);
- * - path-style when asked (there is no DNS for bucket.127.0.0.1).
+ * - path-style when asked (there is no DNS for bucket.127.0.0.1);
+ * - an endpoint that answers but is not S3 is named so (rejectNotS3), not taken for a missing bucket.
  */
 export function createS3Client(settings: S3Settings): S3Client {
   const maxSockets = settings.maxSockets ?? 64;
-  return new S3Client({
+  const client = new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.forcePathStyle,
@@ -61,6 +63,8 @@ export function createS3Client(settings: S3Settings): S3Client {
       requestTimeout: settings.requestTimeoutMs ?? 120_000,
     }),
   });
+  if (settings.endpoint) rejectNotS3(client, settings.endpoint);
+  return client;
 }
 
 /**

@@ -5,3 +5,4 @@ export {
   type S3Settings,
 } from './client.js';
 export { multipartEtag, unquoteEtag } from './etag.js';
+export { NotS3EndpointError, notS3Answer, notS3EndpointMessage, rejectNotS3 } from './not-s3.js';

@@ -2,7 +2,7 @@
 export class S3RequestError extends Error {
   override readonly name = 'S3RequestError';
   /** Its class in the exit-code table: no answer, refused credentials or an ailing server stop the check. */
-  readonly outcome: 'could-not-check' | 'failed';
+  readonly outcome: 'could-not-check' | 'failed' | 'usage';
   constructor(
     message: string,
     readonly op: string,
@@ -13,8 +13,9 @@ export class S3RequestError extends Error {
     readonly notS3?: string,
   ) {
     super(message);
-    this.outcome =
-      status === undefined || status === 401 || status === 403 || status >= 500
+    this.outcome = notS3
+      ? 'usage'
+      : status === undefined || status === 401 || status === 403 || status >= 500
         ? 'could-not-check'
         : 'failed';
   }

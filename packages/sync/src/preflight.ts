@@ -1,3 +1,4 @@
+import { notS3EndpointMessage } from '@dify-storage/s3';
 import { S3RequestError, SyncConfigError } from './errors.js';
 import type { S3Transport } from './transport.js';
 
@@ -27,9 +28,7 @@ export async function preflight(t: S3Transport, region: string): Promise<void> {
       );
     }
     if (error.notS3) {
-      throw new SyncConfigError(
-        `${t.endpointUrl.origin} is not an S3 endpoint: it answered ${error.notS3}. Check 'endpoint'.`,
-      );
+      throw new SyncConfigError(notS3EndpointMessage(t.endpointUrl.origin, error.notS3));
     }
     if (c === 'NoSuchBucket' || (error.status === 404 && c === 'NotFound')) {
       throw new SyncConfigError(

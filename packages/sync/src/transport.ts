@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { notS3Answer } from '@dify-storage/s3';
 import { Http1Pool } from './http1.js';
 import { createHash } from 'node:crypto';
 import {
@@ -126,25 +127,6 @@ function sleep(ms: number): Promise<void> {
  * signed with the lean signer. Counts every attempt per operation so tests and the report can
  * show what a run cost.
  */
-/**
- * Every S3 server (AWS, MinIO, Ceph RGW) answers an error with an XML <Error> document or at
- * least an x-amz-request-id header; an answer with neither came from something else (a web app,
- * a proxy's page). Says what it was, for the message.
- */
-function notS3Answer(
-  status: number,
-  headers: Record<string, string | string[] | undefined>,
-  text: string,
-): string | undefined {
-  if (xmlText(text, 'Code') !== undefined || headers['x-amz-request-id'] !== undefined) {
-    return undefined;
-  }
-  const server = headers.server ? `server "${String(headers.server)}"` : 'no Server header';
-  const type = headers['content-type'] ? String(headers['content-type']) : 'no content type';
-  const start = text.replace(/\s+/g, ' ').trim().slice(0, 80);
-  return `HTTP ${status}, ${server}, ${type}${start ? `, body "${start}"` : ''}`;
-}
-
 export class S3Transport {
   readonly counts: Partial<Record<S3Op, number>> = {};
   readonly bucket: string;

@@ -66,6 +66,9 @@ export async function runStage(
     const result = await check();
     return { stage, ...result, durationMs: Math.round(performance.now() - started) };
   } catch (error) {
+    // A wrong input (an endpoint that is not S3) is no verdict on the system: refuse, exit 2, so
+    // that the automatic rollback, which fires on `fail`, does not undo a healthy cutover.
+    if ((error as { outcome?: unknown }).outcome === 'usage') throw error;
     return {
       stage,
       status: 'fail',
