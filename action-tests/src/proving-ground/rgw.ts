@@ -318,3 +318,39 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
     throw error;
   }
 }
+
+export interface ReadOnlyKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Deletes the subuser and its keys. */
+  remove(): Promise<void>;
+}
+
+/**
+ * S3 keys that may read but not write: a subuser of the test user with `read` access (RGW applies
+ * a subuser's permissions to its S3 keys as well), as an operator would hand the plan.
+ */
+export async function createReadOnlyKeys(cephDir: string, uid = 'testuser'): Promise<ReadOnlyKeys> {
+  const conf = path.join(cephDir, 'ceph.conf');
+  const env = { ...process.env, CEPH_CONF: conf };
+  const subuser = `${uid}:ro-${randomUUID().slice(0, 8)}`;
+  const admin = (args: string[]) =>
+    run('radosgw-admin', ['--conf', conf, 'subuser', ...args, `--subuser=${subuser}`], { env });
+  const info = JSON.parse(
+    await admin([
+      'create',
+      `--uid=${uid}`,
+      '--access=read',
+      '--key-type=s3',
+      '--gen-access-key',
+      '--gen-secret',
+    ]),
+  ) as { keys: { user: string; access_key: string; secret_key: string }[] };
+  const key = info.keys.find((k) => k.user === subuser);
+  if (!key) throw new Error(`radosgw-admin created ${subuser} without an S3 key`);
+  return {
+    accessKeyId: key.access_key,
+    secretAccessKey: key.secret_key,
+    remove: async () => void (await admin(['rm', '--purge-keys'])),
+  };
+}

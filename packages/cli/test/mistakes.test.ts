@@ -18,7 +18,8 @@ import {
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../../action-tests/src/install/simulated-install.js';
-import { testEnv } from '../../../action-tests/src/proving-ground/index.js';
+import { DEFAULT_STATE_DIR, testEnv } from '../../../action-tests/src/proving-ground/index.js';
+import { createReadOnlyKeys } from '../../../action-tests/src/proving-ground/rgw.js';
 import { cli } from './support.js';
 
 let install: SimulatedInstall;
@@ -267,6 +268,41 @@ describe('cutover, verify and rollback', () => {
     for (const r of [none, other, foreign, unbacked]) expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(clusterState()).toBe(before);
   });
+
+  it('cutover with read-only S3 keys refuses before the freeze (exit 4): its write probe is refused', async () => {
+    const keys = await createReadOnlyKeys(path.join(DEFAULT_STATE_DIR, 'ceph'));
+    const workloads = () =>
+      ['dify-api', 'dify-worker'].map((name) => {
+        const sts = install.server.api.get('statefulsets' as never, 'dify', name) as {
+          spec: { replicas?: number };
+        };
+        const deployment = (
+          install.server.api.list('deployments' as never, 'dify') as unknown as {
+            items: { metadata?: { name?: string } }[];
+          }
+        ).items.some((d) => d.metadata?.name === name);
+        return { name, replicas: sts.spec.replicas, deployment };
+      });
+    const before = workloads();
+    expect(before.every((w) => w.replicas! > 0 && !w.deployment)).toBe(true);
+    try {
+      const r = await cli(['cutover', '--backup-id', backupId], {
+        ...env,
+        [envName('access-key-id')]: keys.accessKeyId,
+        [envName('secret-access-key')]: keys.secretAccessKey,
+      });
+      expect(r.stderr).toContain(
+        `the credentials cannot write to bucket "${env[envName('bucket')]}" (a probe object was refused)`,
+      );
+      expect(r.stderr).toContain('AccessDenied');
+      expect(r.stderr).toContain('(checked before the freeze)');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.code).toBe(4);
+      expect(workloads()).toEqual(before);
+    } finally {
+      await keys.remove();
+    }
+  }, 60_000);
 
   it("cutover from the backup's tree says each thing once and ends with the next step", async () => {
     const r = await cli(['cutover', '--backup-id', backupId], env);
