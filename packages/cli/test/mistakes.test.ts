@@ -163,7 +163,7 @@ describe('plan, endpoints, flags and the cluster connection', () => {
     expect(r.stderr).not.toContain('does not exist');
   });
 
-  it('verify and plan say "not an S3 endpoint" too (the SDK client and the read-only check)', async () => {
+  it('verify, plan and cutover say "not an S3 endpoint" too (the SDK client, the bucket checks)', async () => {
     const answered = `${new URL(install.difyUrl).origin} is not an S3 endpoint: it answered HTTP`;
     const before = clusterState();
     const v = await cli(['verify', '--endpoint', install.difyUrl], env);
@@ -173,7 +173,11 @@ describe('plan, endpoints, flags and the cluster connection', () => {
     expect(p.code).toBe(3);
     expect(p.stderr).toContain('bucket-unusable');
     expect(p.stderr).toContain(answered);
-    for (const r of [v, p]) {
+    const c = await cli(['cutover', '--no-backup', '--endpoint', install.difyUrl], env);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain(answered);
+    expect(c.stderr).toContain('(checked before the freeze)');
+    for (const r of [v, p, c]) {
       expect(r.stdout + r.stderr).not.toContain('does not exist');
       expect(r.stderr).not.toMatch(/^\s+at /m);
     }

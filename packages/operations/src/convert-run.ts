@@ -451,7 +451,8 @@ class ConvertRun {
     let transport: S3Transport | undefined;
     try {
       transport = new S3Transport(syncTarget(this.config.s3));
-      await transport.listObjectsV2({ maxKeys: 1, maxAttempts: 2 });
+      // The plan's read-only check (it names an endpoint that is not S3), then the write probe.
+      await checkBucketReadable(transport, this.config.s3.region);
       if (required) await writeProbe(transport, this.config.runId);
     } catch (error) {
       const message = `bucket "${this.config.s3.bucket}" is not usable from here: ${errorMessage(error)}`;
