@@ -65,8 +65,15 @@ export const MAX_S3_KEY_BYTES = 1024;
 export function s3KeyProblem(key: string): string | undefined {
   if (key.length === 0) return 'empty key';
   if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) return `longer than ${MAX_S3_KEY_BYTES} bytes`;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(key))
-    return 'a control character S3 listings (XML 1.0) cannot carry';
+  if (hasXmlUnsafeChar(key)) return 'a control character S3 listings (XML 1.0) cannot carry';
   return undefined;
+}
+
+/**
+ * True when the text holds a character XML 1.0 cannot carry: an object under such a key would
+ * make every later ListObjects answer of its bucket unparsable.
+ */
+export function hasXmlUnsafeChar(text: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(text);
 }

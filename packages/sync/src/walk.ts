@@ -6,7 +6,7 @@ import {
   lstatAsync,
 } from '@dify-storage/common';
 import type { KeyMatcher } from './glob.js';
-import { compareKeys } from './keys.js';
+import { compareKeys, hasXmlUnsafeChar } from './keys.js';
 
 /** What the walk found at one path, in S3 key order. */
 export type WalkEntry =
@@ -213,7 +213,10 @@ async function readDir(dir: DirHandle): Promise<{ entries: DirEntry[]; error?: s
     const raw = d.name;
     const name = raw.toString('utf8');
     let t = typeOf(d);
-    if (name.includes('\uFFFD') && !Buffer.from(name).equals(raw)) {
+    // Not UTF-8, or a character no S3 listing can return: never a key (the tree may be hostile).
+    const invalid =
+      (name.includes('\uFFFD') && !Buffer.from(name).equals(raw)) || hasXmlUnsafeChar(name);
+    if (invalid) {
       entries.push({ name: name, sortKey: name, type: 'other', reason: 'invalid-name' });
       continue;
     }
