@@ -118,6 +118,30 @@ export async function uploadFile(
   return row;
 }
 
+/**
+ * FileService.upload_text (services/file_service.py:116-146), behind create-by-text: the text
+ * saved UTF-8 encoded at `upload_files/{tenant}/{uuid4}.txt`, and a row whose `size` is
+ * `len(text)` — code points, not bytes — with no hash, `used` already set and no source URL.
+ */
+export async function uploadText(
+  cfg: DifyConfig,
+  db: Db,
+  storage: Storage,
+  input: { text: string; name: string; user: { id: string; tenantId: string } },
+): Promise<UploadFileRow> {
+  const name = [...input.name].slice(0, 200).join('');
+  const key = uploadFileKey(input.user.tenantId, randomUUID(), 'txt');
+  await storage.save(key, Buffer.from(input.text, 'utf8'));
+  const now = naiveUtc();
+  const { rows } = await db.query<UploadFileRow>(
+    `INSERT INTO upload_files (tenant_id, storage_type, key, name, size, extension, mime_type,
+       created_by_role, created_by, created_at, used, used_by, used_at)
+     VALUES ($1, $2, $3, $4, $5, 'txt', 'text/plain', 'account', $6, $7, true, $6, $7) RETURNING *`,
+    [input.user.tenantId, cfg.storageType, key, name, [...input.text].length, input.user.id, now],
+  );
+  return rows[0]!;
+}
+
 /** `fields/file_fields.py` `file_fields`. */
 export function fileFields(row: UploadFileRow): Record<string, unknown> {
   return {

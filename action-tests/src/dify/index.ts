@@ -12,7 +12,14 @@ export {
   type CreatedTenant,
   type Workspace,
 } from './tenants.js';
-export { uploadFile, createToolFile, type UploadFileRow, type ToolFileRow } from './files.js';
+export {
+  uploadFile,
+  uploadText,
+  createToolFile,
+  type UploadFileRow,
+  type ToolFileRow,
+} from './files.js';
+export { buildDocx, extractDocx, type DocxParagraph } from './docx.js';
 export {
   fileSignature,
   signFileParams,

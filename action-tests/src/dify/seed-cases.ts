@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { buildDocx, extractDocx } from './docx.js';
 import { uploadExtension, uploadFileKey, imageFileKey } from './keys.js';
 import type { Db } from './schema.js';
-import { normalizePath } from './storage/opendal-fs.js';
+import { Storage } from './storage/base.js';
+import { OpenDalFsStorage, normalizePath } from './storage/opendal-fs.js';
 
 /**
  * What real Dify 1.3.0 installations hold beyond the plain rows (dify-1.3.0-fidelity.md §1-8),
@@ -13,6 +15,8 @@ import { normalizePath } from './storage/opendal-fs.js';
  *   key does and the file on disk (OpenDAL trims) does not;
  * - `doubleSlash`: a key with `//` (an upload made with no current tenant);
  * - `image`: a linked docx image, `…..png`, size 0, no hash;
+ * - `docx`: a Word upload and the images the worker's WordExtractor stored from it
+ *   (`image_files/…` with the extension as written, `png` and `JPEG`, size 0, no hash);
  * - `broken`: rows whose file was gone before any migration (an API upload and a docx image);
  * - `keyword`: a keyword file of a dataset whose keyword table is not in the database.
  */
@@ -21,6 +25,7 @@ export interface SeededCases {
   spaced: { id: string; key: string }[];
   doubleSlash: { id: string; key: string }[];
   image: { id: string; key: string }[];
+  docx: { id: string; key: string; images: { id: string; key: string }[] }[];
   broken: { id: string; key: string }[];
   keyword: { datasetId: string; key: string }[];
 }
@@ -68,6 +73,7 @@ export async function seedCases(
     spaced: [],
     doubleSlash: [],
     image: [],
+    docx: [],
     broken: [],
     keyword: [],
   };
@@ -159,6 +165,42 @@ export async function seedCases(
     });
     await file(key, body);
     cases.image.push({ id, key });
+  }
+  // WordExtractor (word_extractor.py:82-131) run on an uploaded .docx, as the worker does.
+  {
+    const body = buildDocx([
+      { text: '迁移前的图文文档。' },
+      { image: { target: 'media/image1.png', data: createHash('sha512').update('p').digest() } },
+      { image: { target: 'media/image2.JPEG', data: createHash('sha512').update('j').digest() } },
+    ]);
+    const key = uploadFileKey(tenant.id, caseUuid(seed, 'docx'), 'docx');
+    const id = await insert('docx', key, {
+      name: '图文 说明.docx',
+      ext: 'docx',
+      mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+      size: body.length,
+      hash: sha3(body),
+    });
+    await file(key, body);
+    let n = 0;
+    const storage = new Storage('opendal', await OpenDalFsStorage.create(root, root));
+    const { images } = await extractDocx(
+      {
+        db,
+        storage,
+        storageType: 'opendal',
+        filesUrl: '',
+        uuid: () => caseUuid(seed, `docx:image:${n++}`),
+        now: createdAt,
+      },
+      body,
+      { tenant_id: tenant.id, created_by: tenant.accountId },
+    );
+    for (const image of images) {
+      const written = await readFile(path.join(root, normalizePath(image.key)));
+      [files, bytes] = [files + 1, bytes + written.length];
+    }
+    cases.docx.push({ id, key, images });
   }
   // Rows whose file was deleted long before the migration: a create-by-text document and a docx
   // image (no hash, so the data identity sample of API uploads does not meet them: one missing

@@ -796,6 +796,7 @@ export async function seedInstall(opts: SeedOptions): Promise<SeedSummary> {
       spaced: [],
       doubleSlash: [],
       image: [],
+      docx: [],
       broken: [],
       keyword: [],
     },

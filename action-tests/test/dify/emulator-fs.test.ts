@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../src/dify/config.js';
+import { buildDocx } from '../../src/dify/docx.js';
 import { createToolFile } from '../../src/dify/files.js';
 import { signFileParams, signedToolFileUrl } from '../../src/dify/signing.js';
 import { createStorage } from '../../src/dify/storage/index.js';
@@ -308,6 +311,110 @@ describe('Dify emulator on OpenDAL fs (STORAGE_TYPE=opendal)', () => {
       const r = await db.pool.query(`SELECT 1 FROM upload_files WHERE id = $1`, [rows[0].id]);
       return r.rowCount === 0;
     });
+  });
+
+  async function indexed(batch: string, want = 'completed') {
+    return waitFor(`indexing ${want}`, async () => {
+      const s = await status(batch);
+      return s.indexing_status === want ? s : undefined;
+    });
+  }
+
+  it('create-by-text stores UTF-8 bytes with size = characters and no hash (upload_text)', async () => {
+    const text = '迁移之后文档必须还能打开。\n第二段：对象存储。';
+    const res = await fetch(`${api.base}/v1/datasets/${ws.dataset_id}/document/create-by-text`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${ws.dataset_api_key}`,
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({
+        name: '说明',
+        text,
+        indexing_technique: 'economy',
+        process_rule: { mode: 'automatic' },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const created = (await res.json()) as { document: { id: string }; batch: string };
+    const { rows } = await db.pool.query(
+      `SELECT u.* FROM documents d JOIN upload_files u ON u.id = (d.data_source_info::json->>'upload_file_id')::uuid WHERE d.id = $1`,
+      [created.document.id],
+    );
+    const row = rows[0];
+    expect(row.key).toMatch(new RegExp(`^upload_files/${ws.tenant_id}/[0-9a-f-]{36}\\.txt$`));
+    expect(row).toMatchObject({ size: [...text].length, hash: null, used: true, source_url: '' });
+    expect(row).toMatchObject({ extension: 'txt', mime_type: 'text/plain', name: '说明' });
+    const onDisk = await readFile(storage(row.key));
+    expect(onDisk).toEqual(Buffer.from(text, 'utf8'));
+    expect(onDisk.length).toBeGreaterThan(row.size);
+    await indexed(created.batch);
+    // file-preview sends Content-Length = size: the body stops there, mid-character.
+    const got = await readAll(await preview(row.id));
+    expect(got.body).toEqual(onDisk.subarray(0, row.size));
+  });
+
+  it("the worker extracts a docx's images to image_files/ with size 0, extension as written", async () => {
+    const png = createHash('sha512').update('png').digest();
+    const jpeg = createHash('sha512').update('jpeg').digest();
+    const docx = buildDocx([
+      { text: 'Before the picture.' },
+      { image: { target: 'media/image1.png', data: png } },
+      { image: { target: 'media/image2.JPEG', data: jpeg } },
+      { text: 'After it.' },
+    ]);
+    const created = await createByFile('图文.docx', docx);
+    await indexed(created.batch);
+    const { rows } = await db.pool.query(
+      `SELECT * FROM upload_files WHERE key LIKE 'image\\_files/%' AND tenant_id = $1 ORDER BY extension`,
+      [ws.tenant_id],
+    );
+    expect(rows.map((r) => r.extension)).toEqual(['JPEG', 'png']);
+    for (const [row, body] of [
+      [rows[0], jpeg],
+      [rows[1], png],
+    ] as const) {
+      expect(row.key).toBe(`image_files/${ws.tenant_id}/${row.key.split('/')[2]}`);
+      expect(row.key).toMatch(/^image_files\/[0-9a-f-]{36}\/[0-9a-f-]{36}\.(png|JPEG)$/);
+      expect(row).toMatchObject({ size: 0, hash: null, name: row.key, used: true });
+      expect(await readFile(storage(row.key))).toEqual(body);
+      // size 0: file-preview sends no Content-Length and streams the whole object.
+      expect((await readAll(await preview(row.id))).body).toEqual(body);
+    }
+    expect(rows[1].mime_type).toBe('image/png');
+    const { rows: segs } = await db.pool.query(
+      `SELECT string_agg(content, '') AS text FROM document_segments WHERE document_id = $1`,
+      [created.document.id],
+    );
+    expect(segs[0].text).toContain(`/files/${rows[1].id}/file-preview)`);
+    expect(segs[0].text).toContain('Before the picture.');
+  });
+
+  it('a linked docx image is stored as ..png, then the document fails as python-docx does', async () => {
+    const png = createHash('sha256').update('linked').digest();
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      res.end(png);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const url = `http://127.0.0.1:${port}/images/logo`;
+      const created = await createByFile('linked.docx', buildDocx([{ image: { url } }]));
+      const st = await indexed(created.batch, 'error');
+      expect(st.error).toBe(
+        'target_part property on _Relationship is undefined when target mode is External',
+      );
+      const { rows } = await db.pool.query(
+        `SELECT * FROM upload_files WHERE key LIKE '%..png' AND tenant_id = $1`,
+        [ws.tenant_id],
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ size: 0, extension: '.png', mime_type: 'image/png' });
+      expect(await readFile(storage(rows[0].key))).toEqual(png);
+    } finally {
+      server.close();
+    }
   });
 
   it('closes without any response on a second api too (gunicorn on an OSError before the first chunk)', async () => {

@@ -150,6 +150,19 @@ describe('seedInstall', () => {
     expect(c.doubleSlash[0]!.key).toMatch(/^upload_files\/\/[0-9a-f-]{36}\.png$/);
     expect(existsSync(path.join(root1, c.doubleSlash[0]!.key.replace('//', '/')))).toBe(true);
     expect(byId.get(c.image[0]!.id)).toMatchObject({ size: 0, hash: null });
+    // The docx's images, as the worker's WordExtractor stores them: extension as written.
+    const docx = c.docx[0]!;
+    expect(byId.get(docx.id)!.hash).toBe(
+      createHash('sha3-256')
+        .update(await readFile(path.join(root1, docx.key)))
+        .digest('hex'),
+    );
+    expect(docx.images.map((i) => i.key.split('.').pop())).toEqual(['png', 'JPEG']);
+    for (const i of docx.images) {
+      expect(i.key).toMatch(/^image_files\/[0-9a-f-]{36}\/[0-9a-f-]{36}\.(png|JPEG)$/);
+      expect(byId.get(i.id)).toMatchObject({ key: i.key, size: 0, hash: null });
+      expect(existsSync(path.join(root1, i.key))).toBe(true);
+    }
     for (const b of c.broken) expect(existsSync(path.join(root1, b.key))).toBe(false);
     expect(existsSync(path.join(root1, c.keyword[0]!.key))).toBe(true);
   });

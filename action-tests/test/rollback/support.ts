@@ -26,7 +26,13 @@ import {
 import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
 import { normalizePath } from '../../src/dify/index.js';
-import { createWorkspace, uploadThroughDify } from '../../src/install/dify-client.js';
+import { buildDocx } from '../../src/dify/docx.js';
+import {
+  createDocumentByFile,
+  createDocumentByText,
+  createWorkspace,
+  uploadThroughDify,
+} from '../../src/install/dify-client.js';
 import {
   installInputValues,
   startSimulatedInstall,
@@ -103,6 +109,26 @@ export async function migratedInstall(files: number): Promise<Migrated> {
         ),
       );
     }
+    // What real Dify writes besides API uploads: a create-by-text document (size in
+    // characters) and a docx whose images the worker stores (size 0), on S3 now.
+    const docs = [
+      await createDocumentByText(
+        install,
+        tenant,
+        '切换之后',
+        '写在对象存储上的中文文档。'.repeat(12),
+      ),
+      await createDocumentByFile(
+        install,
+        tenant,
+        '切换之后.docx',
+        buildDocx([
+          { text: '切换之后的图文。' },
+          { image: { target: 'media/image1.png', data: randomBytes(700) } },
+        ]),
+      ),
+    ];
+    if (docs.some((d) => d.status !== 'completed')) throw new Error('indexing on S3 failed');
     const newTenant = await createWorkspace(install, 'created-on-s3');
     uploadsOnS3.push(
       await uploadThroughDify(install, newTenant.app_api_key, 'new-tenant.txt', randomBytes(3000)),

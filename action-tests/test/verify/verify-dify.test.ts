@@ -4,9 +4,10 @@
  * install and puts it back in `finally`, so the tests stay independent.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   readBackupConfig,
@@ -35,7 +36,9 @@ import {
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
+import { buildDocx } from '../../src/dify/docx.js';
 import { normalizePath } from '../../src/dify/index.js';
+import { createDocumentByFile, createDocumentByText } from '../../src/install/dify-client.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import {
   dropBucket,
@@ -154,9 +157,13 @@ describe('verify-dify on a simulated install migrated to S3', () => {
     const c = install.seeded.cases;
     const { rows } = await db.query<{ id: string; key: string; size: number }>(
       'SELECT id::text, key, size FROM upload_files WHERE id = ANY($1)',
-      [[...c.text, ...c.spaced, ...c.doubleSlash, ...c.image].map((x) => x.id)],
+      [
+        [...c.text, ...c.spaced, ...c.doubleSlash, ...c.image, ...c.docx[0]!.images].map(
+          (x) => x.id,
+        ),
+      ],
     );
-    expect(rows.length).toBe(c.text.length + c.spaced.length + c.doubleSlash.length + 1);
+    expect(rows.length).toBe(c.text.length + c.spaced.length + c.doubleSlash.length + 3);
     for (const row of rows) {
       const onDisk = await readFile(path.join(install.storagePath, normalizePath(row.key)));
       const expected = row.size > 0 ? onDisk.subarray(0, row.size) : onDisk;
@@ -246,6 +253,51 @@ describe('verify-dify on a simulated install migrated to S3', () => {
     expect(renderMermaid(failed)).toContain('U["Write: upload → bucket"]:::skipped');
   });
 
+  it('passes with create-by-text and docx images written on S3, and catches a same-size corruption of a text document', async () => {
+    const tenant = install.seeded.tenants[0]!;
+    const images = async () =>
+      (
+        await db.query<{ key: string }>(
+          "SELECT key FROM upload_files WHERE key LIKE 'image\\_files/%' AND tenant_id = $1",
+          [tenant.id],
+        )
+      ).rows.map((r) => r.key);
+    const before = new Set(await images());
+    const text = '对象存储上的中文文档，创建于切换之后。'.repeat(30);
+    expect((await createDocumentByText(install, tenant, '切换之后', text)).status).toBe(
+      'completed',
+    );
+    const docx = buildDocx([
+      { text: '切换之后的图文文档。' },
+      { image: { target: 'media/image1.png', data: Buffer.from('png on s3') } },
+      { image: { target: 'media/image2.JPG', data: Buffer.from('jpg on s3') } },
+    ]);
+    expect((await createDocumentByFile(install, tenant, '切换之后.docx', docx)).status).toBe(
+      'completed',
+    );
+    const added = (await images()).filter((k) => !before.has(k));
+    expect(added).toHaveLength(2);
+    const inBucket = new Set(await listKeys(s3, install.bucket, 'image_files/'));
+    for (const k of added) expect(inBucket.has(k)).toBe(true);
+    expect(statuses(await verify())).toEqual(ALL_PASS);
+
+    // The seeded Chinese document, same length, other bytes: only a read back can tell.
+    const key = install.seeded.cases.text[0]!.key;
+    const restore = await removeObject(s3, install.bucket, key);
+    const original = await readFile(path.join(install.storagePath, normalizePath(key)));
+    const corrupt = Buffer.from(original);
+    corrupt[0] = corrupt[0]! ^ 0xff;
+    await s3.send(new PutObjectCommand({ Bucket: install.bucket, Key: key, Body: corrupt }));
+    try {
+      const r = await verify({ 'read-back': 'all' });
+      expect(statuses(r)['database-references']).toBe('fail');
+      expect(summary(r, 'database-references')).toContain(key);
+      expect(summary(r, 'database-references')).toContain("differs from the source file's");
+    } finally {
+      await restore();
+    }
+  }, 90_000);
+
   it('reports a probe without its credentials as skipped with the reason, never as passed', async () => {
     const r = await verify({ 'app-api-key': '', 'dataset-api-key': '' });
     expect(statuses(r)).toEqual({
@@ -272,11 +324,11 @@ describe('verify-dify on a simulated install migrated to S3', () => {
   it('fails stored-files and database-references, naming the key, when an object is deleted', async () => {
     const { rows } = await db.query<{ key: string }>(
       // A key the tree copy itself puts (not a fix-up key, which stored-files leaves to the
-      // reference check), and not one of the seeded rows broken before the migration.
-      "SELECT key FROM upload_files WHERE size BETWEEN 1 AND 65536 AND key ~ '^upload_files/[0-9a-f-]{36}/[0-9a-f-]{36}\\.[a-z0-9.]*$' AND key <> ALL($1) ORDER BY key LIMIT 1",
-      [install.seeded.cases.broken.map((b) => b.key)],
+      // reference check), in the source tree (not broken before the migration, not written
+      // on S3 since).
+      "SELECT key FROM upload_files WHERE size BETWEEN 1 AND 65536 AND key ~ '^upload_files/[0-9a-f-]{36}/[0-9a-f-]{36}\\.[a-z0-9.]*$' ORDER BY key",
     );
-    const key = rows[0]!.key;
+    const key = rows.map((r) => r.key).find((k) => existsSync(path.join(install.storagePath, k)))!;
     const restore = await removeObject(s3, install.bucket, key);
     try {
       const r = await verify();

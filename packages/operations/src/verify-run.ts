@@ -67,10 +67,12 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
             const evidence = { counts: r.counts, differences: r.differences.slice(0, 100) };
             const c = r.counts;
             const problems = c.missing + c.size + c.hash + c.errors;
+            // Objects Dify wrote after the cutover are extra, not a failure: name a real one.
+            const first = r.differences.find((d) => d.kind !== 'extra');
             return problems > 0
               ? {
                   status: 'fail' as const,
-                  summary: `${c.missing} missing, ${c.size} of another size, ${c.hash} with another hash among ${c.files} manifest files; first: ${r.differences[0]?.path} (${r.differences[0]?.detail})`,
+                  summary: `${c.missing} missing, ${c.size} of another size, ${c.hash} with another hash among ${c.files} manifest files; first: ${first?.path} (${first?.detail})`,
                   evidence,
                 }
               : {

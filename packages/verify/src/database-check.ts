@@ -43,7 +43,7 @@ export interface ReferenceReport {
   against: { sourceTree: string | null; bucket: string | null };
   kinds: Record<ReferenceKind, KindCounts>;
   total: KindCounts;
-  /** Objects read back and compared with upload_files.hash. */
+  /** Objects read back and compared with upload_files.hash or their source file. */
   hashed: number;
   /** Missing or different in the bucket while present in the source: the first `listLimit`. */
   failures: ReferenceProblem[];
@@ -121,7 +121,10 @@ export async function checkReferences(o: ReferenceCheckOptions): Promise<Referen
       const list = outcome === 'preExisting' ? preExisting : failures;
       if (outcome !== 'ok' && list.length < listLimit)
         list.push({ kind: ref.kind, id: ref.id, key: ref.key, outcome, reason });
-      if (outcome === 'ok' && object && ref.sha3) sample.offer(ref);
+      // Read back what can be compared: the row's hash (API uploads), or else the source file
+      // (create-by-text, docx images, tool files, keys: their size column is not bytes).
+      const inSource = sources[i] !== undefined && !('absent' in sources[i]!);
+      if (outcome === 'ok' && object && (ref.sha3 || inSource)) sample.offer(ref);
     }
   };
   let batch: StorageReference[] = [];
@@ -162,9 +165,10 @@ function readBackSample(o: ReferenceCheckOptions) {
 }
 
 /**
- * Reads sampled objects back and compares them with upload_files.hash; a mismatch counts only
- * when the source file (if given) does not have the object's hash too (a row whose hash was
- * already wrong before the migration is not the migration's fault).
+ * Reads sampled objects back and compares them with upload_files.hash, or, for a row without
+ * one, with its source file. A hash mismatch counts only when the source file (if given) does
+ * not have the object's hash either (a row whose hash was already wrong before the migration
+ * is not the migration's fault).
  */
 async function readBackCompare(
   o: ReferenceCheckOptions,
@@ -176,18 +180,13 @@ async function readBackCompare(
   await forEachLimit(items, 8, async (ref) => {
     const { digests } = await hashObject(o.client!, o.bucket!, ref.key, ['sha3-256']);
     const got = digests['sha3-256'];
-    if (
-      got === ref.sha3 ||
-      (tree && (await tree.digests(ref.fsPath, ['sha3-256']))['sha3-256'] === got)
-    )
-      return;
-    onDiffers({
-      kind: ref.kind,
-      id: ref.id,
-      key: ref.key,
-      outcome: 'differs',
-      reason: `sha3-256 ${got} differs from upload_files.hash ${ref.sha3}`,
-    });
+    if (got === ref.sha3) return;
+    const source = tree ? (await tree.digests(ref.fsPath, ['sha3-256']))['sha3-256'] : undefined;
+    if (source === got) return;
+    const reason = ref.sha3
+      ? `sha3-256 ${got} differs from upload_files.hash ${ref.sha3}`
+      : `sha3-256 ${got} differs from the source file's ${source}`;
+    onDiffers({ kind: ref.kind, id: ref.id, key: ref.key, outcome: 'differs', reason });
   });
   return items.length;
 }

@@ -127,7 +127,8 @@ describe('reference check (real PostgreSQL and RGW)', () => {
     expect(r.preExisting).toEqual([
       expect.objectContaining({ key: brokenKey, reason: 'not in the source tree' }),
     ]);
-    expect(r.hashed).toBe(6);
+    // Every ok reference with a source file is read back: by its hash, or else by the source.
+    expect(r.hashed).toBe(11);
     expect(formatReferenceTable(r)[1]).toMatch(/^upload_files\s+8\s+7\s+1\s+0\s+0$/);
   });
 
@@ -168,6 +169,34 @@ describe('reference check (real PostgreSQL and RGW)', () => {
     } finally {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: spaced.trimEnd() }));
       for (const key of [missingKey, changed, shorter, spaced]) await put(key, files.get(key)!);
+    }
+  });
+
+  it('reads back rows without a hash against the source: a same-size corruption fails', async () => {
+    // Create-by-text (size in characters) and a docx image (size 0): the size column says
+    // nothing, so only their bytes can show a corrupt copy.
+    const textKey = `upload_files/${tenant}/text.txt`;
+    const imageKey = `image_files/${tenant}/img..png`;
+    for (const key of [textKey, imageKey]) {
+      const bad = Buffer.from(files.get(key)!);
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
+      await put(key, bad);
+    }
+    try {
+      expect((await check('none')).status).toBe('pass');
+      const r = await check('all');
+      expect(r.status).toBe('fail');
+      expect(r.failures.map((p) => [p.key, p.outcome])).toEqual(
+        expect.arrayContaining([
+          [textKey, 'differs'],
+          [imageKey, 'differs'],
+        ]),
+      );
+      expect(r.failures.find((p) => p.key === textKey)!.reason).toMatch(
+        /^sha3-256 [0-9a-f]{64} differs from the source file's [0-9a-f]{64}$/,
+      );
+    } finally {
+      for (const key of [textKey, imageKey]) await put(key, files.get(key)!);
     }
   });
 

@@ -10,7 +10,13 @@ import {
   saveDocumentWithUploadFile,
   type DatasetRow,
 } from '../documents.js';
-import { fileFields, uploadFile, type ToolFileRow, type UploadFileRow } from '../files.js';
+import {
+  fileFields,
+  uploadFile,
+  uploadText,
+  type ToolFileRow,
+  type UploadFileRow,
+} from '../files.js';
 import { log } from '../log.js';
 import { signedFilePreviewUrl, verifyFileSignature } from '../signing.js';
 import { provisionWorkspace } from '../tenants.js';
@@ -173,17 +179,8 @@ async function handleCreateByFile(
   const body = await readBody(req);
   const form = parseMultipart(req.headers['content-type'], body);
   const args = parseCreateArgs(form.fields.get('data'));
-  const dataset = await findDataset(ctx, tenantId, datasetId);
-  if (!dataset.indexing_technique && !args.indexing_technique) {
-    throw new HttpError(400, 'invalid_param', 'indexing_technique is required.');
-  }
-  if (!args.process_rule) {
-    const { rows } = await ctx.db.query(
-      `SELECT 1 FROM dataset_process_rules WHERE dataset_id = $1 LIMIT 1`,
-      [dataset.id],
-    );
-    if (rows.length === 0) throw new HttpError(400, 'invalid_param', 'process_rule is required.');
-  }
+  const dataset = await datasetToCreateIn(ctx, tenantId, datasetId, args);
+  if (!args.process_rule) await requireProcessRule(ctx, dataset.id);
   const file = singleFile(form);
   const upload = await uploadFile(ctx.config, ctx.db, ctx.storage, {
     filename: file.filename,
@@ -192,6 +189,32 @@ async function handleCreateByFile(
     user: { id: accountId, tenantId, role: 'account' },
     source: 'datasets',
   });
+  await queueDocument(ctx, res, dataset, accountId, upload, args);
+}
+
+/** The dataset of a create-by-* request, which must know its indexing technique. */
+async function datasetToCreateIn(
+  ctx: DifyContext,
+  tenantId: string,
+  datasetId: string,
+  args: ReturnType<typeof parseCreateArgs>,
+): Promise<DatasetRow> {
+  const dataset = await findDataset(ctx, tenantId, datasetId);
+  if (!dataset.indexing_technique && !args.indexing_technique) {
+    throw new HttpError(400, 'invalid_param', 'indexing_technique is required.');
+  }
+  return dataset;
+}
+
+/** save_document_with_dataset_id for one upload file, answered as `{document, batch}`. */
+async function queueDocument(
+  ctx: DifyContext,
+  res: Res,
+  dataset: DatasetRow,
+  accountId: string,
+  upload: UploadFileRow,
+  args: ReturnType<typeof parseCreateArgs>,
+): Promise<void> {
   const { document, batch } = await saveDocumentWithUploadFile(
     ctx.db,
     ctx.broker,
@@ -201,6 +224,52 @@ async function handleCreateByFile(
     args,
   );
   send(res, 200, { document: documentFields(document, upload), batch });
+}
+
+/** The process rule create-by-* needs when the request has none: the dataset's latest. */
+async function requireProcessRule(ctx: DifyContext, datasetId: string): Promise<void> {
+  const { rows } = await ctx.db.query(
+    `SELECT 1 FROM dataset_process_rules WHERE dataset_id = $1 LIMIT 1`,
+    [datasetId],
+  );
+  if (rows.length === 0) throw new HttpError(400, 'invalid_param', 'process_rule is required.');
+}
+
+/**
+ * DocumentAddByTextApi (controllers/service_api/dataset/document.py:33-92): JSON `name` and
+ * `text` plus the knowledge settings; FileService.upload_text stores the text before the
+ * settings are validated, then the document is queued as for create-by-file.
+ */
+async function handleCreateByText(
+  ctx: DifyContext,
+  req: Req,
+  res: Res,
+  datasetId: string,
+): Promise<void> {
+  const { tenantId, accountId } = await datasetOwner(ctx, req);
+  const raw = (await readBody(req)).toString('utf8');
+  const args = parseCreateArgs(raw);
+  const { name, text } = JSON.parse(raw) as { name?: unknown; text?: unknown };
+  for (const [field, value] of [
+    ['name', name],
+    ['text', text],
+  ] as const) {
+    if (typeof value !== 'string') {
+      throw new HttpError(
+        400,
+        'invalid_param',
+        `${field}: Missing required parameter in the JSON body`,
+      );
+    }
+  }
+  const dataset = await datasetToCreateIn(ctx, tenantId, datasetId, args);
+  const upload = await uploadText(ctx.config, ctx.db, ctx.storage, {
+    text: text as string,
+    name: name as string,
+    user: { id: accountId, tenantId },
+  });
+  if (!args.process_rule) await requireProcessRule(ctx, dataset.id);
+  await queueDocument(ctx, res, dataset, accountId, upload, args);
 }
 
 /**
@@ -466,6 +535,12 @@ async function route(ctx: DifyContext, req: Req, res: Res): Promise<void> {
     (m = new RegExp(`^/v1/datasets/(${UUID})/document/create[-_]by[-_]file$`).exec(p))
   ) {
     return handleCreateByFile(ctx, req, res, m[1]!.toLowerCase());
+  }
+  if (
+    method === 'POST' &&
+    (m = new RegExp(`^/v1/datasets/(${UUID})/document/create[-_]by[-_]text$`).exec(p))
+  ) {
+    return handleCreateByText(ctx, req, res, m[1]!.toLowerCase());
   }
   if (
     method === 'GET' &&

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DifyContext } from '../context.js';
 import { naiveUtc } from '../db.js';
+import { extractDocx } from '../docx.js';
 import type { DocumentRow } from '../documents.js';
 import type { UploadFileRow } from '../files.js';
 import { splitext } from '../keys.js';
@@ -26,8 +27,10 @@ async function setStatus(
 }
 
 /**
- * ExtractProcessor.extract for an upload file: `storage.download(key, tmp/<name><suffix>)`
- * into a temporary directory, then a text extractor. Only text is understood here.
+ * ExtractProcessor.extract for an upload file (extract_processor.py:96-157):
+ * `storage.download(key, tmp/<name><suffix>)` into a temporary directory, then the extractor of
+ * the lower-cased suffix: WordExtractor for `.docx` (which stores the document's images),
+ * text for the rest (pdf, xlsx … are read as text here).
  */
 async function extract(ctx: DifyContext, file: UploadFileRow): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tmp'));
@@ -35,7 +38,15 @@ async function extract(ctx: DifyContext, file: UploadFileRow): Promise<string> {
     const suffix = splitext(file.key)[1];
     const target = path.join(dir, `${randomBytes(4).toString('hex')}${suffix}`);
     await ctx.storage.download(file.key, target);
-    return (await readFile(target)).toString('utf8');
+    const content = await readFile(target);
+    if (suffix.toLowerCase() !== '.docx') return content.toString('utf8');
+    const deps = {
+      db: ctx.db,
+      storage: ctx.storage,
+      storageType: ctx.config.storageType,
+      filesUrl: ctx.config.filesUrl,
+    };
+    return (await extractDocx(deps, content, file)).text;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
