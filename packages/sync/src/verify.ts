@@ -4,17 +4,18 @@ import path from 'node:path';
 import { multipartEtag } from '@dify-storage/s3';
 import { SyncConfigError, errorText } from './errors.js';
 import { TaskPool } from './fileio.js';
-import { compileExcludes, excludesKey } from './glob.js';
+import { compileExcludes, excludesKey, type KeyMatcher } from './glob.js';
 import { MiB, hashFile, partSizeFor } from './hashing.js';
 import { joinKey, normalizePrefix } from './keys.js';
-import { ListingCursor, listParallel } from './listing.js';
+import { listParallel } from './listing.js';
+import { ListingCursor, march } from './march.js';
 import { loadManifest, type ManifestRecord, type ManifestSource } from './manifest.js';
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
 import { preflight, validateRegion } from './preflight.js';
 import { LIST_LIMIT } from './report.js';
 import { SortedRecordReader, SyncState } from './state.js';
 import { S3Transport, type ObjectInfo, type S3Op } from './transport.js';
-import { walkTree } from './walk.js';
+import { walkTree, type WalkEntry } from './walk.js';
 
 export interface VerifyOptions extends BucketOptions {
   /** Compare this tree with the bucket… */
@@ -79,6 +80,31 @@ interface Expected {
   stat?: BigIntStats;
 }
 
+function emptyVerifyReport(options: VerifyOptions, prefix: string): VerifyReport {
+  return {
+    kind: 'verify',
+    ok: false,
+    source: options.root ?? (typeof options.manifest === 'string' ? options.manifest : 'manifest'),
+    destination: `s3://${options.target.bucket}/${prefix}`,
+    durationMs: 0,
+    counts: {
+      files: 0,
+      objects: 0,
+      matched: 0,
+      missing: 0,
+      extra: 0,
+      size: 0,
+      hash: 0,
+      unverified: 0,
+      errors: 0,
+      readBack: 0,
+    },
+    differences: [],
+    differencesTruncated: false,
+    requests: {},
+  };
+}
+
 /**
  * Compares a tree (or a manifest) with the bucket: every key missing, extra, of another size or
  * another hash is reported. Hashes come from the ETag (md5 or md5-of-parts), else from
@@ -101,76 +127,188 @@ export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport
     1024,
   );
   const partSize = positiveInt('partSize', options.partSize, 16 * MiB, 5 * MiB);
-  const prefix = normalizePrefix(options.prefix);
-  const exclude = compileExcludes(options.exclude);
-  const transport = new S3Transport(options.target, {
-    maxSockets: concurrency + 4,
-    ...options.transport,
+  const verifier = new BucketVerifier(options, {
+    readBack,
+    concurrency,
+    partSize,
+    prefix: normalizePrefix(options.prefix),
+    exclude: compileExcludes(options.exclude),
   });
-  const report: VerifyReport = {
-    kind: 'verify',
-    ok: false,
-    source: options.root ?? (typeof options.manifest === 'string' ? options.manifest : 'manifest'),
-    destination: `s3://${options.target.bucket}/${prefix}`,
-    durationMs: 0,
-    counts: {
-      files: 0,
-      objects: 0,
-      matched: 0,
-      missing: 0,
-      extra: 0,
-      size: 0,
-      hash: 0,
-      unverified: 0,
-      errors: 0,
-      readBack: 0,
-    },
-    differences: [],
-    differencesTruncated: false,
-    requests: {},
-  };
-  const diff = (rel: string, kind: DifferenceKind, detail: string): void => {
+  return verifier.run(started);
+}
+
+interface VerifyConfig {
+  readBack: number;
+  concurrency: number;
+  partSize: number;
+  prefix: string;
+  exclude: KeyMatcher | undefined;
+}
+
+/**
+ * One verification as a pipeline of named stages: `walkTree` (the tree merge-joined with the
+ * listing and the journal's hash cache, march.ts) or `walkManifest` (the listing against a
+ * manifest) pair every expected file with its object, and `check` decides each pair from what is
+ * already known (ETag, journal, metadata) before it reads anything (local file, HEAD, GET).
+ */
+export class BucketVerifier {
+  private readonly transport: S3Transport;
+  private readonly report: VerifyReport;
+  private readonly pool: TaskPool;
+
+  constructor(
+    private readonly options: VerifyOptions,
+    private readonly cfg: VerifyConfig,
+  ) {
+    this.transport = new S3Transport(options.target, {
+      maxSockets: cfg.concurrency + 4,
+      ...options.transport,
+    });
+    this.report = emptyVerifyReport(options, cfg.prefix);
+    this.pool = new TaskPool(cfg.concurrency);
+  }
+
+  async run(started = Date.now()): Promise<VerifyReport> {
+    const { report, transport } = this;
+    try {
+      await preflight(transport, this.options.target.region);
+      if (this.options.root) await this.walkTree(path.resolve(this.options.root));
+      else await this.walkManifest(this.options.manifest!);
+    } finally {
+      report.requests = { ...transport.counts };
+      transport.close();
+    }
+    report.durationMs = Date.now() - started;
+    const c = report.counts;
+    report.ok = c.missing + c.extra + c.size + c.hash + c.errors + c.unverified === 0;
+    return report;
+  }
+
+  private diff(rel: string, kind: DifferenceKind, detail: string): void {
+    const { report } = this;
     const k = kind === 'error' ? 'errors' : kind;
     report.counts[k]++;
     if (report.differences.length < LIST_LIMIT)
       report.differences.push({ path: rel, kind, detail });
     else report.differencesTruncated = true;
-  };
-  const pool = new TaskPool(concurrency);
+  }
+
+  /** Tree mode: the walk merge-joined with the listing (and the journal's records). */
+  private async walkTree(root: string): Promise<void> {
+    const { prefix } = this.cfg;
+    const cursor = new ListingCursor(
+      listParallel(this.transport, prefix),
+      (o) => {
+        this.report.counts.objects++;
+        const rel = o.key.slice(prefix.length);
+        if (!this.options.accountedElsewhere?.(rel))
+          this.diff(rel, 'extra', `in the bucket only (${o.size} bytes)`);
+      },
+      0,
+    );
+    await fsp.access(root);
+    let cache: SortedRecordReader | undefined;
+    if (this.options.stateDir) {
+      const id = SyncState.targetId(
+        this.transport.endpointUrl.origin,
+        this.options.target.bucket,
+        prefix,
+      );
+      cache = await SortedRecordReader.open(path.join(this.options.stateDir, `${id}.files.ndjson`));
+    }
+    const keyOf = (e: WalkEntry): string | undefined =>
+      e.kind === 'file' ? joinKey(prefix, e.rel) : undefined;
+    for await (const { item: e, key, object } of march(
+      walkTree(root, this.cfg.exclude),
+      keyOf,
+      cursor,
+    )) {
+      if (e.kind !== 'file' || key === undefined) continue;
+      await this.expectFile(e, key, object, cache);
+    }
+    await cache?.close();
+    await this.pool.drain();
+    await cursor.finish();
+  }
+
+  /** One walked file and its object (if any): the expected side, then a `check` task. */
+  private async expectFile(
+    e: Extract<WalkEntry, { kind: 'file' }>,
+    key: string,
+    obj: ObjectInfo | undefined,
+    cache: SortedRecordReader | undefined,
+  ): Promise<void> {
+    this.report.counts.files++;
+    const size = Number(e.stat.size);
+    if (!obj) {
+      this.diff(e.rel, 'missing', `not in the bucket (${size} bytes)`);
+      return;
+    }
+    this.report.counts.objects++;
+    const rec = await cache?.seek(key);
+    const exp: Expected = { rel: e.rel, size, abs: e.abs, stat: e.stat };
+    if (
+      rec &&
+      rec.s === size &&
+      rec.m === e.stat.mtimeNs.toString() &&
+      rec.i === e.stat.ino.toString()
+    ) {
+      exp.etag = rec.e;
+      exp.sha256 = rec.sha;
+      exp.md5 = rec.md5;
+    }
+    const dir = e.dir.retain();
+    await this.pool.run(() => this.check(exp, obj).finally(() => dir.release()));
+  }
+
+  /** Manifest mode: every listed object against the manifest, then what the bucket lacks. */
+  private async walkManifest(source: ManifestSource): Promise<void> {
+    const { report, cfg } = this;
+    const manifest = await loadManifest(source);
+    report.counts.files = manifest.size;
+    for await (const obj of listParallel(this.transport, cfg.prefix)) {
+      report.counts.objects++;
+      const rel = obj.key.slice(cfg.prefix.length);
+      const rec: ManifestRecord | undefined = manifest.get(rel);
+      if (!rec) {
+        if (!excludesKey(cfg.exclude, rel) && !this.options.accountedElsewhere?.(rel))
+          this.diff(rel, 'extra', `in the bucket only (${obj.size} bytes)`);
+        continue;
+      }
+      manifest.delete(rel);
+      const exp: Expected = {
+        rel,
+        size: rec.size,
+        ...(rec.sha256 ? { sha256: rec.sha256 } : {}),
+        ...(rec.md5 ? { md5: rec.md5 } : {}),
+      };
+      await this.pool.run(() => this.check(exp, obj));
+    }
+    for (const rec of manifest.values()) {
+      if (excludesKey(cfg.exclude, rec.path)) continue;
+      this.diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
+    }
+    await this.pool.drain();
+  }
 
   /** Decides one (expected, object) pair; may read the local file, HEAD or GET. */
-  const check = async (exp: Expected, obj: ObjectInfo): Promise<void> => {
-    const key = obj.key;
+  private async check(exp: Expected, obj: ObjectInfo): Promise<void> {
     try {
       if (obj.size !== exp.size) {
-        diff(exp.rel, 'size', `local ${exp.size} bytes, bucket ${obj.size}`);
+        this.diff(exp.rel, 'size', `local ${exp.size} bytes, bucket ${obj.size}`);
         return;
       }
-      let sha = exp.sha256;
-      let md5 = exp.md5;
-      let hashOk: boolean | undefined;
-      if (exp.etag !== undefined) hashOk = exp.etag === obj.etag;
-      if (hashOk === undefined && !md5 && !sha && exp.abs && exp.stat) {
-        const multi = obj.etag.includes('-');
-        const r = await hashFile(
-          exp.abs,
-          exp.stat,
-          multi ? partSizeFor(exp.size, partSize) : undefined,
-          Buffer.allocUnsafe(Math.min(MiB, Math.max(1, exp.size))),
-        );
-        if (r.changed) {
-          diff(exp.rel, 'error', 'local file changed during verification');
-          return;
-        }
-        md5 = r.hashes.md5.toString('hex');
-        sha = r.hashes.sha256;
-        if (multi && multipartEtag(r.hashes.partMd5s) === obj.etag) hashOk = true;
+      const known = await this.knownHashes(exp, obj);
+      if (known === 'changed') {
+        this.diff(exp.rel, 'error', 'local file changed during verification');
+        return;
       }
-      if (hashOk === undefined && md5 && !obj.etag.includes('-')) hashOk = md5 === obj.etag;
+      const { sha, md5 } = known;
+      let hashOk = known.hashOk;
       if (hashOk === undefined) {
-        const head = await transport.headObject(key);
+        const head = await this.transport.headObject(obj.key);
         if (!head) {
-          diff(exp.rel, 'missing', 'deleted during verification');
+          this.diff(exp.rel, 'missing', 'deleted during verification');
           return;
         }
         if (sha && head.metadata.sha256) hashOk = head.metadata.sha256 === sha;
@@ -178,124 +316,82 @@ export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport
           hashOk = Buffer.from(head.metadata.md5chksum, 'base64').toString('hex') === md5;
       }
       if (hashOk === false) {
-        diff(exp.rel, 'hash', `content differs (ETag ${obj.etag})`);
+        this.diff(exp.rel, 'hash', `content differs (ETag ${obj.etag})`);
         return;
       }
+      const { readBack } = this.cfg;
       const sample = readBack > 0 && (readBack >= 1 || Math.random() < readBack);
-      if (sample || hashOk === undefined) {
-        if (!sha && !md5) {
-          diff(exp.rel, 'unverified', 'same size; no hash known for the source');
-          return;
-        }
-        const { info, stream } = await transport.getObject(key);
-        const hs = createHash('sha256');
-        const hm = createHash('md5');
-        let n = 0;
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          hs.update(chunk);
-          hm.update(chunk);
-          n += chunk.length;
-        }
-        report.counts.readBack++;
-        void info;
-        if (n !== exp.size) {
-          diff(exp.rel, 'size', `read back ${n} bytes, expected ${exp.size}`);
-          return;
-        }
-        if ((sha && hs.digest('hex') !== sha) || (!sha && md5 && hm.digest('hex') !== md5)) {
-          diff(exp.rel, 'hash', 'content read back differs');
-          return;
-        }
-      }
-      report.counts.matched++;
+      if ((sample || hashOk === undefined) && !(await this.readBack(exp, obj, sha, md5))) return;
+      this.report.counts.matched++;
     } catch (error) {
-      diff(exp.rel, 'error', errorText(error));
+      this.diff(exp.rel, 'error', errorText(error));
     }
-  };
-
-  try {
-    await preflight(transport, options.target.region);
-    const cursor = new ListingCursor(
-      listParallel(transport, prefix),
-      (o) => {
-        report.counts.objects++;
-        const rel = o.key.slice(prefix.length);
-        if (!options.accountedElsewhere?.(rel))
-          diff(rel, 'extra', `in the bucket only (${o.size} bytes)`);
-      },
-      0,
-    );
-    if (options.root) {
-      const root = path.resolve(options.root);
-      await fsp.access(root);
-      let cache: SortedRecordReader | undefined;
-      if (options.stateDir) {
-        const id = SyncState.targetId(transport.endpointUrl.origin, options.target.bucket, prefix);
-        cache = await SortedRecordReader.open(path.join(options.stateDir, `${id}.files.ndjson`));
-      }
-      for await (const e of walkTree(root, exclude)) {
-        if (e.kind !== 'file') continue;
-        report.counts.files++;
-        const key = joinKey(prefix, e.rel);
-        const obj = await cursor.seek(key);
-        const size = Number(e.stat.size);
-        if (!obj) {
-          diff(e.rel, 'missing', `not in the bucket (${size} bytes)`);
-          continue;
-        }
-        report.counts.objects++;
-        const rec = await cache?.seek(key);
-        const exp: Expected = { rel: e.rel, size, abs: e.abs, stat: e.stat };
-        if (
-          rec &&
-          rec.s === size &&
-          rec.m === e.stat.mtimeNs.toString() &&
-          rec.i === e.stat.ino.toString()
-        ) {
-          exp.etag = rec.e;
-          exp.sha256 = rec.sha;
-          exp.md5 = rec.md5;
-        }
-        const dir = e.dir.retain();
-        await pool.run(() => check(exp, obj).finally(() => dir.release()));
-      }
-      await cache?.close();
-    } else {
-      const manifest = await loadManifest(options.manifest!);
-      report.counts.files = manifest.size;
-      for await (const obj of listParallel(transport, prefix)) {
-        report.counts.objects++;
-        const rel = obj.key.slice(prefix.length);
-        const rec: ManifestRecord | undefined = manifest.get(rel);
-        if (!rec) {
-          if (!excludesKey(exclude, rel) && !options.accountedElsewhere?.(rel))
-            diff(rel, 'extra', `in the bucket only (${obj.size} bytes)`);
-          continue;
-        }
-        manifest.delete(rel);
-        const exp: Expected = {
-          rel,
-          size: rec.size,
-          ...(rec.sha256 ? { sha256: rec.sha256 } : {}),
-          ...(rec.md5 ? { md5: rec.md5 } : {}),
-        };
-        await pool.run(() => check(exp, obj));
-      }
-      for (const rec of manifest.values()) {
-        if (excludesKey(exclude, rec.path)) continue;
-        diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
-      }
-    }
-    await pool.drain();
-    if (options.root) await cursor.finish();
-  } finally {
-    report.requests = { ...transport.counts };
-    transport.close();
   }
-  report.durationMs = Date.now() - started;
-  const c = report.counts;
-  report.ok = c.missing + c.extra + c.size + c.hash + c.errors + c.unverified === 0;
-  return report;
+
+  /**
+   * The hashes known without a request: the journal's ETag, the manifest's, or the local file's
+   * (read only when nothing else is known); `hashOk` when they already decide the pair.
+   */
+  private async knownHashes(
+    exp: Expected,
+    obj: ObjectInfo,
+  ): Promise<{ sha?: string; md5?: string; hashOk?: boolean } | 'changed'> {
+    let sha = exp.sha256;
+    let md5 = exp.md5;
+    let hashOk: boolean | undefined;
+    if (exp.etag !== undefined) hashOk = exp.etag === obj.etag;
+    if (hashOk === undefined && !md5 && !sha && exp.abs && exp.stat) {
+      const multi = obj.etag.includes('-');
+      const r = await hashFile(
+        exp.abs,
+        exp.stat,
+        multi ? partSizeFor(exp.size, this.cfg.partSize) : undefined,
+        Buffer.allocUnsafe(Math.min(MiB, Math.max(1, exp.size))),
+      );
+      if (r.changed) return 'changed';
+      md5 = r.hashes.md5.toString('hex');
+      sha = r.hashes.sha256;
+      if (multi && multipartEtag(r.hashes.partMd5s) === obj.etag) hashOk = true;
+    }
+    if (hashOk === undefined && md5 && !obj.etag.includes('-')) hashOk = md5 === obj.etag;
+    return {
+      ...(sha ? { sha } : {}),
+      ...(md5 ? { md5 } : {}),
+      ...(hashOk !== undefined ? { hashOk } : {}),
+    };
+  }
+
+  /** Downloads the object and compares its bytes' hash; false when a difference was reported. */
+  private async readBack(
+    exp: Expected,
+    obj: ObjectInfo,
+    sha: string | undefined,
+    md5: string | undefined,
+  ): Promise<boolean> {
+    if (!sha && !md5) {
+      this.diff(exp.rel, 'unverified', 'same size; no hash known for the source');
+      return false;
+    }
+    const { stream } = await this.transport.getObject(obj.key);
+    const hs = createHash('sha256');
+    const hm = createHash('md5');
+    let n = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hs.update(chunk);
+      hm.update(chunk);
+      n += chunk.length;
+    }
+    this.report.counts.readBack++;
+    if (n !== exp.size) {
+      this.diff(exp.rel, 'size', `read back ${n} bytes, expected ${exp.size}`);
+      return false;
+    }
+    if ((sha && hs.digest('hex') !== sha) || (!sha && md5 && hm.digest('hex') !== md5)) {
+      this.diff(exp.rel, 'hash', 'content read back differs');
+      return false;
+    }
+    return true;
+  }
 }
 
 export function formatVerifySummary(r: VerifyReport): string {
