@@ -163,3 +163,50 @@ export const ACTIONS = [
 export function actionDir(name: string): string {
   return path.join(REPO_ROOT, 'actions', name);
 }
+
+/**
+ * Runs an action's `run()` in this process as the runner would drive it: inputs as INPUT_*,
+ * the given GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files (core.summary remembers the first one
+ * it saw, so a suite keeps one), stdout captured; the environment is put back afterwards.
+ */
+export async function runActionInProcess(
+  run: () => Promise<void>,
+  inputs: Record<string, string>,
+  files: { output: string; summary: string },
+): Promise<{ failed: boolean; outputs: Record<string, string>; summary: string; log: string }> {
+  await writeFile(files.output, '');
+  await writeFile(files.summary, '');
+  const env: Record<string, string> = {
+    GITHUB_OUTPUT: files.output,
+    GITHUB_STEP_SUMMARY: files.summary,
+    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [inputEnvName(k), v])),
+  };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const exitCode = process.exitCode;
+  const write = process.stdout.write.bind(process.stdout);
+  let log = '';
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    log += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  let failed: boolean;
+  try {
+    process.exitCode = 0;
+    await run();
+    failed = process.exitCode === 1;
+  } finally {
+    process.stdout.write = write;
+    process.exitCode = exitCode;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  return {
+    failed,
+    outputs: parseCommandFile(await readFile(files.output, 'utf8')),
+    summary: await readFile(files.summary, 'utf8'),
+    log,
+  };
+}

@@ -158,7 +158,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(config, _env, log) {
       const r = await runBackup(config, log);
       return {
-        text: `preflight passed: ${r.node}:${r.storagePath}, ${r.preflight.files} files`,
+        text: `preflight passed: ${r.node}:${r.storagePath}, ${r.preflight.files} files${r.preExisting ? `\n${r.preExisting.line}` : ''}`,
         outcome: 'done',
         next: 'dify-storage backup (same flags).',
         result: r,
@@ -181,7 +181,7 @@ export const COMMANDS: Record<string, Command> = {
       const r = await runBackup(config, log);
       const b = r.backup!;
       return {
-        text: `backup ${b.record.id}: ${b.record.counts.files} files, archive ${b.archivePath}, record ${b.recordPath}`,
+        text: `backup ${b.record.id}: ${b.record.counts.files} files, archive ${b.archivePath}, record ${b.recordPath}${r.preExisting ? `\n${r.preExisting.line}` : ''}`,
         outcome: 'done',
         next: `dify-storage migrate --mode bulk (while Dify runs), then dify-storage plan; the cutover takes --backup-id ${b.record.id}.`,
         result: r,

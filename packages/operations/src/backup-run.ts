@@ -27,6 +27,7 @@ import {
 import type { BackupConfig } from './backup-config.js';
 import { checkStorageIdentity } from './identity.js';
 import { progressOf, transferLine, type Logger } from './logger.js';
+import { preExistingReferences, type PreExistingReferences } from './references-run.js';
 import { offNodeUploader } from './off-node.js';
 import { requireCompleteSnapshot, requireNamedWorkloads } from './record-check.js';
 import { kubeClient } from './targets.js';
@@ -35,6 +36,11 @@ export interface BackupRunResult {
   preflight: PreflightReport;
   storagePath: string;
   node: string;
+  /**
+   * Database references whose file is not in the storage directory before anything is touched
+   * (with `database-url`): broken before the migration, so not the migration's doing.
+   */
+  preExisting?: PreExistingReferences;
   /** Undefined with preflight-only. */
   backup?: CreateBackupResult;
   /** Redacted YAML of the sanitized objects (the artifact; no secret values). */
@@ -124,7 +130,12 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     `preflight: node ${node}, ${storagePath}: ${preflight.files} files, ${formatBytes(preflight.dataBytes)}; ` +
       `backup needs about ${formatBytes(preflight.estimatedBackupBytes + preflight.marginBytes)} in ${config.backupDir}`,
   );
-  if (config.preflightOnly) return { preflight, storagePath, node };
+  const preExisting = config.databaseUrl
+    ? (await preExistingReferences(config.databaseUrl, storagePath)).preExisting
+    : undefined;
+  if (preExisting) log.info(`preflight: ${preExisting.line}`);
+  const found = { preflight, storagePath, node, ...(preExisting ? { preExisting } : {}) };
+  if (config.preflightOnly) return found;
 
   const now = new Date();
   const id = makeBackupId(now);
@@ -224,9 +235,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
     for (const d of retention.deleted)
       log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
     return {
-      preflight,
-      storagePath,
-      node,
+      ...found,
       backup,
       sanitizedYamlPath,
       retention,

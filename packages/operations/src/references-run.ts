@@ -5,9 +5,14 @@ import {
   type S3Target,
   type SecretMasker,
 } from '@dify-storage/action-kit';
-import { readStorageReferences } from '@dify-storage/dify';
+import { readStorageReferences, REFERENCE_KINDS, type ReferenceKind } from '@dify-storage/dify';
 import { createS3Client } from '@dify-storage/s3';
-import { checkReferences, formatReferenceTable, type ReferenceReport } from '@dify-storage/verify';
+import {
+  checkReferences,
+  formatReferenceTable,
+  type ReferenceProblem,
+  type ReferenceReport,
+} from '@dify-storage/verify';
 import { READ_BACK } from './migrate-inputs.js';
 import { databaseUrlInput, s3Settings } from './targets.js';
 
@@ -70,6 +75,64 @@ export function formatReferencesText(r: ReferenceReport): string {
 }
 
 /**
+ * References broken before the migration (dify-1.3.0-fidelity.md §4): the row exists, its file
+ * is not in the source tree. Counted per kind, with the first keys, so the operator sees in
+ * the preflight and the plan that the migration did not break them (and verify will not fail them).
+ */
+export interface PreExistingReferences {
+  storagePath: string;
+  /** Every reference read, and how many of them are broken, in total and per kind. */
+  references: number;
+  total: number;
+  perKind: Record<ReferenceKind, number>;
+  /** The first keys (at most 100), with why. */
+  examples: ReferenceProblem[];
+  /** One line for logs and the CLI. */
+  line: string;
+}
+
+export function preExistingOf(report: ReferenceReport, storagePath: string): PreExistingReferences {
+  const perKind = Object.fromEntries(
+    REFERENCE_KINDS.map((k) => [k, report.kinds[k].preExisting]),
+  ) as Record<ReferenceKind, number>;
+  const total = report.total.preExisting;
+  const kinds = REFERENCE_KINDS.filter((k) => perKind[k] > 0)
+    .map((k) => `${k} ${perKind[k]}`)
+    .join(', ');
+  return {
+    storagePath,
+    references: report.total.references,
+    total,
+    perKind,
+    examples: report.preExisting,
+    line:
+      total > 0
+        ? `pre-existing, ${total} rows (${kinds}) of ${report.total.references} references have no file in ${storagePath} before the migration: reported, not failed`
+        : `all ${report.total.references} database references have their file in ${storagePath}`,
+  };
+}
+
+/** Reads every reference against the source tree alone (no bucket): what was broken before. */
+export async function preExistingReferences(
+  databaseUrl: string,
+  storagePath: string,
+): Promise<{ report: ReferenceReport; preExisting: PreExistingReferences }> {
+  const report = await checkReferences({
+    references: readStorageReferences(databaseUrl),
+    storagePath,
+    readBack: 'none',
+  });
+  return { report, preExisting: preExistingOf(report, storagePath) };
+}
+
+/** Markdown lines of the pre-existing broken keys (names from the database, JSON-quoted). */
+export function preExistingMarkdown(p: PreExistingReferences, limit = 20): string[] {
+  return p.examples
+    .slice(0, limit)
+    .map((e) => `- ${e.kind} \`${JSON.stringify(e.key).replace(/`/g, '\\u0060')}\`: ${e.reason}`);
+}
+
+/**
  * The plan's "database references" section (dify-1.3.0-fidelity.md §4): every reference
  * against the source tree before the cutover; rows with no file are pre-existing, not the
  * migration's to fix, and verify will not fail them.
@@ -77,15 +140,8 @@ export function formatReferencesText(r: ReferenceReport): string {
 export async function referencesPlanSection(
   databaseUrl: string,
   storagePath: string,
-): Promise<{ markdown: string; report: ReferenceReport }> {
-  const report = await checkReferences({
-    references: readStorageReferences(databaseUrl),
-    storagePath,
-    readBack: 'none',
-  });
-  const listed = report.preExisting
-    .slice(0, 20)
-    .map((p) => `- ${p.kind} \`${JSON.stringify(p.key)}\`: ${p.reason}`);
+): Promise<{ markdown: string; report: ReferenceReport; preExisting: PreExistingReferences }> {
+  const { report, preExisting } = await preExistingReferences(databaseUrl, storagePath);
   const markdown = [
     '### Database references in the source tree',
     '',
@@ -93,11 +149,11 @@ export async function referencesPlanSection(
     ...formatReferenceTable(report),
     '```',
     '',
-    report.total.preExisting > 0
-      ? `Pre-existing, ${report.total.preExisting} rows: their file was not in ${storagePath} before the migration; they are reported, not failed.`
+    preExisting.total > 0
+      ? `Pre-existing, ${preExisting.total} rows: their file was not in ${storagePath} before the migration; they are reported, not failed.`
       : 'Every referenced key has its file in the source tree.',
-    ...listed,
+    ...preExistingMarkdown(preExisting),
     '',
   ].join('\n');
-  return { markdown, report };
+  return { markdown, report, preExisting };
 }

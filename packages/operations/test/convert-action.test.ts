@@ -1,11 +1,11 @@
 /** The convert-workloads action's run(), in-process, as the runner would drive it (inputs, output files). */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { acquireLock, objectPath } from '@dify-storage/kube';
 import { run } from '../../../actions/convert-workloads/src/main.js';
-import { inputEnvName, parseCommandFile } from '../../../action-tests/src/bundles.js';
+import { runActionInProcess } from '../../../action-tests/src/bundles.js';
 import { NS, startFixture, type ConvertFixture } from './convert-support.js';
 
 let fx: ConvertFixture;
@@ -24,15 +24,11 @@ afterEach(async () => {
   await fx?.close();
 });
 
-interface StepOutcome {
-  failed: boolean;
-  outputs: Record<string, string>;
-  summary: string;
-  log: string;
-}
-
 /** Runs the action with these inputs; stdout (workflow commands, log) is captured, not printed. */
-async function runStep(phase: string, extra: Record<string, string> = {}): Promise<StepOutcome> {
+async function runStep(
+  phase: string,
+  extra: Record<string, string> = {},
+): ReturnType<typeof runActionInProcess> {
   const config = fx.config();
   const creds = config.s3.credentials!;
   const inputs: Record<string, string> = {
@@ -52,43 +48,10 @@ async function runStep(phase: string, extra: Record<string, string> = {}): Promi
     'run-id': 'github-run-1-1',
     ...extra,
   };
-  const outputFile = path.join(runnerDir, 'github-output');
-  const summaryFile = path.join(runnerDir, 'step-summary');
-  await writeFile(outputFile, '');
-  await writeFile(summaryFile, '');
-  const env: Record<string, string> = {
-    GITHUB_OUTPUT: outputFile,
-    GITHUB_STEP_SUMMARY: summaryFile,
-    ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [inputEnvName(k), v])),
-  };
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  const exitCode = process.exitCode;
-  const write = process.stdout.write.bind(process.stdout);
-  let log = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    log += chunk.toString();
-    return true;
-  }) as typeof process.stdout.write;
-  let failed: boolean;
-  try {
-    process.exitCode = 0;
-    await run();
-    failed = process.exitCode === 1;
-  } finally {
-    process.stdout.write = write;
-    process.exitCode = exitCode;
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-  return {
-    failed,
-    outputs: parseCommandFile(await readFile(outputFile, 'utf8')),
-    summary: await readFile(summaryFile, 'utf8'),
-    log,
-  };
+  return runActionInProcess(run, inputs, {
+    output: path.join(runnerDir, 'github-output'),
+    summary: path.join(runnerDir, 'step-summary'),
+  });
 }
 
 describe('convert-workloads action', () => {
