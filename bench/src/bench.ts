@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { verifyBucket, type S3Target } from '@dify-storage/sync';
+import type { S3Target } from '@dify-storage/s3';
+import { verifyBucket } from '@dify-storage/sync';
 import { largeFiles, smallFiles, type Dataset } from './datasets.js';
 import {
   REPO,

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { rcloneEnv } from '@dify-storage/action-tests/proving-ground/s3';
-import { S3Transport, type S3Target, type SyncToBucketOptions } from '@dify-storage/sync';
+import { rcloneEnv, staticKeys } from '@dify-storage/action-tests/proving-ground/s3';
+import type { S3Target } from '@dify-storage/s3';
+import { S3Transport, type SyncToBucketOptions } from '@dify-storage/sync';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -162,8 +163,8 @@ export async function awsSync(
     HOME: process.env.HOME,
     AWS_CONFIG_FILE: cfg,
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_ACCESS_KEY_ID: target.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    AWS_ACCESS_KEY_ID: staticKeys(target).accessKeyId,
+    AWS_SECRET_ACCESS_KEY: staticKeys(target).secretAccessKey,
     AWS_DEFAULT_REGION: target.region,
   };
   try {

@@ -319,28 +319,33 @@ export async function startRgw(o: RgwOptions): Promise<Rgw> {
   }
 }
 
-export interface ReadOnlyKeys {
+export interface SubuserKeys {
   accessKeyId: string;
   secretAccessKey: string;
-  /** Deletes the subuser and its keys. */
+  /** Deletes the subuser and its keys: requests signed with them are refused from then on. */
   remove(): Promise<void>;
 }
 
 /**
- * S3 keys that may read but not write: a subuser of the test user with `read` access (RGW applies
- * a subuser's permissions to its S3 keys as well), as an operator would hand the plan.
+ * S3 keys of a subuser of the test user (RGW applies a subuser's permissions to its S3 keys):
+ * `read` keys may read but not write, as an operator would hand the plan; `full` keys act as the
+ * user, and can be revoked mid-run (credential rotation tests).
  */
-export async function createReadOnlyKeys(cephDir: string, uid = 'testuser'): Promise<ReadOnlyKeys> {
+export async function createSubuserKeys(
+  cephDir: string,
+  access: 'read' | 'full',
+  uid = 'testuser',
+): Promise<SubuserKeys> {
   const conf = path.join(cephDir, 'ceph.conf');
   const env = { ...process.env, CEPH_CONF: conf };
-  const subuser = `${uid}:ro-${randomUUID().slice(0, 8)}`;
+  const subuser = `${uid}:${access}-${randomUUID().slice(0, 8)}`;
   const admin = (args: string[]) =>
     run('radosgw-admin', ['--conf', conf, 'subuser', ...args, `--subuser=${subuser}`], { env });
   const info = JSON.parse(
     await admin([
       'create',
       `--uid=${uid}`,
-      '--access=read',
+      `--access=${access}`,
       '--key-type=s3',
       '--gen-access-key',
       '--gen-secret',
@@ -353,4 +358,9 @@ export async function createReadOnlyKeys(cephDir: string, uid = 'testuser'): Pro
     secretAccessKey: key.secret_key,
     remove: async () => void (await admin(['rm', '--purge-keys'])),
   };
+}
+
+/** Keys that may read but not write (see createSubuserKeys). */
+export function createReadOnlyKeys(cephDir: string, uid = 'testuser'): Promise<SubuserKeys> {
+  return createSubuserKeys(cephDir, 'read', uid);
 }

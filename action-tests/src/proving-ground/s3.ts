@@ -7,12 +7,16 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createS3Client, type S3Settings } from '@dify-storage/s3';
-import type { S3Target } from '@dify-storage/sync';
+import {
+  createS3Client,
+  type S3Credentials,
+  type S3Settings,
+  type S3Target,
+} from '@dify-storage/s3';
 import { testEnv } from './index.js';
 
 /** S3 settings for the proving ground's RGW. */
-export function testS3Settings(): S3Settings {
+export function testS3Settings(): S3Settings & { credentials: S3Credentials } {
   const env = testEnv();
   return {
     endpoint: env.DSM_S3_ENDPOINT,
@@ -23,7 +27,7 @@ export function testS3Settings(): S3Settings {
 }
 
 /** The same gateway over its TLS endpoint, trusted through the proving ground's private CA. */
-export function testTlsS3Settings(): S3Settings & { caFile: string } {
+export function testTlsS3Settings(): ReturnType<typeof testS3Settings> & { caFile: string } {
   const env = testEnv();
   return {
     ...testS3Settings(),
@@ -64,6 +68,7 @@ export async function deleteTestBucket(client: S3Client, bucket: string): Promis
  * secrets in argv). No AWS_CA_BUNDLE: rclone 1.60 fails with it (s3-test-server.md §8).
  */
 export function rcloneEnv(target: S3Target): NodeJS.ProcessEnv {
+  const keys = staticKeys(target);
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -71,8 +76,14 @@ export function rcloneEnv(target: S3Target): NodeJS.ProcessEnv {
     RCLONE_CONFIG_CEPH_PROVIDER: 'Ceph',
     RCLONE_CONFIG_CEPH_ENDPOINT: target.endpoint,
     RCLONE_CONFIG_CEPH_REGION: target.region,
-    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: target.credentials.accessKeyId,
-    RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID: keys.accessKeyId,
+    RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY: keys.secretAccessKey,
     RCLONE_CONFIG_CEPH_FORCE_PATH_STYLE: 'true',
   };
+}
+
+/** The static keys of a test target, for the other tools (rclone, aws) that take them by env. */
+export function staticKeys(target: S3Target): S3Credentials {
+  if (typeof target.credentials === 'function') throw new Error('expected static test keys');
+  return target.credentials;
 }

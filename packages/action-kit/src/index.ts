@@ -34,5 +34,4 @@ export {
   parseKubeTarget,
   parseS3Target,
   type KubeTarget,
-  type S3Target,
 } from './targets.js';

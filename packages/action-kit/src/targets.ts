@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { awsCredentialChain, REGION_NAME, type S3Target } from '@dify-storage/s3';
 import { parse as parseYaml } from 'yaml';
 import type { InputParser } from './inputs.js';
 
@@ -20,16 +21,6 @@ export const KubeInputs = {
   Namespace: 'namespace',
 } as const;
 
-export interface S3Target {
-  bucket: string;
-  endpoint?: string;
-  region: string;
-  forcePathStyle: boolean;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** PEM of the private CA(s) an https endpoint's certificate chains to (`ca-bundle`). */
-  caBundle?: string;
-}
-
 export interface KubeTarget {
   /** Kubeconfig content (YAML); undefined means the default loading rules ($KUBECONFIG, ~/.kube/config, in-cluster). */
   kubeconfig?: string;
@@ -47,8 +38,9 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * The bucket and how to reach it. Credentials come from the `access-key-id`/`secret-access-key`
- * inputs or, when those are empty, from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the step's env;
- * with neither, the SDK's default chain applies (e.g. an instance role).
+ * inputs or, when those are empty, from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the step's env
+ * (static keys); with neither, from the standard AWS chain (profile, web identity, instance
+ * metadata), asked again before what it gave expires.
  */
 export function parseS3Target(
   p: InputParser,
@@ -63,7 +55,7 @@ export function parseS3Target(
   const endpoint = endpointRaw === undefined ? undefined : p.url(S3Inputs.Endpoint);
   const region = p.string(S3Inputs.Region, {
     default: 'us-east-1',
-    pattern: /^[a-z0-9-]{2,32}$/,
+    pattern: REGION_NAME,
     describe: 'a region name such as us-east-1',
   });
   const forcePathStyle = p.boolean(S3Inputs.PathStyle, { default: 'true' });
@@ -82,15 +74,14 @@ export function parseS3Target(
     region,
     forcePathStyle,
     ...(caBundle ? { caBundle } : {}),
-    ...(accessKeyId && secretAccessKey
-      ? {
-          credentials: {
+    credentials:
+      accessKeyId && secretAccessKey
+        ? {
             accessKeyId,
             secretAccessKey,
             ...(env.AWS_SESSION_TOKEN ? { sessionToken: maskedSessionToken(p, env) } : {}),
-          },
-        }
-      : {}),
+          }
+        : awsCredentialChain(),
   };
 }
 

@@ -5,6 +5,8 @@ import { unknownFlag, type Flag } from './flags.js';
 export const SECRET_INPUTS = new Set([
   'access-key-id',
   'secret-access-key',
+  'dify-access-key-id',
+  'dify-secret-access-key',
   'kubeconfig',
   'app-api-key',
   'dataset-api-key',

@@ -27,7 +27,8 @@ export const MANAGED_BY_VALUE = 'dify-storage-migration';
 /** Hash of the Deployment this tool wants; equal hash ⇒ nothing to replace on a re-run. */
 export const SPEC_HASH_ANNOTATION = 'dify-storage.io/spec-hash';
 
-export interface S3Credentials {
+/** The static keys Dify's Secret holds (S3_ACCESS_KEY, S3_SECRET_KEY): Dify 1.3.0 takes no session token. */
+export interface DifyS3Keys {
   accessKey: string;
   secretKey: string;
 }
@@ -35,7 +36,7 @@ export interface S3Credentials {
 export interface ApplyCutoverOptions extends Omit<InspectOptions, 'namespace'> {
   namespace: string;
   settings: CutoverSettings;
-  credentials: S3Credentials;
+  credentials: DifyS3Keys;
   /** Replica counts from the freeze, by workload name; else the freeze annotation is used. */
   replicas?: Record<string, number>;
   rolloutTimeoutMs?: number;
@@ -150,7 +151,7 @@ export async function applyCutover(
   return { noop, message, journal: journal.entries, plan, rolloutMs };
 }
 
-function validateCredentials(c: S3Credentials): void {
+function validateCredentials(c: DifyS3Keys): void {
   const missing = [!c.accessKey && 'accessKey', !c.secretKey && 'secretKey'].filter(Boolean);
   if (missing.length) throw new Error(`S3 credentials incomplete: ${missing.join(' and ')} empty`);
 }
@@ -203,7 +204,7 @@ async function ensureSecret(
   client: KubeClient,
   namespace: string,
   name: string,
-  c: S3Credentials,
+  c: DifyS3Keys,
   journal: Journal,
 ): Promise<void> {
   const data = {

@@ -150,7 +150,7 @@ export {
   applyCutover,
   type ApplyCutoverOptions,
   type ApplyCutoverResult,
-  type S3Credentials,
+  type DifyS3Keys,
 } from './apply.js';
 export {
   CA_BUNDLE_CONFIGMAP,

@@ -8,8 +8,8 @@ import {
   parseKubeTarget,
   parseS3Target,
   type KubeTarget,
-  type S3Target,
 } from '@dify-storage/action-kit';
+import type { S3Target } from '@dify-storage/s3';
 import { BackupInputs as Inputs } from './backup-inputs.js';
 import { databaseUrlInput } from './targets.js';
 

@@ -1,13 +1,15 @@
 import {
   KUBE_NAME,
   parseInputs,
+  type InputParser,
   type InputReader,
   type SecretMasker,
   parseKubeTarget,
   parseS3Target,
   type KubeTarget,
-  type S3Target,
 } from '@dify-storage/action-kit';
+import type { DifyS3Keys } from '@dify-storage/kube';
+import type { S3Target } from '@dify-storage/s3';
 import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
 import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
 
@@ -29,6 +31,14 @@ export interface ConvertConfig {
   /** cutover: to prove the source is the storage the pods see (data identity). */
   databaseUrl?: string;
   s3: S3Target;
+  /**
+   * The static keys the cutover writes into Dify's Secret: `dify-access-key-id`/`dify-secret-access-key`,
+   * else the suite's own static keys. Undefined when neither exists (the suite's come from the
+   * AWS chain or are temporary): Dify 1.3.0 has no session-token setting and its IAM mode
+   * ignores S3_ENDPOINT, so the plan blocks (`difyKeysMissing` says why).
+   */
+  difyKeys?: DifyS3Keys;
+  difyKeysMissing?: string;
   stateDir: string;
   rolloutTimeoutSeconds: number;
   lockTtlSeconds: number;
@@ -78,7 +88,7 @@ export function readConvertConfig(
             }
           : {}),
         databaseUrl: databaseUrlInput(p, Inputs.DatabaseUrl),
-        s3: parseS3Target(p, env),
+        ...s3AndDifyKeys(p, env),
         ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
         stateDir: p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),
         rolloutTimeoutSeconds: p.integer(Inputs.RolloutTimeout, {
@@ -97,4 +107,40 @@ export function readConvertConfig(
     read,
     masker,
   );
+}
+
+/** The suite's S3 target and the keys for Dify's Secret (see ConvertConfig.difyKeys). */
+function s3AndDifyKeys(
+  p: InputParser,
+  env: NodeJS.ProcessEnv,
+): Pick<ConvertConfig, 's3' | 'difyKeys' | 'difyKeysMissing'> {
+  const s3 = parseS3Target(p, env);
+  const accessKey = p.secret(Inputs.DifyAccessKeyId);
+  const secretKey = p.secret(Inputs.DifySecretAccessKey);
+  p.mask(secretKey);
+  if ((accessKey === undefined) !== (secretKey === undefined)) {
+    p.fail(
+      `Give both '${Inputs.DifyAccessKeyId}' and '${Inputs.DifySecretAccessKey}', or neither.`,
+    );
+  }
+  return { s3, ...difyKeysOf(s3, accessKey && secretKey ? { accessKey, secretKey } : undefined) };
+}
+
+/** The keys given for Dify, else the suite's own when they are static and lasting. */
+export function difyKeysOf(
+  s3: S3Target,
+  given?: DifyS3Keys,
+): Pick<ConvertConfig, 'difyKeys' | 'difyKeysMissing'> {
+  if (given) return { difyKeys: given };
+  const own = s3.credentials;
+  if (typeof own !== 'function' && !own.sessionToken) {
+    return { difyKeys: { accessKey: own.accessKeyId, secretKey: own.secretAccessKey } };
+  }
+  const why =
+    typeof own === 'function'
+      ? "the suite's own credentials come from the AWS credential chain"
+      : "the suite's own keys are temporary (AWS_SESSION_TOKEN) and would stop working when they expire";
+  return {
+    difyKeysMissing: `Dify needs static S3 keys for its Secret and ${why}: set '${Inputs.DifyAccessKeyId}' and '${Inputs.DifySecretAccessKey}' (Dify 1.3.0 has no session-token setting, and its IAM mode ignores S3_ENDPOINT).`,
+  };
 }

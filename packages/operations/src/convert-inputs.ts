@@ -16,6 +16,8 @@ export const ConvertInputs = {
   LockTtl: 'lock-ttl',
   RunId: 'run-id',
   AllowVersion: 'allow-version',
+  DifyAccessKeyId: 'dify-access-key-id',
+  DifySecretAccessKey: 'dify-secret-access-key',
 } as const;
 
 export const ConvertOutputs = {

@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigurationError, CouldNotCheckError, errorMessage } from '@dify-storage/action-kit';
 import { writeFileAtomic } from '@dify-storage/common';
+import { NoCredentialsError } from '@dify-storage/s3';
 import {
   acquireLock,
   applyCutover,
@@ -32,7 +33,7 @@ import {
   type LockHandle,
   type Logger as KubeLogger,
   type Pod,
-  type S3Credentials,
+  type DifyS3Keys,
   type Workload,
   type WorkloadRef,
 } from '@dify-storage/kube';
@@ -49,7 +50,7 @@ import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
 import { checkStorageIdentity } from './identity.js';
 import { lockStateDir } from './state-lock.js';
 import type { Logger } from './logger.js';
-import { kubeClient, syncTarget } from './targets.js';
+import { kubeClient } from './targets.js';
 import { fixUpKeys, formatKeyFixUp } from './key-fixup.js';
 import { referencesPlanSection } from './references-run.js';
 import { writeJsonAtomic } from './verify-run.js';
@@ -416,19 +417,9 @@ class ConvertRun {
     }
   }
 
-  private credentials(): S3Credentials {
-    const c = this.config.s3.credentials;
-    if (!c) {
-      throw new ConfigurationError(
-        "Dify needs static S3 credentials for its Secret: set 'access-key-id' and 'secret-access-key' (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
-      );
-    }
-    if (c.sessionToken) {
-      this.log.warn(
-        'AWS_SESSION_TOKEN is set, but Dify gets only the access key and the secret key: temporary credentials would stop working when they expire.',
-      );
-    }
-    return { accessKey: c.accessKeyId, secretKey: c.secretAccessKey };
+  private credentials(): DifyS3Keys {
+    if (!this.config.difyKeys) throw new ConfigurationError(this.config.difyKeysMissing!);
+    return this.config.difyKeys;
   }
 
   private async checkStoragePath(): Promise<void> {
@@ -450,7 +441,7 @@ class ConvertRun {
   private async checkBucket(required: boolean): Promise<void> {
     let transport: S3Transport | undefined;
     try {
-      transport = new S3Transport(syncTarget(this.config.s3));
+      transport = new S3Transport(this.config.s3);
       // The plan's read-only check (it names an endpoint that is not S3), then the write probe.
       await checkBucketReadable(transport, this.config.s3.region);
       if (required) await writeProbe(transport, this.config.runId);
@@ -512,9 +503,11 @@ class ConvertRun {
       acceptFindings: accept,
     });
     if (this.config.phase === 'plan') {
-      const bucket = await bucketFinding(this.config);
-      plan.findings.push(bucket);
-      if (bucket.severity === 'blocker') plan.blockers.push(bucket);
+      for (const finding of [await bucketFinding(this.config), difyKeysFinding(this.config)]) {
+        if (!finding) continue;
+        plan.findings.push(finding);
+        if (finding.severity === 'blocker') plan.blockers.push(finding);
+      }
     }
     this.plan = plan;
     this.planMarkdown = renderPlanMarkdown(plan);
@@ -627,7 +620,7 @@ class ConvertRun {
     let report: SyncReport;
     try {
       report = await syncToBucket({
-        target: syncTarget(this.config.s3),
+        target: this.config.s3,
         root: this.source!,
         stateDir: path.join(this.config.stateDir, 'sync'),
         mode: 'delta',
@@ -646,7 +639,7 @@ class ConvertRun {
       const fixUp = await fixUpKeys({
         databaseUrl: this.config.databaseUrl,
         root: this.source!,
-        target: syncTarget(this.config.s3),
+        target: this.config.s3,
         dryRun: false,
       });
       this.log.info(formatKeyFixUp(fixUp));
@@ -662,7 +655,7 @@ class ConvertRun {
     }
   }
 
-  private async apply(credentials: S3Credentials) {
+  private async apply(credentials: DifyS3Keys) {
     try {
       return await applyCutover(this.client, {
         namespace: this.namespace,
@@ -711,14 +704,7 @@ export function lockHolderOf(error: unknown): LockHeldError | undefined {
 /** The plan's read-only look at the bucket: it exists, the credentials can list it, the region fits. */
 async function bucketFinding(config: ConvertConfig): Promise<Finding> {
   const where = `bucket "${config.s3.bucket}"${config.s3.endpoint ? ` at ${config.s3.endpoint}` : ''}`;
-  if (!config.s3.credentials) {
-    return {
-      code: 'bucket-not-checked',
-      severity: 'warning',
-      message: `${where} was not checked: no credentials given to the plan (the cutover checks it before the freeze)`,
-    };
-  }
-  const transport = new S3Transport(syncTarget(config.s3));
+  const transport = new S3Transport(config.s3);
   try {
     await checkBucketReadable(transport, config.s3.region);
     // The bucket will hold privkeys/<tenant>/private.pem: anyone-readable blocks the cutover.
@@ -738,10 +724,23 @@ async function bucketFinding(config: ConvertConfig): Promise<Finding> {
       message: `${where} exists, the credentials can list it, its region fits ${config.s3.region}, ${exposure.length ? `public access not checked ${exposure[0]}` : 'and it is not public'} (read-only check; the cutover proves it can write before the freeze). Advice: turn on default encryption and versioning.`,
     };
   } catch (error) {
+    if (error instanceof NoCredentialsError) {
+      return {
+        code: 'bucket-not-checked',
+        severity: 'warning',
+        message: `${where} was not checked: ${error.message} (the cutover checks it before the freeze)`,
+      };
+    }
     return { code: 'bucket-unusable', severity: 'blocker', message: errorMessage(error) };
   } finally {
     transport.close();
   }
+}
+
+/** The plan blocks when there are no static keys to write into Dify's Secret. */
+function difyKeysFinding(config: ConvertConfig): Finding | undefined {
+  if (config.difyKeys) return undefined;
+  return { code: 'dify-keys-missing', severity: 'blocker', message: config.difyKeysMissing! };
 }
 
 /** Puts and deletes one small object: the credentials can write where the delta copy will. */

@@ -5,7 +5,6 @@ import { listAll, S3Transport, walkTree } from '@dify-storage/sync';
 import type { ConvertConfig } from './convert-config.js';
 import { isFixUpKey } from './key-fixup.js';
 import { requireCompleteSnapshot } from './record-check.js';
-import { syncTarget } from './targets.js';
 
 /** Below this share of the bucket's objects, the source is not the tree the bucket was copied from. */
 const MIN_SOURCE_SHARE = 0.9;
@@ -47,7 +46,7 @@ export async function requireSourceCoversBucket(
 ): Promise<void> {
   let files = 0;
   for await (const e of walkTree(root)) if (e.kind === 'file') files += 1;
-  const transport = new S3Transport(syncTarget(config.s3));
+  const transport = new S3Transport(config.s3);
   let objects = 0;
   try {
     // The key fix-up's copies (keys that are not their own fs path) have no file of their own.

@@ -5,7 +5,8 @@ import {
   readStorageReferences,
   type StorageReference,
 } from '@dify-storage/dify';
-import { S3Transport, s3KeyProblem, type S3Target } from '@dify-storage/sync';
+import type { S3Target } from '@dify-storage/s3';
+import { S3Transport, s3KeyProblem } from '@dify-storage/sync';
 
 export interface KeyFixUpOptions {
   databaseUrl: string;

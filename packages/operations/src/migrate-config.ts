@@ -4,8 +4,8 @@ import {
   parseS3Target,
   type InputReader,
   type SecretMasker,
-  type S3Target,
 } from '@dify-storage/action-kit';
+import type { S3Target } from '@dify-storage/s3';
 import { MigrateInputs as Inputs, MODES, READ_BACK } from './migrate-inputs.js';
 import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
 

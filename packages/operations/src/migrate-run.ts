@@ -7,12 +7,12 @@ import {
   type SyncReport,
   type VerifyReport as BucketVerifyReport,
 } from '@dify-storage/sync';
+import type { S3Target } from '@dify-storage/s3';
 import { checkStorageIdentity } from './identity.js';
 import { fixUpKeys, formatKeyFixUp, isFixUpKey, type KeyFixUpReport } from './key-fixup.js';
 import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
 import { lockStateDir } from './state-lock.js';
-import { syncTarget } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
 
 const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
@@ -33,7 +33,7 @@ export type MigrateResult =
  * manifest) and bucket. Progress goes to the log every few seconds, never a line per file.
  */
 export async function runMigrate(config: MigrateConfig, log: Logger): Promise<MigrateResult> {
-  const target = syncTarget(config.s3);
+  const target = config.s3;
   const release = await lockStateDir(config.stateDir, `migrate --mode ${config.mode}`);
   try {
     return await migrate(config, target, log);
@@ -44,7 +44,7 @@ export async function runMigrate(config: MigrateConfig, log: Logger): Promise<Mi
 
 async function migrate(
   config: MigrateConfig,
-  target: ReturnType<typeof syncTarget>,
+  target: S3Target,
   log: Logger,
 ): Promise<MigrateResult> {
   const common = {

@@ -1,9 +1,8 @@
 import { link, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { S3Target } from '@dify-storage/action-kit';
+import type { S3Target } from '@dify-storage/s3';
 import type { OffNodeUploader } from '@dify-storage/backup';
 import { S3Transport, syncToBucket } from '@dify-storage/sync';
-import { syncTarget } from './targets.js';
 
 /**
  * Puts backup files in another bucket or prefix through the sync engine, so large archives go
@@ -12,7 +11,7 @@ import { syncTarget } from './targets.js';
  * system as the backup, no copy) whose relative path is the object key.
  */
 export function offNodeUploader(s3: S3Target, backupDir: string): OffNodeUploader {
-  const target = syncTarget(s3);
+  const target = s3;
   const transport = new S3Transport(target);
   return {
     async putFile(localPath, key) {

@@ -2,10 +2,10 @@ import {
   parseInputs,
   parseS3Target,
   type InputReader,
-  type S3Target,
   type SecretMasker,
 } from '@dify-storage/action-kit';
 import { readStorageReferences, REFERENCE_KINDS, type ReferenceKind } from '@dify-storage/dify';
+import type { S3Target } from '@dify-storage/s3';
 import { createS3Client } from '@dify-storage/s3';
 import {
   checkReferences,
@@ -14,7 +14,7 @@ import {
   type ReferenceReport,
 } from '@dify-storage/verify';
 import { READ_BACK } from './migrate-inputs.js';
-import { databaseUrlInput, s3Settings } from './targets.js';
+import { databaseUrlInput } from './targets.js';
 
 export interface ReferencesConfig {
   storagePath: string;
@@ -49,7 +49,7 @@ export function readReferencesConfig(
 
 /** Every reference against the source tree and, when given, the bucket; never writes. */
 export async function runReferences(config: ReferencesConfig): Promise<ReferenceReport> {
-  const client = config.s3 ? createS3Client(s3Settings(config.s3)) : undefined;
+  const client = config.s3 ? createS3Client(config.s3) : undefined;
   try {
     return await checkReferences({
       references: readStorageReferences(config.databaseUrl),

@@ -7,8 +7,8 @@ import {
   parseKubeTarget,
   parseS3Target,
   type KubeTarget,
-  type S3Target,
 } from '@dify-storage/action-kit';
+import type { S3Target } from '@dify-storage/s3';
 import { RollbackInputs as Inputs } from './rollback-inputs.js';
 
 export interface RollbackConfig {

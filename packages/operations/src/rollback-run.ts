@@ -33,7 +33,7 @@ import { syncFromBucket, type SyncReport } from '@dify-storage/sync';
 import { progressOf, transferLine, type Logger } from './logger.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
-import { kubeClient, syncTarget } from './targets.js';
+import { kubeClient } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
 
 /** Progress of a rollback on disk, so an interrupted run resumes instead of redoing a step. */
@@ -240,7 +240,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
       `The storage directory ${storagePath} does not exist on this runner: is it on the node of backup ${record.id} (${record.nodeName ?? 'unknown'})?`,
     );
   }
-  const target = syncTarget(config.s3);
+  const target = config.s3;
   const objects: KubeObject[] = await Promise.all(
     record.kubernetes.objects
       .filter((o) => ['StatefulSet', 'ConfigMap', 'Service'].includes(o.kind))

@@ -1,46 +1,11 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  ConfigurationError,
-  CouldNotCheckError,
-  type InputParser,
-  type KubeTarget,
-  type S3Target,
-} from '@dify-storage/action-kit';
+import { CouldNotCheckError, type InputParser, type KubeTarget } from '@dify-storage/action-kit';
 import { KubeClient } from '@dify-storage/kube';
-import type { S3Settings } from '@dify-storage/s3';
-import type { S3Target as SyncTarget } from '@dify-storage/sync';
 
 /** Where the copy journal, the cutover state and the default reports live on the node. */
 export const DEFAULT_STATE_DIR = '/var/lib/dify-storage/state';
-
-/** The sync engine signs its own requests, so it needs static credentials. */
-export function syncTarget(s3: S3Target, bucket = s3.bucket): SyncTarget {
-  if (!s3.credentials) {
-    throw new ConfigurationError(
-      "The copy needs static S3 credentials: set 'access-key-id' and 'secret-access-key' (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).",
-    );
-  }
-  return {
-    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-    region: s3.region,
-    bucket,
-    forcePathStyle: s3.forcePathStyle,
-    credentials: s3.credentials,
-    ...(s3.caBundle ? { caBundle: s3.caBundle } : {}),
-  };
-}
-
-export function s3Settings(s3: S3Target): S3Settings {
-  return {
-    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-    region: s3.region,
-    forcePathStyle: s3.forcePathStyle,
-    ...(s3.credentials ? { credentials: s3.credentials } : {}),
-    ...(s3.caBundle ? { caBundle: s3.caBundle } : {}),
-  };
-}
 
 export function kubeClient(kube: KubeTarget): KubeClient {
   if (!kube.kubeconfig) requireDefaultKubeconfig();

@@ -7,8 +7,8 @@ import {
   parseKubeTarget,
   parseS3Target,
   type KubeTarget,
-  type S3Target,
 } from '@dify-storage/action-kit';
+import type { S3Target } from '@dify-storage/s3';
 import { STAGES, type StageName } from '@dify-storage/verify';
 import { READ_BACK } from './migrate-inputs.js';
 import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';

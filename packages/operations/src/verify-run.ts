@@ -3,7 +3,7 @@ import { checkTlsTrust, verifyBucket } from '@dify-storage/sync';
 import { verifyDify, type StageResult, type VerifyReport } from '@dify-storage/verify';
 import { isFixUpKey } from './key-fixup.js';
 import type { Logger } from './logger.js';
-import { kubeClient, s3Settings, syncTarget } from './targets.js';
+import { kubeClient } from './targets.js';
 import type { VerifyConfig } from './verify-config.js';
 import { checkWorkloads } from './workloads-check.js';
 
@@ -31,7 +31,7 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
   if (config.s3.endpoint) await checkTlsTrust(config.s3.endpoint, config.s3.caBundle);
   const client = kubeClient(config.kube);
   const report = await verifyDify({
-    s3: s3Settings(config.s3),
+    s3: config.s3,
     bucket: config.s3.bucket,
     ...(config.difyUrl ? { difyUrl: config.difyUrl } : {}),
     ...(config.appApiKey ? { appApiKey: config.appApiKey } : {}),
@@ -58,7 +58,7 @@ export async function runVerify(config: VerifyConfig, log: Logger): Promise<Veri
       ? {
           checkStoredFiles: async () => {
             const r = await verifyBucket({
-              target: syncTarget(config.s3),
+              target: config.s3,
               manifest: config.manifestPath!,
               readBack: READ_BACK_FRACTION[config.readBack],
               // Objects the key fix-up put at keys that are not their own fs path.

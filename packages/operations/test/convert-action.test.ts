@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { S3Credentials } from '@dify-storage/s3';
 import { acquireLock, objectPath } from '@dify-storage/kube';
 import { run } from '../../../actions/convert-workloads/src/main.js';
 import { runActionInProcess } from '../../../action-tests/src/bundles.js';
@@ -30,7 +31,7 @@ async function runStep(
   extra: Record<string, string> = {},
 ): ReturnType<typeof runActionInProcess> {
   const config = fx.config();
-  const creds = config.s3.credentials!;
+  const creds = config.s3.credentials as S3Credentials;
   const inputs: Record<string, string> = {
     phase,
     kubeconfig: fx.kubeconfig,
@@ -64,7 +65,7 @@ describe('convert-workloads action', () => {
     expect(step.summary).toContain('<h1>Cutover plan: ready</h1>');
     expect(step.summary).toContain('### ConfigMap `dify-shared-config`');
     expect(step.summary).toContain('`S3_ACCESS_KEY`, `S3_SECRET_KEY` (values are never shown)');
-    const secret = fx.config().s3.credentials!.secretAccessKey;
+    const secret = fx.config().difyKeys!.secretKey;
     expect(step.summary).not.toContain(secret);
     // Masked, never printed in clear outside the add-mask command.
     expect(step.log.replaceAll(`::add-mask::${secret}`, '')).not.toContain(secret);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { classifyError } from '@dify-storage/action-kit';
+import type { S3Credentials } from '@dify-storage/s3';
 import {
   acquireLock,
   labelSelectorString,
@@ -88,11 +89,44 @@ describe('plan', () => {
       name: 'dify-s3-credentials',
       keys: ['S3_ACCESS_KEY', 'S3_SECRET_KEY'],
     });
-    const { secretAccessKey } = fx.config().s3.credentials!;
+    const { secretKey: secretAccessKey } = fx.config().difyKeys!;
     for (const text of [md, JSON.stringify(plan), log.lines.join('\n')]) {
       for (const secret of [...SECRETS_IN_FIXTURE, secretAccessKey])
         expect(text).not.toContain(secret);
     }
+  });
+
+  it('checks the bucket with credentials from a provider, and blocks without static keys for Dify', async () => {
+    const s3 = fx.config().s3;
+    const keys = s3.credentials as S3Credentials;
+    let asked = 0;
+    const provider = async () => {
+      asked++;
+      return keys;
+    };
+    const result = await runConvert(
+      fx.config({ phase: 'plan', s3: { ...s3, credentials: provider } }),
+      memoryLogger(),
+      FAST,
+    );
+    expect(asked).toBeGreaterThan(0);
+    const codes = result.plan.findings.map((f) => `${f.severity}:${f.code}`);
+    expect(codes).toContain('info:bucket-ok');
+    expect(result.plan.blockers.map((b) => b.code)).toEqual(['dify-keys-missing']);
+    expect(result.planMarkdown).toContain(
+      "Dify needs static S3 keys for its Secret and the suite's own credentials come from the AWS credential chain: set 'dify-access-key-id' and 'dify-secret-access-key'",
+    );
+    // Given separately, they are what the plan takes (no blocker).
+    const given = await runConvert(
+      fx.config({
+        phase: 'plan',
+        s3: { ...s3, credentials: provider },
+        difyKeys: { accessKey: keys.accessKeyId, secretKey: keys.secretAccessKey },
+      }),
+      memoryLogger(),
+      FAST,
+    );
+    expect(given.plan.blockers).toEqual([]);
   });
 
   it('explains an unexpected shape (api and worker on different nodes, different directories)', async () => {
@@ -203,7 +237,7 @@ describe('cutover', () => {
     expect(Object.keys(cm.data ?? {}).filter((k) => k.startsWith('OPENDAL_'))).toEqual([]);
     expect(cm.data).not.toHaveProperty('S3_SECRET_KEY');
     const secret = await client.get<Secret>(objectPath('Secret', NS, 'dify-s3-credentials'));
-    const { accessKeyId, secretAccessKey } = fx.config().s3.credentials!;
+    const { accessKey: accessKeyId, secretKey: secretAccessKey } = fx.config().difyKeys!;
     expect(Buffer.from(secret.data!.S3_ACCESS_KEY!, 'base64').toString()).toBe(accessKeyId);
     expect(Buffer.from(secret.data!.S3_SECRET_KEY!, 'base64').toString()).toBe(secretAccessKey);
     // The lock is released.
@@ -277,12 +311,18 @@ describe('cutover', () => {
 
   it('refuses apply without credentials, and cutover with an unusable bucket, before any change', async () => {
     const before = await resourceVersions(fx.client);
-    const config = fx.config({ phase: 'apply' });
-    delete config.s3.credentials;
+    // The suite's own access through a provider (the AWS chain): no static keys for Dify.
+    const s3 = fx.config().s3;
+    const keys = s3.credentials;
+    const config = fx.config({
+      phase: 'apply',
+      s3: { ...s3, credentials: async () => keys as S3Credentials },
+    });
     const noCreds = await failure(runConvert(config, memoryLogger(), FAST));
     expect(noCreds.message).toContain(
-      "Dify needs static S3 credentials for its Secret: set 'access-key-id'",
+      "Dify needs static S3 keys for its Secret and the suite's own credentials come from the AWS credential chain: set 'dify-access-key-id' and 'dify-secret-access-key' (Dify 1.3.0 has no session-token setting, and its IAM mode ignores S3_ENDPOINT).",
     );
+    expect(classifyError(noCreds).exitCode).toBe(2);
 
     const missing = fx.config({ phase: 'cutover' });
     missing.s3 = { ...missing.s3, bucket: `${fx.bucket}-absent` };

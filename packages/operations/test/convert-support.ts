@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { objectPath, waitForRollout, type KubeClient, type KubeObject } from '@dify-storage/kube';
-import type { ConvertConfig, Logger } from '../src/index.js';
+import { difyKeysOf, type ConvertConfig, type Logger } from '../src/index.js';
 import { testEnv } from '../../../action-tests/src/proving-ground/index.js';
 import {
   createTestBucket,
@@ -57,27 +57,33 @@ export async function startFixture(): Promise<ConvertFixture> {
     storageDir,
     stateDir,
     kubeconfig,
-    config: (overrides = {}) => ({
-      phase: 'plan',
-      kube: { kubeconfig, namespace: NS },
-      apiName: 'dify-api',
-      workerName: 'dify-worker',
-      secretName: 'dify-s3-credentials',
-      storageMountPath: '/app/api/storage',
-      storagePath: storageDir,
-      s3: {
-        bucket,
-        endpoint: env.DSM_S3_ENDPOINT,
-        region: env.DSM_S3_REGION,
-        forcePathStyle: true,
-        credentials: { accessKeyId: env.DSM_S3_ACCESS_KEY, secretAccessKey: env.DSM_S3_SECRET_KEY },
-      },
-      stateDir,
-      rolloutTimeoutSeconds: 30,
-      lockTtlSeconds: 60,
-      runId: 'run-1',
-      ...overrides,
-    }),
+    config: (overrides = {}) => {
+      const config: ConvertConfig = {
+        phase: 'plan',
+        kube: { kubeconfig, namespace: NS },
+        apiName: 'dify-api',
+        workerName: 'dify-worker',
+        secretName: 'dify-s3-credentials',
+        storageMountPath: '/app/api/storage',
+        storagePath: storageDir,
+        s3: {
+          bucket,
+          endpoint: env.DSM_S3_ENDPOINT,
+          region: env.DSM_S3_REGION,
+          forcePathStyle: true,
+          credentials: {
+            accessKeyId: env.DSM_S3_ACCESS_KEY,
+            secretAccessKey: env.DSM_S3_SECRET_KEY,
+          },
+        },
+        stateDir,
+        rolloutTimeoutSeconds: 30,
+        lockTtlSeconds: 60,
+        runId: 'run-1',
+        ...overrides,
+      };
+      return 'difyKeys' in overrides ? config : { ...difyKeysOf(config.s3), ...config };
+    },
     async close() {
       await cluster.close();
       await deleteTestBucket(s3, bucket).catch(() => undefined);

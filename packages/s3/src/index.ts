@@ -1,8 +1,14 @@
+export { createS3Client, type S3Settings } from './client.js';
 export {
-  createS3Client,
-  s3SettingsFromEnv,
+  awsCredentialChain,
+  createAwsCredentialChain,
+  CredentialsCache,
+  NoCredentialsError,
+  REFRESH_MARGIN_MS,
+  type CredentialSource,
+  type CredentialsProvider,
   type S3Credentials,
-  type S3Settings,
-} from './client.js';
+} from './credentials.js';
 export { multipartEtag, unquoteEtag } from './etag.js';
 export { NotS3EndpointError, notS3Answer, notS3EndpointMessage, rejectNotS3 } from './not-s3.js';
+export { REGION_NAME, type S3Target } from './target.js';

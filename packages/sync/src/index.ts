@@ -1,7 +1,6 @@
 export { syncToBucket, type SyncToBucketOptions } from './sync-to-bucket.js';
 export {
   S3Transport,
-  type S3Target,
   type TransportOptions,
   type S3Op,
   type ObjectInfo,

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { SyncConfigError } from './errors.js';
-import type { S3Target, TransportOptions } from './transport.js';
+import type { S3Target } from '@dify-storage/s3';
+import type { TransportOptions } from './transport.js';
 import type { ProgressEvent } from './report.js';
 
 /** Options shared by every operation that talks to a bucket. */

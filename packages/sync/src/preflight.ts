@@ -1,14 +1,6 @@
-import { notS3EndpointMessage } from '@dify-storage/s3';
+import { notS3EndpointMessage, REGION_NAME } from '@dify-storage/s3';
 import { S3RequestError, SyncConfigError } from './errors.js';
 import type { S3Transport } from './transport.js';
-
-const REGION = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-
-export function validateRegion(region: string): void {
-  if (!REGION.test(region)) {
-    throw new SyncConfigError(`region "${region}" is not a region name (expected e.g. us-east-1)`);
-  }
-}
 
 /**
  * Proves before any write that the endpoint answers, the credentials are accepted, the bucket
@@ -77,7 +69,7 @@ export async function preflight(t: S3Transport, region: string): Promise<void> {
     const effective = loc === '' ? 'us-east-1' : loc === 'EU' ? 'eu-west-1' : loc;
     if (
       loc !== 'default' &&
-      REGION.test(effective) &&
+      REGION_NAME.test(effective) &&
       /\d$/.test(effective) &&
       effective !== region
     ) {

@@ -1,16 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
+import type { S3Credentials } from '@dify-storage/s3';
 
 /**
  * A lean AWS Signature Version 4 signer for S3 requests. It exists because the SDK's middleware
  * stack costs ~2.5 ms of CPU per request and the copy of small files is bound by client CPU; this
- * costs two SHA-256 operations and one HMAC per request (the signing key is cached per day).
+ * costs two SHA-256 operations and one HMAC per request (the signing key is cached per day and
+ * secret key: credentials from a provider change during a long copy).
  */
-export interface SigningCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 
@@ -39,12 +35,12 @@ export function canonicalQuery(query: Record<string, string> | undefined): strin
 
 export class SigV4Signer {
   private dateStamp = '';
+  private secret = '';
   private signingKey: Buffer = Buffer.alloc(0);
   private lastSecond = -1;
   private amzDate = '';
 
   constructor(
-    private readonly credentials: SigningCredentials,
     private readonly region: string,
     private readonly service = 's3',
     private readonly clock: () => number = Date.now,
@@ -60,15 +56,14 @@ export class SigV4Signer {
     return this.amzDate;
   }
 
-  private keyFor(dateStamp: string): Buffer {
-    if (dateStamp !== this.dateStamp) {
-      const kDate = createHmac('sha256', `AWS4${this.credentials.secretAccessKey}`)
-        .update(dateStamp)
-        .digest();
+  private keyFor(dateStamp: string, secret: string): Buffer {
+    if (dateStamp !== this.dateStamp || secret !== this.secret) {
+      const kDate = createHmac('sha256', `AWS4${secret}`).update(dateStamp).digest();
       const kRegion = createHmac('sha256', kDate).update(this.region).digest();
       const kService = createHmac('sha256', kRegion).update(this.service).digest();
       this.signingKey = createHmac('sha256', kService).update('aws4_request').digest();
       this.dateStamp = dateStamp;
+      this.secret = secret;
     }
     return this.signingKey;
   }
@@ -79,6 +74,7 @@ export class SigV4Signer {
    * `x-amz-*` headers and which protects `content-md5`.
    */
   sign(
+    credentials: S3Credentials,
     method: string,
     encodedPath: string,
     query: string,
@@ -88,8 +84,8 @@ export class SigV4Signer {
     const amzDate = this.now();
     headers['x-amz-date'] = amzDate;
     headers['x-amz-content-sha256'] = payloadHash;
-    if (this.credentials.sessionToken) {
-      headers['x-amz-security-token'] = this.credentials.sessionToken;
+    if (credentials.sessionToken) {
+      headers['x-amz-security-token'] = credentials.sessionToken;
     }
     const names = Object.keys(headers).sort();
     let canonicalHeaders = '';
@@ -99,10 +95,10 @@ export class SigV4Signer {
     const dateStamp = amzDate.slice(0, 8);
     const scope = `${dateStamp}/${this.region}/${this.service}/aws4_request`;
     const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const signature = createHmac('sha256', this.keyFor(dateStamp))
+    const signature = createHmac('sha256', this.keyFor(dateStamp, credentials.secretAccessKey))
       .update(stringToSign)
       .digest('hex');
     headers['authorization'] =
-      `AWS4-HMAC-SHA256 Credential=${this.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+      `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   }
 }

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { normalizePrefix } from './keys.js';
 import { md5Line } from './manifest.js';
 import { SortedRecordReader, SyncState } from './state.js';
-import type { S3Target } from './transport.js';
+import type { S3Target } from '@dify-storage/s3';
 
 function endpointOrigin(target: S3Target): string {
   return new URL(target.endpoint || `https://s3.${target.region}.amazonaws.com`).origin;

@@ -9,7 +9,7 @@ import { normalizePrefix, unsafeKeyReason } from './keys.js';
 import { listParallel } from './listing.js';
 import { loadManifest, type ManifestRecord, type ManifestSource } from './manifest.js';
 import { positiveInt, type BucketOptions } from './options.js';
-import { preflight, validateRegion } from './preflight.js';
+import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
 import type { HeadInfo, ObjectInfo } from './transport.js';
 import { parseMtime } from './walk.js';
@@ -48,7 +48,6 @@ interface FromBucketConfig {
 }
 
 async function fromBucketConfig(options: SyncFromBucketOptions): Promise<FromBucketConfig> {
-  validateRegion(options.target.region);
   const concurrency = positiveInt('concurrency', options.concurrency, 16, 1, 1024);
   const prefix = normalizePrefix(options.prefix);
   const dryRun = options.dryRun ?? false;

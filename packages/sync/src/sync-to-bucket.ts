@@ -13,7 +13,7 @@ import { joinKey, normalizePrefix } from './keys.js';
 import { listParallel } from './listing.js';
 import { ListingCursor, march } from './march.js';
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
-import { preflight, validateRegion } from './preflight.js';
+import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
 import { SyncState, type FileRecord } from './state.js';
 import { UnsupportedFileError, Uploader, fileRecord, openError, type Outcome } from './upload.js';
@@ -142,7 +142,6 @@ export async function syncToBucket(options: SyncToBucketOptions): Promise<SyncRe
   const started = Date.now();
   const cfg = toBucketConfig(options);
   await assertRootDirectory(options.root);
-  validateRegion(options.target.region);
   const exclude = compileExcludes(options.exclude);
   return new ToBucketSync(options, { ...cfg, exclude }).run(started);
 }

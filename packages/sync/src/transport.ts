@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { notS3Answer } from '@dify-storage/s3';
+import { CredentialsCache, NoCredentialsError, notS3Answer, type S3Target } from '@dify-storage/s3';
 import { Http1Pool } from './http1.js';
 import { createHash } from 'node:crypto';
 import {
@@ -13,22 +13,6 @@ import {
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, canonicalQuery, uriEncode } from './sigv4.js';
 import { certificateProblem, isCertificateError } from './tls.js';
 import { decodeXml, escapeXml, xmlBlocks, xmlText } from './xml.js';
-
-/** Where and how to reach the bucket. Credentials are held in memory only. */
-export interface S3Target {
-  /** `http(s)://host:port` of an S3-compatible server; default AWS (`https://s3.<region>.amazonaws.com`). */
-  endpoint?: string;
-  region: string;
-  bucket: string;
-  /** `http://host/bucket/key` (MinIO, RGW); default true. */
-  forcePathStyle?: boolean;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /**
-   * PEM of the CA(s) an https endpoint's certificate chains to (a private CA); it replaces the
-   * public roots, as boto3's AWS_CA_BUNDLE does. Certificates are always verified.
-   */
-  caBundle?: string;
-}
 
 export interface TransportOptions {
   /** Keep-alive sockets; at least the copy concurrency. */
@@ -113,6 +97,15 @@ export interface PartInfo {
   size: number;
 }
 
+/** What S3 answers to a token past its expiry or keys no longer valid (botocore's refresh set). */
+const REFUSED_CREDENTIALS = new Set([
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'TokenRefreshRequired',
+  'InvalidToken',
+  'InvalidAccessKeyId',
+]);
+
 export function unquote(etag: string | undefined): string {
   if (!etag) return '';
   return etag.replace(/^"|"$/g, '').replace(/^&quot;|&quot;$/g, '');
@@ -133,6 +126,7 @@ export class S3Transport {
   readonly endpointUrl: URL;
   private readonly pathStyle: boolean;
   private readonly signer: SigV4Signer;
+  private readonly credentials: CredentialsCache;
   private readonly agent: http.Agent;
   private readonly mod: typeof http | typeof https;
   private readonly host: string;
@@ -145,11 +139,6 @@ export class S3Transport {
   private readonly fast: Http1Pool | undefined;
 
   constructor(target: S3Target, options: TransportOptions = {}) {
-    if (!target.bucket) throw new SyncConfigError('bucket is required');
-    if (!target.region) throw new SyncConfigError('region is required (e.g. us-east-1)');
-    if (!target.credentials?.accessKeyId || !target.credentials?.secretAccessKey) {
-      throw new SyncConfigError('credentials are required: an access key id and a secret key');
-    }
     const endpoint = target.endpoint || `https://s3.${target.region}.amazonaws.com`;
     let url: URL;
     try {
@@ -165,7 +154,8 @@ export class S3Transport {
     this.endpointUrl = url;
     this.bucket = target.bucket;
     this.pathStyle = target.forcePathStyle ?? true;
-    this.signer = new SigV4Signer(target.credentials, target.region);
+    this.signer = new SigV4Signer(target.region);
+    this.credentials = new CredentialsCache(target.credentials);
     const agentOptions = {
       keepAlive: true,
       maxSockets: options.maxSockets ?? 64,
@@ -213,8 +203,11 @@ export class S3Transport {
     return `${base}${bucketPart}/${uriEncode(key, true)}`;
   }
 
-  /** Signs a request: its path (with query) and headers. */
-  private prepare(spec: RequestSpec): { path: string; headers: Record<string, string> } {
+  /** Signs a request: its path (with query) and headers, with the credentials current now. */
+  private async prepare(
+    spec: RequestSpec,
+  ): Promise<{ path: string; headers: Record<string, string> }> {
+    const credentials = await this.credentials.get();
     const encodedPath = this.path(spec.key);
     const query = canonicalQuery(spec.query);
     const headers: Record<string, string> = { host: this.host };
@@ -231,14 +224,14 @@ export class S3Transport {
           : spec.signBody
             ? createHash('sha256').update(spec.body).digest('hex')
             : UNSIGNED_PAYLOAD);
-    this.signer.sign(spec.method, encodedPath, query, headers, payloadHash);
+    this.signer.sign(credentials, spec.method, encodedPath, query, headers, payloadHash);
     this.counts[spec.op] = (this.counts[spec.op] ?? 0) + 1;
     return { path: query ? `${encodedPath}?${query}` : encodedPath, headers };
   }
 
   /** One attempt over node:http; resolves with the response (body unread). */
-  private attempt(spec: RequestSpec): Promise<IncomingMessage> {
-    const { path, headers } = this.prepare(spec);
+  private async attempt(spec: RequestSpec): Promise<IncomingMessage> {
+    const { path, headers } = await this.prepare(spec);
     return new Promise((resolve, reject) => {
       const req = this.mod.request(
         {
@@ -269,7 +262,7 @@ export class S3Transport {
   /** One attempt with the whole response read. */
   private async attemptBuffered(spec: RequestSpec): Promise<S3Response> {
     if (this.fast && !spec.bodyStream) {
-      const { path, headers } = this.prepare(spec);
+      const { path, headers } = await this.prepare(spec);
       return this.fast.request(spec.method, path, headers, spec.body);
     }
     const res = await this.attempt(spec);
@@ -294,6 +287,7 @@ export class S3Transport {
   async send(spec: RequestSpec, stream: true): Promise<IncomingMessage>;
   async send(spec: RequestSpec, stream = false): Promise<S3Response | IncomingMessage> {
     const maxAttempts = spec.maxAttempts ?? this.maxAttempts;
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       let status: number;
       let headers: S3Response['headers'];
@@ -309,6 +303,7 @@ export class S3Transport {
           ({ status, headers, body } = await this.attemptBuffered(spec));
         }
       } catch (error) {
+        if (error instanceof NoCredentialsError) throw error;
         const code = (error as NodeJS.ErrnoException).code;
         if (isCertificateError(code)) {
           const problem = certificateProblem(this.endpointUrl.origin, error as Error);
@@ -342,6 +337,13 @@ export class S3Transport {
       if (ok) return { status, headers, body };
       const text = body.toString('utf8');
       const code = xmlText(text, 'Code') ?? statusCode(status);
+      // Credentials from a provider revoked or expired before their time: ask it again, once.
+      if (!refreshed && this.credentials.refreshable && REFUSED_CREDENTIALS.has(code)) {
+        refreshed = true;
+        this.credentials.invalidate();
+        attempt--;
+        continue;
+      }
       const retryable = isRetryableStatus(status, code);
       if (retryable && attempt + 1 < maxAttempts) {
         this.retries++;

@@ -11,7 +11,7 @@ import { listParallel } from './listing.js';
 import { ListingCursor, march } from './march.js';
 import { loadManifest, type ManifestRecord, type ManifestSource } from './manifest.js';
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
-import { preflight, validateRegion } from './preflight.js';
+import { preflight } from './preflight.js';
 import { LIST_LIMIT } from './report.js';
 import { SortedRecordReader, SyncState } from './state.js';
 import { S3Transport, type ObjectInfo, type S3Op } from './transport.js';
@@ -118,7 +118,6 @@ export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport
   const readBack = options.readBack ?? 0;
   if (!(readBack >= 0 && readBack <= 1))
     throw new SyncConfigError(`readBack must be between 0 and 1, got ${readBack}`);
-  validateRegion(options.target.region);
   const concurrency = positiveInt(
     'concurrency',
     options.concurrency,

@@ -4,13 +4,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import {
-  SyncFailedError,
-  syncToBucket,
-  verifyBucket,
-  type S3Target,
-  type SyncReport,
-} from '../src/index.js';
+import type { S3Target } from '@dify-storage/s3';
+import { SyncFailedError, syncToBucket, verifyBucket, type SyncReport } from '../src/index.js';
 import { bytes, getObject, newBucket, tempDir, writeFile } from './helpers.js';
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,8 @@ import {
 } from '../../../action-tests/src/proving-ground/extra-gateway.js';
 import { DEFAULT_STATE_DIR } from '../../../action-tests/src/proving-ground/index.js';
 import { freePort } from '../../../action-tests/src/kube/index.js';
-import { syncToBucket, verifyBucket, type S3Target } from '../src/index.js';
+import type { S3Target } from '@dify-storage/s3';
+import { syncToBucket, verifyBucket } from '../src/index.js';
 import { bytes, newBucket, tempDir, writeFile } from './helpers.js';
 
 describe('radosgw restarted in the middle of a copy', () => {

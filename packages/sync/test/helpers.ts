@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { S3Transport, type S3Target } from '../src/index.js';
+import type { S3Target } from '@dify-storage/s3';
+import { S3Transport } from '../src/index.js';
 
 /** The proving ground's RGW, as exported by the jest global setup. */
 export function rgwTarget(bucket: string): S3Target {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { syncToBucket, type S3Target, type SyncReport } from '../src/index.js';
+import type { S3Target } from '@dify-storage/s3';
+import { syncToBucket, type SyncReport } from '../src/index.js';
 import { listKeys, newBucket, tempDir, writeFile } from './helpers.js';
 
 // A name written into the storage tree from inside a Dify pod: a control character that XML 1.0

@@ -4,12 +4,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import {
-  syncToBucket,
-  verifyBucket,
-  type S3Target,
-  type SyncToBucketOptions,
-} from '../src/index.js';
+import type { S3Target } from '@dify-storage/s3';
+import { syncToBucket, verifyBucket, type SyncToBucketOptions } from '../src/index.js';
 import { bytes, newBucket, tempDir, writeFile } from './helpers.js';
 
 const MiB = 1024 * 1024;

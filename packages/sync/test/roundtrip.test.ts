@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { S3Credentials, S3Target } from '@dify-storage/s3';
 import {
   S3Transport,
   SyncConfigError,
@@ -12,7 +13,6 @@ import {
   syncToBucket,
   verifyBucket,
   writeMd5List,
-  type S3Target,
   type SyncReport,
 } from '../src/index.js';
 import { rcloneEnv } from '../../../action-tests/src/proving-ground/s3.js';
@@ -255,7 +255,10 @@ describe('a target that cannot work fails before any write, with a clear error',
     ],
     [
       'wrong secret',
-      (t: S3Target) => ({ ...t, credentials: { ...t.credentials, secretAccessKey: 'wrong' } }),
+      (t: S3Target) => ({
+        ...t,
+        credentials: { ...(t.credentials as S3Credentials), secretAccessKey: 'wrong' },
+      }),
       /credentials rejected.*SignatureDoesNotMatch/,
     ],
     [
@@ -267,11 +270,6 @@ describe('a target that cannot work fails before any write, with a clear error',
       'unreachable endpoint',
       (t: S3Target) => ({ ...t, endpoint: 'http://127.0.0.1:9' }),
       /S3 endpoint unreachable.*ECONNREFUSED/,
-    ],
-    [
-      'bad region',
-      (t: S3Target) => ({ ...t, region: 'not a region' }),
-      /region "not a region" is not a region name/,
     ],
   ])('%s', async (_name, mutate, message) => {
     await expect(syncToBucket({ root, target: mutate(target) })).rejects.toThrow(message);

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { raceSymlinkSwap, swapForSymlink } from '../../../action-tests/src/symlink-swap.js';
-import { syncToBucket, type S3Target } from '../src/index.js';
+import type { S3Target } from '@dify-storage/s3';
+import { syncToBucket } from '../src/index.js';
 import { getObject, listKeys, newBucket, tempDir, writeFile } from './helpers.js';
 
 // A Dify pod can write into the storage directory: between the walk classifying an entry and the
