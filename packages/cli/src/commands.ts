@@ -7,7 +7,9 @@ import {
   readMigrateConfig,
   readRollbackConfig,
   readVerifyConfig,
+  readPluginDaemonConfig,
   runBackup,
+  runPluginDaemon,
   runConvert,
   runMigrate,
   runReferences,
@@ -111,6 +113,47 @@ function convertPhase(phase: 'plan' | 'cutover', summary: string, examples: stri
 }
 
 /** `references` has no action: the S3 and database flags as verify-dify declares them. */
+/** The plugin daemon's opt-in move: its own bucket, with the cluster and S3 flags of convert-workloads. */
+const PLUGIN_DAEMON_FLAGS: Flag[] = [
+  {
+    name: 'phase',
+    description:
+      'move: stop the daemon, copy plugin/, plugin_packages/, assets/, persistence/ into the bucket, set its S3 env, start it; rollback: copy back what it wrote there and restore its local settings.',
+    required: true,
+    allowed: 'one of: move, rollback',
+  },
+  {
+    name: 'plugin-daemon-name',
+    description: 'The Deployment or StatefulSet running langgenius/dify-plugin-daemon.',
+    default: 'dify-plugin-daemon',
+  },
+  {
+    name: 'plugin-storage-path',
+    description:
+      "Where this runner sees the daemon's local root (PLUGIN_STORAGE_LOCAL_ROOT); default: its hostPath.",
+  },
+  ...actionInputs('convert-workloads').filter((f) =>
+    [
+      'kubeconfig',
+      'namespace',
+      'endpoint',
+      'region',
+      'path-style',
+      'access-key-id',
+      'secret-access-key',
+      'ca-bundle',
+      'state-dir',
+      'rollout-timeout',
+    ].includes(f.name),
+  ),
+  {
+    name: 'bucket',
+    description:
+      "The daemon's own bucket (PLUGIN_STORAGE_OSS_BUCKET), not Dify's: its keys would mix with Dify's.",
+    required: true,
+  },
+];
+
 const REFERENCES_FLAGS: Flag[] = [
   {
     name: 'storage-path',
@@ -308,6 +351,28 @@ export const COMMANDS: Record<string, Command> = {
           r.status === 'pass'
             ? 'dify-storage plan shows what the cutover would change.'
             : 'find the missing files listed above (a backup, another node) before the cutover.',
+        result: r,
+      };
+    },
+  }),
+  'plugin-daemon': command({
+    summary:
+      "Opt-in: move the plugin daemon's local storage to its own S3 bucket (or back, --phase rollback).",
+    flags: PLUGIN_DAEMON_FLAGS,
+    examples: [
+      `${S3_ENV} dify-storage plugin-daemon --phase move --bucket dify-plugins --namespace dify`,
+      `${S3_ENV} dify-storage plugin-daemon --phase rollback --bucket dify-plugins --namespace dify`,
+    ],
+    config: (read, env) => readPluginDaemonConfig(read, env, noMask),
+    async run(config, _env, log) {
+      const r = await runPluginDaemon(config, log);
+      return {
+        text: r.message,
+        outcome: 'done',
+        next:
+          config.phase === 'move'
+            ? 'check that plugins still work; dify-storage plugin-daemon --phase rollback (same flags) undoes it.'
+            : 'the daemon stores locally again.',
         result: r,
       };
     },

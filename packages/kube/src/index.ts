@@ -157,12 +157,15 @@ export {
   CA_BUNDLE_ENV,
   CA_BUNDLE_KEY,
   CA_BUNDLE_PATH,
+  caBundleConfigMap,
   caBundleFile,
   mountCaBundle,
 } from './ca-bundle.js';
 export {
   detectLocalState,
+  pluginDaemonStorage,
   readOtherWorkloads,
+  type PluginDaemonStorage,
   type LocalStateInput,
   type OtherWorkloads,
 } from './local-state.js';

@@ -53,11 +53,16 @@ function under(path: string, dir: string): boolean {
   return path === d || path.startsWith(`${d}/`);
 }
 
-/** The volume a container sees at `path` (its deepest mount), if any. */
-function volumeAt(spec: V1PodSpec, c: V1Container, path: string): V1Volume | undefined {
-  const mount = (c.volumeMounts ?? [])
+/** The container's deepest mount that holds `path`, if any. */
+function mountAt(c: V1Container, path: string) {
+  return (c.volumeMounts ?? [])
     .filter((m) => under(path, posix.normalize(m.mountPath)))
     .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+}
+
+/** The volume a container sees at `path` (its deepest mount), if any. */
+function volumeAt(spec: V1PodSpec, c: V1Container, path: string): V1Volume | undefined {
+  const mount = mountAt(c, path);
   return mount ? spec.volumes?.find((v) => v.name === mount.name) : undefined;
 }
 
@@ -93,14 +98,62 @@ export function detectLocalState(input: LocalStateInput): Finding[] {
  * verbatim in PLUGIN_STORAGE_OSS_BUCKET (internal/oss/s3/s3_storage.go:90-125). Its own IAM mode
  * defaults to on and then ignores the endpoint and path style (config.go:18-23, s3_storage.go:28-53).
  */
+export interface PluginDaemonStorage {
+  container: V1Container;
+  /** PLUGIN_STORAGE_TYPE (default local). */
+  type: string;
+  /** The local root, absolute in the container. */
+  root: string;
+  /** The volume the root lives on, if any. */
+  volume?: V1Volume;
+  /** Where in that volume (the mount's subPath plus the root below the mount), '' = its top. */
+  volumeSubPath: string;
+  /**
+   * The directories under the root the daemon keeps in its storage (and, on aws_s3, as key
+   * prefixes): PLUGIN_INSTALLED_PATH, PLUGIN_PACKAGE_CACHE_PATH, PLUGIN_MEDIA_CACHE_PATH,
+   * PERSISTENCE_STORAGE_PATH (default.go:26-31; installed_bucket.go:25, package_bucket.go:19-22,
+   * assets_bucket.go:27-45, persistence/wrapper.go:21-24). PLUGIN_WORKING_PATH is not among them.
+   */
+  prefixes: string[];
+}
+
+/** The plugin daemon's container of a workload and where it stores, or undefined. */
+export function pluginDaemonStorage(
+  w: Workload,
+  lookup: EnvObjectLookup,
+): PluginDaemonStorage | undefined {
+  const spec = w.spec?.template?.spec;
+  for (const c of spec ? spec.containers : []) {
+    const env = envOf(c, lookup);
+    if (!/dify-plugin-daemon/.test(c.image ?? '') && !('PLUGIN_STORAGE_TYPE' in env)) continue;
+    const root = absolute(env.PLUGIN_STORAGE_LOCAL_ROOT || 'storage', DAEMON_WORKDIR);
+    const mount = mountAt(c, root);
+    const below = mount ? posix.relative(posix.normalize(mount.mountPath), root) : '';
+    const prefixes = [
+      env.PLUGIN_INSTALLED_PATH || 'plugin',
+      env.PLUGIN_PACKAGE_CACHE_PATH || 'plugin_packages',
+      env.PLUGIN_MEDIA_CACHE_PATH || 'assets',
+      env.PERSISTENCE_STORAGE_PATH || 'persistence',
+    ].map((p) => posix.normalize(p).replace(/^\/+|\/+$/g, ''));
+    const volume = mount ? spec!.volumes?.find((v) => v.name === mount.name) : undefined;
+    return {
+      container: c,
+      type: env.PLUGIN_STORAGE_TYPE || 'local',
+      root,
+      ...(volume ? { volume } : {}),
+      volumeSubPath: posix.join(mount?.subPath ?? '', below).replace(/^\.$/, ''),
+      prefixes,
+    };
+  }
+  return undefined;
+}
+
 function pluginDaemon(w: Workload, input: LocalStateInput): Finding[] {
   const spec = w.spec?.template?.spec;
   const out: Finding[] = [];
-  for (const c of spec ? spec.containers : []) {
-    const env = envOf(c, input.lookup);
-    const isDaemon = /dify-plugin-daemon/.test(c.image ?? '') || 'PLUGIN_STORAGE_TYPE' in env;
-    if (!isDaemon || (env.PLUGIN_STORAGE_TYPE ?? 'local') !== 'local') continue;
-    const root = absolute(env.PLUGIN_STORAGE_LOCAL_ROOT || 'storage', DAEMON_WORKDIR);
+  const found = pluginDaemonStorage(w, input.lookup);
+  for (const c of found && found.type === 'local' ? [found.container] : []) {
+    const root = found!.root;
     const s3 = input.s3;
     const optIn = [
       'PLUGIN_STORAGE_TYPE=aws_s3',
@@ -118,7 +171,7 @@ function pluginDaemon(w: Workload, input: LocalStateInput): Finding[] {
     out.push({
       code: 'plugin-daemon-local-storage',
       severity: 'warning',
-      message: `${ref(w)} (plugin daemon, container "${c.name}") keeps installed plugins, the package cache, icons and plugin data (plugin/, plugin_packages/, assets/, persistence/ under ${root}) on ${describeVolume(volumeAt(spec!, c, root))}; the cutover does not move it, so it stays local. To move it to S3 (opt-in, not done by this tool): stop the daemon, copy those four directories into the bucket with keys relative to ${root}, then set on the daemon ${optIn.join(', ')}; restart it. PLUGIN_WORKING_PATH (cwd/) always stays on local disk.`,
+      message: `${ref(w)} (plugin daemon, container "${c.name}") keeps installed plugins, the package cache, icons and plugin data (plugin/, plugin_packages/, assets/, persistence/ under ${root}) on ${describeVolume(volumeAt(spec!, c, root))}; the cutover does not move it, so it stays local. To move it to S3 (opt-in): \`dify-storage plugin-daemon --phase move --bucket <a bucket of its own>\` stops the daemon, copies those four directories into the bucket with keys relative to ${root}, sets on the daemon ${optIn.join(', ')}, and starts it again (\`--phase rollback\` undoes it). PLUGIN_WORKING_PATH (cwd/) always stays on local disk.`,
     });
   }
   return out;

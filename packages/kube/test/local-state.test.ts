@@ -82,6 +82,7 @@ describe('local state the cutover would lose', () => {
       'AWS_REGION=us-east-1',
     ])
       expect(f!.message).toContain(setting);
+    expect(f!.message).toContain('dify-storage plugin-daemon --phase move --bucket');
     // With a private CA the Go daemon needs it too.
     const withCa = detectLocalState({
       storageMountPath: STORAGE,

@@ -20,3 +20,4 @@ export * from './off-node.js';
 export * from './references-run.js';
 export * from './identity.js';
 export * from './key-fixup.js';
+export * from './plugin-daemon-run.js';
