@@ -10,6 +10,8 @@ import path from 'node:path';
 import type { S3Target } from '@dify-storage/s3';
 import { verifyBucket } from '@dify-storage/sync';
 import { largeFiles, smallFiles, type Dataset } from './datasets.js';
+import { freezeScenario } from './freeze-bench.js';
+import type { ScenarioContext } from './scenario.js';
 import {
   REPO,
   awsSync,
@@ -142,8 +144,23 @@ function check(name: string, value: number, op: '>=' | '<=', want: number, digit
   checks.push({ name, value: fmt(value, digits), target: `${op} ${want}`, pass });
 }
 
+/** The long scenarios, each with its own table (`--scenario NAME`). */
+const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<void>> = {
+  freeze: freezeScenario,
+};
+
 async function main(): Promise<void> {
+  const scenario = arg('scenario');
+  if (scenario !== undefined && !SCENARIOS[scenario])
+    throw new Error(`--scenario must be one of ${Object.keys(SCENARIOS).join(', ')}`);
   const { target, stop, ownServer } = await s3Env();
+  if (scenario) {
+    try {
+      return await SCENARIOS[scenario]!({ target, log, dataDir, arg });
+    } finally {
+      await stop();
+    }
+  }
   const runId = randomBytes(3).toString('hex');
   // Buckets are emptied at the end of a section, never between timed runs (deletes can keep the OSD
   // compacting for a while, and the next tool would pay for it), and not at all on a server that is

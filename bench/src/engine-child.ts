@@ -35,6 +35,7 @@ process.stdout.write(
       requests: report.requests,
       retries: report.retries,
       failures: report.failures.slice(0, 5),
+      ...(report.delta ? { delta: report.delta } : {}),
     },
   })}\n`,
 );

@@ -7,7 +7,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { rcloneEnv, staticKeys } from '@dify-storage/action-tests/proving-ground/s3';
 import type { S3Target } from '@dify-storage/s3';
-import { S3Transport, type SyncToBucketOptions } from '@dify-storage/sync';
+import { S3Transport, type DeltaScan, type SyncToBucketOptions } from '@dify-storage/sync';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -198,6 +198,8 @@ interface EngineResult {
   bytes: { copied: number; total: number };
   requests: Record<string, number>;
   failures: unknown[];
+  /** A delta run: how it found the changes. */
+  delta?: DeltaScan;
 }
 
 /** Our engine in a child process; `killAtCopied` SIGKILLs it once that many files are copied. */

@@ -140,6 +140,8 @@ function addFigures(s: SummaryBuilder, p: ConvertProgress): void {
         ],
       ),
     );
+    // How the delta found the changes: what the freeze window grows with.
+    if (d.scanText) s.addRaw(`\n\n${escapeHtml(d.scanText)}\n\n`);
   }
 }
 

@@ -42,9 +42,13 @@ import {
   checkBucketReadable,
   publicExposure,
   formatSummary,
+  formatDeltaScan,
   syncToBucket,
+  type DeltaOptions,
+  type DeltaScan,
   type SyncReport,
 } from '@dify-storage/sync';
+import { createdSince, normalizeFsPath } from '@dify-storage/dify';
 import type { ConvertConfig } from './convert-config.js';
 import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
 import { checkStorageIdentity } from './identity.js';
@@ -81,6 +85,10 @@ export interface DeltaSummary {
   unsupported: number;
   bytesCopied: number;
   durationMs: number;
+  /** Which directories the delta listed (pruned), or why it walked the whole tree. */
+  scan?: DeltaScan;
+  /** The same, as one line for logs and the job summary. */
+  scanText?: string;
   /** The engine's own multi-line summary. */
   text: string;
 }
@@ -622,8 +630,10 @@ class ConvertRun {
       report = await syncToBucket({
         target: this.config.s3,
         root: this.source!,
-        stateDir: path.join(this.config.stateDir, 'sync'),
+        // migrate-to-s3's state directory: the delta starts from the bulk copy's journal.
+        stateDir: this.config.stateDir,
         mode: 'delta',
+        delta: deltaOptions(this.inspection!, this.config.databaseUrl),
       });
     } catch (error) {
       const failed = (error as { report?: SyncReport }).report;
@@ -757,6 +767,29 @@ async function writeProbe(transport: S3Transport, runId: string): Promise<void> 
   await transport.deleteObject(key);
 }
 
+/**
+ * Directory-mtime pruning only on node-local storage (hostPath, local PV): on NFS another
+ * client's writes and attribute caching defeat it (issue 17 §4). The database names the uploads
+ * and new tenants' keys created since the bulk copy, whose directories are listed in any case.
+ */
+function deltaOptions(i: InstallInspection, databaseUrl: string | undefined): DeltaOptions {
+  const volumes = i.api.volumes ?? [];
+  return {
+    prune: volumes.length > 0 && volumes.every((v) => v.nodeLocal),
+    ...(databaseUrl
+      ? {
+          namedSince: async (since: Date) => {
+            const c = await createdSince(databaseUrl, since);
+            return [
+              ...c.uploads.map((u) => normalizeFsPath(u.key)),
+              ...c.tenants.map((t) => `privkeys/${t}/private.pem`),
+            ];
+          },
+        }
+      : {}),
+  };
+}
+
 function deltaSummary(report: SyncReport): DeltaSummary {
   return {
     ok: report.ok,
@@ -767,6 +800,7 @@ function deltaSummary(report: SyncReport): DeltaSummary {
     unsupported: report.counts.unsupported,
     bytesCopied: report.bytes.copied,
     durationMs: report.durationMs,
+    ...(report.delta ? { scan: report.delta, scanText: formatDeltaScan(report.delta) } : {}),
     text: formatSummary(report),
   };
 }

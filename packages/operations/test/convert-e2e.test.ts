@@ -28,7 +28,7 @@ import {
   waitFor,
   type TestDatabase,
 } from '../../../action-tests/test/dify/support.js';
-import { runConvert, type ConvertConfig } from '../src/index.js';
+import { difyKeysOf, runConvert, runMigrate, type ConvertConfig } from '../src/index.js';
 import { memoryLogger } from './convert-support.js';
 
 const NS = 'dify';
@@ -171,6 +171,31 @@ describe('cutover with the Dify emulator in the pod simulator', () => {
     expect(existsSync(path.join(hostDir, oldKey))).toBe(true);
 
     const env = testEnv();
+    const s3Target = {
+      bucket,
+      endpoint: env.DSM_S3_ENDPOINT,
+      region: env.DSM_S3_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: env.DSM_S3_ACCESS_KEY, secretAccessKey: env.DSM_S3_SECRET_KEY },
+    };
+    // The bulk copy (migrate-to-s3 with the default layout of one state directory), then Dify
+    // keeps writing until the freeze.
+    const bulk = await runMigrate(
+      {
+        s3: s3Target,
+        storagePath: hostDir,
+        mode: 'bulk',
+        concurrency: 0,
+        exclude: [],
+        dryRun: false,
+        stateDir: state.dir,
+        readBack: 'none',
+        reportPath: path.join(state.dir, 'migrate-report.json'),
+      },
+      memoryLogger(),
+    );
+    expect(bulk.report.ok).toBe(true);
+    const betweenKey = await upload(before, ws.app_api_key, 'between.txt', 'after the bulk copy');
     const config: ConvertConfig = {
       phase: 'cutover',
       kube: { kubeconfig: await readFile(server.kubeconfigPath, 'utf8'), namespace: NS },
@@ -179,13 +204,7 @@ describe('cutover with the Dify emulator in the pod simulator', () => {
       secretName: 'dify-s3-credentials',
       storageMountPath: '/app/api/storage',
       storagePath: hostDir,
-      s3: {
-        bucket,
-        endpoint: env.DSM_S3_ENDPOINT,
-        region: env.DSM_S3_REGION,
-        forcePathStyle: true,
-        credentials: { accessKeyId: env.DSM_S3_ACCESS_KEY, secretAccessKey: env.DSM_S3_SECRET_KEY },
-      },
+      s3: s3Target,
       stateDir: state.dir,
       // The simulator runs Kubernetes time ×0.01: the Deployments' progress deadline (this value)
       // is 30 s of real time, and jest's timeout bounds the waits.
@@ -193,12 +212,17 @@ describe('cutover with the Dify emulator in the pod simulator', () => {
       lockTtlSeconds: 120,
       runId: 'e2e-run',
     };
-    const result = await runConvert(config, memoryLogger(), { pollIntervalMs: 100 });
+    const result = await runConvert({ ...difyKeysOf(config.s3), ...config }, memoryLogger(), {
+      pollIntervalMs: 100,
+    });
     expect(result.mutationStarted).toBe(true);
     expect(result.delta?.ok).toBe(true);
-    expect(result.delta?.copied).toBeGreaterThanOrEqual(1);
-    // The final delta put the hostPath file into the bucket under the same key.
+    // The delta starts from the bulk copy's journal (same state directory): it lists only the
+    // directories that can hold changes, and copies the upload made since.
+    expect(result.delta?.scan).toMatchObject({ strategy: 'pruned' });
+    expect(result.delta?.copied).toBe(1);
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: oldKey }));
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: betweenKey }));
 
     // The new api pod (a Deployment's) runs on S3: an upload lands in the bucket, not on the node.
     const after = await healthyApi(['dify-api-0']);

@@ -1,4 +1,5 @@
 export { syncToBucket, type SyncToBucketOptions } from './sync-to-bucket.js';
+export { type DeltaOptions, type DeltaScan } from './delta-prune.js';
 export {
   S3Transport,
   type TransportOptions,
@@ -12,6 +13,7 @@ export {
   formatSummary,
   formatProgress,
   formatBytes,
+  formatDeltaScan,
   type SyncReport,
   type ProgressEvent,
   type FileFailure,

@@ -1,4 +1,5 @@
 import { SyncFailedError } from './errors.js';
+import type { DeltaScan } from './delta-prune.js';
 import type { S3Op } from './transport.js';
 
 export interface FileIssue {
@@ -55,6 +56,8 @@ export interface SyncReport {
   extraSample: string[];
   failures: FileFailure[];
   listsTruncated: boolean;
+  /** A delta run: which directories it listed, and why it walked the whole tree if it did. */
+  delta?: DeltaScan;
 }
 
 export const LIST_LIMIT = 1000;
@@ -251,6 +254,7 @@ export function formatSummary(report: SyncReport): string {
         .join(', ') || 'none'
     }; retries ${report.retries}`,
   ];
+  if (report.delta) lines.push(`  ${formatDeltaScan(report.delta)}`);
   if (c.emptyDirs > 0) lines.push(`  empty directories (no object in S3): ${c.emptyDirs}`);
   if (c.extra > 0) lines.push(`  in the destination but not in the source (kept): ${c.extra}`);
   if (c.unsupported > 0) {
@@ -274,6 +278,15 @@ export function formatSummary(report: SyncReport): string {
       lines.push(`    … and ${c.failed - 50} more (see the JSON report)`);
   }
   return lines.join('\n');
+}
+
+/** One line on how a delta found its candidates. */
+export function formatDeltaScan(d: DeltaScan): string {
+  if (d.strategy === 'full') return `delta: walked the whole tree (${d.reason ?? 'asked to'})`;
+  const named = d.namedByDatabase
+    ? `; ${d.namedByDatabase} file(s) named by the database${d.namedMissing.length ? `, ${d.namedMissing.length} of them not in the tree` : ''}`
+    : '';
+  return `delta: listed ${d.dirsListed} of ${d.dirsKnown + d.dirsNew} directories (${d.dirsNew} new, ${d.dirsPruned} unchanged since the copy of ${d.since ?? '?'}), stat'ed ${d.filesStated} file(s)${named}`;
 }
 
 /** Ends a run: throws SyncFailedError listing the failed files when asked to, else returns the report. */

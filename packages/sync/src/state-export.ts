@@ -1,20 +1,19 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { once } from 'node:events';
 import { normalizePrefix } from './keys.js';
 import { md5Line } from './manifest.js';
-import { SortedRecordReader, SyncState } from './state.js';
+import { SyncState } from './state.js';
 import type { S3Target } from '@dify-storage/s3';
 
 function endpointOrigin(target: S3Target): string {
   return new URL(target.endpoint || `https://s3.${target.region}.amazonaws.com`).origin;
 }
 
-/** The sorted file records a sync run left in `stateDir` for this target (key, size, md5, sha256). */
+/** The sorted file records the sync runs left in `stateDir` for this target (key, size, md5, sha256). */
 export async function* readSyncRecords(stateDir: string, target: S3Target, prefix?: string) {
   const p = normalizePrefix(prefix);
   const id = SyncState.targetId(endpointOrigin(target), target.bucket, p);
-  const reader = await SortedRecordReader.open(path.join(stateDir, `${id}.files.ndjson`));
+  const reader = await SyncState.readRecords(stateDir, id);
   try {
     for await (const r of reader.all()) yield { ...r, path: r.k.slice(p.length) };
   } finally {

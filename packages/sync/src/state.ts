@@ -42,6 +42,36 @@ export interface MpuRecord {
   pm: string[];
 }
 
+/** Every how many lines of the files list the index keeps a key and its byte offset. */
+const INDEX_EVERY = 256;
+
+/**
+ * Where the files list's blocks start: a sparse index (a few thousand keys at a million files) that
+ * lets the freeze-window delta read the records of the few directories it lists, not the whole list.
+ */
+export interface FilesIndex {
+  /** Byte size of the files list it was written with (a mismatch: the index is stale, unused). */
+  size: number;
+  /** [first key of the block, byte offset], every INDEX_EVERY lines. */
+  blocks: [string, number][];
+}
+
+/** When the last complete copy started: the base of the freeze-window delta (see delta-prune.ts). */
+export interface Watermark {
+  /** ms since the epoch, taken before the walk started. */
+  startedAtMs: number;
+  /** The run's exclude globs: a delta with other globs cannot trust it. */
+  exclude: string[];
+}
+
+/** How a run ends for its state. */
+export interface CloseOptions {
+  /** Set on a run that saw every file it had to and failed none: the next delta may prune from it. */
+  watermark?: Watermark;
+  /** A pruned delta: keeps the journal (it is the only record of what it copied), swaps the dirs. */
+  pruned?: boolean;
+}
+
 type JournalLine =
   ({ t: 'done' } & FileRecord) | ({ t: 'mpu' } & MpuRecord) | { t: 'mpu-end'; k: string };
 
@@ -57,6 +87,13 @@ export class SyncState {
   private readonly filesPath: string;
   private readonly nextPath: string;
   private readonly journalPath: string;
+  /** `<id>.<suffix>` in the state directory (dirs list, watermark, index). */
+  readonly pathOf: (suffix: string) => string;
+  private nextOffset = 0;
+  private nextLines = 0;
+  private nextIndex: [string, number][] = [];
+  private dirsFd = -1;
+  private dirsBuf: string[] = [];
   private journalFd = -1;
   private nextFd = -1;
   private journalBuf: string[] = [];
@@ -68,7 +105,7 @@ export class SyncState {
   /** Records of a killed run (its journal), by key. */
   readonly overlay = new Map<string, FileRecord>();
   readonly mpus = new Map<string, MpuRecord>();
-  private reader: SortedRecordReader | undefined;
+  private reader: RecordReader | undefined;
   /** Walk-order slots for the next files list; a slot is written when it and all before it are settled. */
   private slots: (FileRecord | null | undefined)[] = [];
   private slotBase = 0;
@@ -78,6 +115,7 @@ export class SyncState {
     this.filesPath = path.join(dir, `${id}.files.ndjson`);
     this.nextPath = path.join(dir, `${id}.files.next.ndjson`);
     this.journalPath = path.join(dir, `${id}.journal.ndjson`);
+    this.pathOf = (suffix) => path.join(dir, `${id}.${suffix}`);
   }
 
   static targetId(endpoint: string, bucket: string, prefix: string): string {
@@ -88,11 +126,19 @@ export class SyncState {
     return `sync-${bucket.replace(/[^A-Za-z0-9.-]/g, '_')}-${h}`;
   }
 
-  static async open(dir: string, id: string): Promise<SyncState> {
+  /**
+   * Opens the state of one target. `indexed`: lookups jump through the files list's index
+   * (a pruned delta asks for a few directories' records, in key order, not for all of them).
+   */
+  static async open(dir: string, id: string, indexed = false): Promise<SyncState> {
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     const st = new SyncState(dir, id);
     await st.loadJournal();
-    st.reader = await SortedRecordReader.open(st.filesPath);
+    const index = indexed ? await st.readIndex() : undefined;
+    st.reader = index
+      ? await IndexedRecordReader.open(st.filesPath, index)
+      : await SortedRecordReader.open(st.filesPath);
+    st.dirsFd = fs.openSync(st.pathOf('dirs.next.ndjson'), 'w', 0o600);
     st.journalFd = fs.openSync(st.journalPath, 'a', 0o600);
     st.nextFd = fs.openSync(st.nextPath, 'w', 0o600);
     st.flushTimer = setInterval(() => st.flush(), 250);
@@ -130,6 +176,16 @@ export class SyncState {
     }
   }
 
+  /**
+   * The records of a target as the next run would see them: the files list with the journal's
+   * uploads over it (a pruned delta or a killed run leaves its uploads only in the journal).
+   */
+  static async readRecords(dir: string, id: string): Promise<MergedRecordReader> {
+    const st = new SyncState(dir, id);
+    await st.loadJournal();
+    return new MergedRecordReader(await SortedRecordReader.open(st.filesPath), st.overlay);
+  }
+
   /** The record for `key`, if any; keys must be asked in increasing order. */
   async lookup(key: string): Promise<FileRecord | undefined> {
     const fromFile = await this.reader!.seek(key);
@@ -147,7 +203,7 @@ export class SyncState {
     this.slots[slot - this.slotBase] = rec;
     while (this.slotHead < this.slots.length && this.slots[this.slotHead] !== undefined) {
       const r = this.slots[this.slotHead];
-      if (r) this.pushNext(JSON.stringify(r));
+      if (r) this.pushNext(JSON.stringify(r), r.k);
       this.slotHead++;
     }
     if (this.slotHead > 4096 && this.slotHead * 2 > this.slots.length) {
@@ -157,7 +213,9 @@ export class SyncState {
     }
   }
 
-  private pushNext(line: string): void {
+  private pushNext(line: string, key: string): void {
+    if (this.nextLines++ % INDEX_EVERY === 0) this.nextIndex.push([key, this.nextOffset]);
+    this.nextOffset += Buffer.byteLength(line) + 1;
     this.nextBuf.push(line);
     this.nextBytes += line.length + 1;
     if (this.nextBytes > 1 << 20) this.flushNext();
@@ -207,24 +265,81 @@ export class SyncState {
     this.nextBytes = 0;
   }
 
+  /** One directory of the tree as the run saw it (see delta-prune.ts), written in walk order. */
+  recordDir(line: string): void {
+    this.dirsBuf.push(line);
+    if (this.dirsBuf.length >= 1024) this.flushDirs();
+  }
+
+  private flushDirs(): void {
+    if (this.dirsBuf.length === 0 || this.dirsFd < 0) return;
+    fs.writeSync(this.dirsFd, `${this.dirsBuf.join('\n')}\n`);
+    this.dirsBuf = [];
+  }
+
   flush(): void {
     this.flushJournal();
     this.flushNext();
+    this.flushDirs();
+  }
+
+  /** The last watermark written for a target, if the dirs list it goes with is there too. */
+  static async readWatermark(dir: string, id: string): Promise<Watermark | undefined> {
+    const st = new SyncState(dir, id);
+    try {
+      const w = JSON.parse(await fsp.readFile(st.pathOf('watermark.json'), 'utf8')) as Watermark;
+      await fsp.access(st.pathOf('dirs.ndjson'));
+      return Number.isFinite(w.startedAtMs) && Array.isArray(w.exclude) ? w : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async readIndex(): Promise<FilesIndex | undefined> {
+    try {
+      const idx = JSON.parse(
+        await fsp.readFile(this.pathOf('files.idx.json'), 'utf8'),
+      ) as FilesIndex;
+      const size = (await fsp.stat(this.filesPath)).size;
+      return idx.size === size && Array.isArray(idx.blocks) ? idx : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Swaps in the dirs list and writes (or, without one, removes) the watermark. */
+  private async closeDirs(options: CloseOptions, swap: boolean): Promise<void> {
+    fs.closeSync(this.dirsFd);
+    this.dirsFd = -1;
+    const mark = this.pathOf('watermark.json');
+    // First the watermark goes: a kill between the two steps leaves no stale pair behind.
+    await fsp.rm(mark, { force: true });
+    if (swap && options.watermark) {
+      await fsp.rename(this.pathOf('dirs.next.ndjson'), this.pathOf('dirs.ndjson'));
+      await fsp.writeFile(mark, JSON.stringify(options.watermark), { mode: 0o600 });
+    } else await fsp.rm(this.pathOf('dirs.next.ndjson'), { force: true });
   }
 
   /**
    * Ends the run. `complete`: the whole tree was walked, so the new files list replaces the old
    * one and the journal is no longer needed (multipart uploads still open are kept in it).
    */
-  async close(complete: boolean): Promise<void> {
+  async close(complete: boolean, options: CloseOptions = {}): Promise<void> {
     if (this.flushTimer) clearInterval(this.flushTimer);
     await this.reader?.close();
     this.flush();
+    await this.closeDirs(options, complete || options.pruned === true);
     if (complete) {
       // Uploads of the killed run that this walk did not see again keep nothing; open MPUs stay.
       fs.fsyncSync(this.nextFd);
       fs.closeSync(this.nextFd);
       this.nextFd = -1;
+      // The index first: one that does not fit the files list's size is ignored.
+      await fsp.writeFile(
+        this.pathOf('files.idx.json'),
+        JSON.stringify({ size: this.nextOffset, blocks: this.nextIndex } satisfies FilesIndex),
+        { mode: 0o600 },
+      );
       await fsp.rename(this.nextPath, this.filesPath);
       fs.closeSync(this.journalFd);
       this.journalFd = -1;
@@ -243,8 +358,13 @@ export class SyncState {
   }
 }
 
+interface RecordReader {
+  seek(key: string): Promise<FileRecord | undefined>;
+  close(): Promise<void>;
+}
+
 /** Reads a sorted NDJSON file of records forward, answering lookups in increasing key order. */
-export class SortedRecordReader {
+export class SortedRecordReader implements RecordReader {
   private iter: AsyncIterator<string> | undefined;
   private current: FileRecord | undefined;
   private done = false;
@@ -304,5 +424,103 @@ export class SortedRecordReader {
 
   async close(): Promise<void> {
     this.rl?.close();
+  }
+}
+
+/** A sorted files list with newer records (by key) laid over it. */
+export class MergedRecordReader implements RecordReader {
+  constructor(
+    private readonly base: SortedRecordReader,
+    private readonly over: Map<string, FileRecord>,
+  ) {}
+
+  async seek(key: string): Promise<FileRecord | undefined> {
+    const fromFile = await this.base.seek(key);
+    return this.over.get(key) ?? fromFile;
+  }
+
+  /** Every record in key order (use on a fresh reader). */
+  async *all(): AsyncGenerator<FileRecord> {
+    const extra = [...this.over.values()].sort((a, b) => compareKeys(a.k, b.k));
+    let i = 0;
+    for await (const r of this.base.all()) {
+      while (i < extra.length && compareKeys(extra[i]!.k, r.k) < 0) yield extra[i++]!;
+      if (i < extra.length && extra[i]!.k === r.k) yield extra[i++]!;
+      else yield r;
+    }
+    while (i < extra.length) yield extra[i++]!;
+  }
+
+  close(): Promise<void> {
+    return this.base.close();
+  }
+}
+
+/**
+ * Answers lookups from the blocks of the files list that hold the keys asked for: reads and
+ * parses one block (INDEX_EVERY records) at a time, so a few directories' records cost a few
+ * blocks, whatever the size of the tree.
+ */
+export class IndexedRecordReader implements RecordReader {
+  private block = -1;
+  private records = new Map<string, FileRecord>();
+
+  private constructor(
+    private readonly fd: number,
+    private readonly index: FilesIndex,
+  ) {}
+
+  static async open(file: string, index: FilesIndex): Promise<IndexedRecordReader> {
+    return new IndexedRecordReader(fs.openSync(file, 'r'), index);
+  }
+
+  async seek(key: string): Promise<FileRecord | undefined> {
+    const b = this.blockOf(key);
+    if (b < 0) return undefined;
+    if (b !== this.block) this.load(b);
+    return this.records.get(key);
+  }
+
+  /** The last block whose first key is ≤ key (-1: before the first). */
+  private blockOf(key: string): number {
+    const blocks = this.index.blocks;
+    let lo = 0;
+    let hi = blocks.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareKeys(blocks[mid]![0], key) <= 0) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  private load(b: number): void {
+    const start = this.index.blocks[b]![1];
+    const end = this.index.blocks[b + 1]?.[1] ?? this.index.size;
+    const buf = Buffer.allocUnsafe(end - start);
+    let got = 0;
+    while (got < buf.length) {
+      const n = fs.readSync(this.fd, buf, got, buf.length - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.records = new Map();
+    for (const line of buf.toString('utf8', 0, got).split('\n')) {
+      if (!line) continue;
+      try {
+        const r = JSON.parse(line) as FileRecord;
+        this.records.set(r.k, r);
+      } catch {
+        continue;
+      }
+    }
+    this.block = b;
+  }
+
+  async close(): Promise<void> {
+    fs.closeSync(this.fd);
   }
 }

@@ -4,6 +4,14 @@ import fsSync from 'node:fs';
 import { ChangedDuringWalkError, sameIdentity } from '@dify-storage/common';
 import { multipartEtag } from '@dify-storage/s3';
 import { decide } from './decide.js';
+import {
+  deltaBase,
+  journalMarch,
+  runWalk,
+  type DeltaBase,
+  type DeltaOptions,
+  type RunWalk,
+} from './delta-prune.js';
 import { SyncConfigError, errorText } from './errors.js';
 import { CopyRun } from './copy-run.js';
 import { lstat, sameVersion } from './fileio.js';
@@ -17,7 +25,7 @@ import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
 import { SyncState, type FileRecord } from './state.js';
 import { UnsupportedFileError, Uploader, fileRecord, openError, type Outcome } from './upload.js';
-import { walkTree, type WalkEntry, type WalkHooks } from './walk.js';
+import type { WalkEntry, WalkHooks } from './walk.js';
 
 export interface SyncToBucketOptions extends BucketOptions {
   /** Local directory whose tree is copied; key = prefix + POSIX path relative to it. */
@@ -31,6 +39,8 @@ export interface SyncToBucketOptions extends BucketOptions {
   mode?: 'bulk' | 'delta';
   /** Decide and report, write nothing (no PUT, no state). */
   dryRun?: boolean;
+  /** The freeze-window delta (mode `delta`): which directories it may leave unlisted. */
+  delta?: DeltaOptions;
   /** Globs of paths to leave out (see glob.ts). */
   exclude?: readonly string[];
   /**
@@ -158,6 +168,7 @@ export class ToBucketSync extends CopyRun {
   private state: SyncState | undefined;
   private uploader!: Uploader;
   private resumable = new Set<string>();
+  private tree!: RunWalk;
 
   constructor(
     private readonly options: SyncToBucketOptions,
@@ -177,11 +188,19 @@ export class ToBucketSync extends CopyRun {
     const { transport } = this;
     try {
       await preflight(transport, this.options.target.region);
+      let base;
       if (this.options.stateDir && !this.cfg.dryRun) {
         const { bucket } = this.options.target;
         const id = SyncState.targetId(transport.endpointUrl.origin, bucket, this.cfg.prefix);
-        this.state = await SyncState.open(this.options.stateDir, id);
+        base = await this.deltaBase(this.options.stateDir, id);
+        this.state = await SyncState.open(this.options.stateDir, id, base?.watermark !== undefined);
       }
+      this.tree = await runWalk({
+        ...this.options,
+        base,
+        state: this.state,
+        exclude: this.cfg.exclude,
+      });
       this.uploader = new Uploader(transport, this.state, {
         ...this.cfg,
         hooks: this.options.hooks,
@@ -201,6 +220,18 @@ export class ToBucketSync extends CopyRun {
     );
   }
 
+  /** A delta's base: the last complete run, if this one may prune from it (delta-prune.ts). */
+  private async deltaBase(stateDir: string, id: string): Promise<DeltaBase | undefined> {
+    if (this.options.mode !== 'delta') return undefined;
+    const watermark = await SyncState.readWatermark(stateDir, id);
+    return deltaBase(
+      this.options.root,
+      watermark,
+      this.options.exclude ?? [],
+      this.options.delta ?? {},
+    );
+  }
+
   /**
    * Stage 1: the walk, merge-joined with the listing and the journal; every file goes through
    * `decide` to a task of the pool (which holds the walk back when it is full). False when aborted.
@@ -211,9 +242,12 @@ export class ToBucketSync extends CopyRun {
       const key = joinKey(this.cfg.prefix, e.rel);
       return Buffer.byteLength(key) > MAX_S3_KEY_BYTES ? undefined : key;
     };
-    const tree = walkTree(this.options.root, this.cfg.exclude, this.options.hooks);
-    for await (const { item: entry, key, object } of march(tree, keyOf, cursor)) {
+    const { tree, pruned, recorder } = this.tree;
+    // A pruned delta lists no bucket: the journal says what the last complete copy put there.
+    const items = pruned ? journalMarch(tree, keyOf, this.state!) : march(tree, keyOf, cursor);
+    for await (const { item: entry, key, object } of items) {
       if (this.options.signal?.aborted) return false;
+      recorder?.see(entry);
       if (entry.kind !== 'file' || key === undefined) {
         this.unmatched(entry);
         continue;
@@ -224,7 +258,8 @@ export class ToBucketSync extends CopyRun {
       this.ticker.filesSeen++;
       this.ticker.bytesSeen += size;
       const record = this.state ? await this.state.lookup(key) : undefined;
-      const job: FileJob = { ...entry, key, slot: this.state?.reserveSlot() };
+      // A pruned run's files list is not kept: no slots.
+      const job: FileJob = { ...entry, key, slot: pruned ? undefined : this.state?.reserveSlot() };
       const decision = decide(entry.stat, object, record);
       if (decision === 'skip') {
         this.skip(job, record!);
@@ -408,8 +443,10 @@ export class ToBucketSync extends CopyRun {
   /** Stage 4: extra objects, orphan multipart uploads, the journal swapped in. */
   private async finish(cursor: ListingCursor, complete: boolean): Promise<void> {
     this.ticker.scanComplete = true;
+    this.tree.recorder?.end();
     await this.pool.drain();
-    if (complete) {
+    const { pruned, startedAtMs, scan } = this.tree;
+    if (complete && !pruned) {
       await cursor.finish();
       this.report.counts.extra = cursor.extraCount;
       this.report.extraSample = cursor.extraSample;
@@ -420,8 +457,14 @@ export class ToBucketSync extends CopyRun {
         this.state?.endMpu(key);
       }
     }
-    await this.state?.close(complete);
+    await this.state?.close(complete && !pruned, {
+      pruned,
+      ...(complete && this.report.counts.failed === 0
+        ? { watermark: { startedAtMs, exclude: [...(this.options.exclude ?? [])] } }
+        : {}),
+    });
     this.state = undefined;
+    if (scan) this.report.delta = scan;
     if (!complete) throw new Error('sync aborted');
   }
 }

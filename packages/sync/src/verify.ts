@@ -13,7 +13,7 @@ import { loadManifest, type ManifestRecord, type ManifestSource } from './manife
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { LIST_LIMIT } from './report.js';
-import { SortedRecordReader, SyncState } from './state.js';
+import { SyncState, type MergedRecordReader } from './state.js';
 import { S3Transport, type ObjectInfo, type S3Op } from './transport.js';
 import { walkTree, type WalkEntry } from './walk.js';
 
@@ -206,14 +206,14 @@ export class BucketVerifier {
       0,
     );
     await fsp.access(root);
-    let cache: SortedRecordReader | undefined;
+    let cache: MergedRecordReader | undefined;
     if (this.options.stateDir) {
       const id = SyncState.targetId(
         this.transport.endpointUrl.origin,
         this.options.target.bucket,
         prefix,
       );
-      cache = await SortedRecordReader.open(path.join(this.options.stateDir, `${id}.files.ndjson`));
+      cache = await SyncState.readRecords(this.options.stateDir, id);
     }
     const keyOf = (e: WalkEntry): string | undefined =>
       e.kind === 'file' ? joinKey(prefix, e.rel) : undefined;
@@ -235,7 +235,7 @@ export class BucketVerifier {
     e: Extract<WalkEntry, { kind: 'file' }>,
     key: string,
     obj: ObjectInfo | undefined,
-    cache: SortedRecordReader | undefined,
+    cache: MergedRecordReader | undefined,
   ): Promise<void> {
     this.report.counts.files++;
     const size = Number(e.stat.size);

@@ -38,7 +38,7 @@ export interface WalkHooks {
   beforeOpen?: (rel: string) => void | Promise<void>;
 }
 
-interface DirEntry {
+export interface DirEntry {
   name: string;
   /** Name + `/` for directories: sorting by it gives S3 key order for the whole tree. */
   sortKey: string;
@@ -201,7 +201,8 @@ function lstatOrError(p: string): Promise<fs.BigIntStats | NodeJS.ErrnoException
   return lstatAsync(p).catch((e: NodeJS.ErrnoException) => e);
 }
 
-async function readDir(dir: DirHandle): Promise<{ entries: DirEntry[]; error?: string }> {
+/** Lists a directory in S3 key order (names that can never be keys marked invalid). */
+export async function readDir(dir: DirHandle): Promise<{ entries: DirEntry[]; error?: string }> {
   let dirents: fs.Dirent<Buffer>[];
   try {
     dirents = await dir.readdir();
