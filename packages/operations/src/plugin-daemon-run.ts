@@ -20,7 +20,6 @@ import {
   parseS3Target,
   type InputReader,
   type KubeTarget,
-  type S3Target,
   type SecretMasker,
 } from '@dify-storage/action-kit';
 import {
@@ -39,9 +38,10 @@ import {
   type PluginDaemonStorage,
   type Workload,
 } from '@dify-storage/kube';
+import type { S3Credentials, S3Target } from '@dify-storage/s3';
 import { syncFromBucket, syncToBucket } from '@dify-storage/sync';
 import type { Logger } from './logger.js';
-import { DEFAULT_STATE_DIR, kubeClient, syncTarget } from './targets.js';
+import { DEFAULT_STATE_DIR, kubeClient } from './targets.js';
 import { writeJsonAtomic } from './verify-run.js';
 
 export const PLUGIN_DAEMON_SECRET = 'dify-plugin-daemon-s3';
@@ -193,7 +193,7 @@ function s3Env(c: PluginDaemonConfig): Record<string, unknown>[] {
 /** The Secret with the daemon's keys, and the CA ConfigMap when there is a private CA. */
 async function ensureDaemonObjects(client: KubeClient, c: PluginDaemonConfig): Promise<void> {
   const ns = c.kube.namespace;
-  const creds = c.s3.credentials!;
+  const creds = c.s3.credentials as S3Credentials; // checked static by runMove
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -302,9 +302,12 @@ async function moveDaemon(
     log.info(message);
     return { ...base, noop: true, copied: [], message };
   }
-  if (!c.s3.credentials)
+  // The daemon reads AWS_ACCESS_KEY/AWS_SECRET_KEY and has no session-token setting
+  // (internal/types/app/config.go:32-34), so it needs static, lasting keys.
+  const own = c.s3.credentials;
+  if (typeof own === 'function' || own.sessionToken)
     throw new ConfigurationError(
-      "The move needs static S3 credentials ('access-key-id', 'secret-access-key').",
+      "The move needs static, lasting S3 credentials ('access-key-id', 'secret-access-key' without a session token).",
     );
   const root = await localRoot(c, found.storage);
   const replicas = found.workload.spec?.replicas ?? 1;
@@ -330,7 +333,7 @@ async function moveDaemon(
     const report = await syncToBucket({
       root: dir,
       prefix: `${prefix}/`,
-      target: syncTarget(c.s3),
+      target: c.s3,
     });
     copied.push({ prefix, files: report.counts.copied, bytes: report.bytes.copied });
     log.info(`${prefix}/: ${report.counts.copied} copied, ${report.counts.skipped} already there`);
@@ -374,7 +377,7 @@ async function rollbackDaemon(
     const report = await syncFromBucket({
       root: dir,
       prefix: `${prefix}/`,
-      target: syncTarget(c.s3, record.bucket),
+      target: { ...c.s3, bucket: record.bucket },
     });
     copied.push({ prefix, files: report.counts.copied, bytes: report.bytes.copied });
   }
