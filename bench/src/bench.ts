@@ -11,6 +11,7 @@ import type { S3Target } from '@dify-storage/s3';
 import { verifyBucket } from '@dify-storage/sync';
 import { largeFiles, smallFiles, type Dataset } from './datasets.js';
 import { freezeScenario } from './freeze-bench.js';
+import { millionScenario } from './million-bench.js';
 import type { ScenarioContext } from './scenario.js';
 import {
   REPO,
@@ -147,6 +148,7 @@ function check(name: string, value: number, op: '>=' | '<=', want: number, digit
 /** The long scenarios, each with its own table (`--scenario NAME`). */
 const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<void>> = {
   freeze: freezeScenario,
+  '1m': millionScenario,
 };
 
 async function main(): Promise<void> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { SyncConfigError } from './errors.js';
@@ -17,7 +18,16 @@ export type ManifestSource = string | Iterable<ManifestRecord> | AsyncIterable<M
 /** Reads a manifest (NDJSON file path, or records) into a map by path. */
 export async function loadManifest(source: ManifestSource): Promise<Map<string, ManifestRecord>> {
   const map = new Map<string, ManifestRecord>();
-  const add = (r: ManifestRecord, where: string): void => {
+  await eachManifestRecord(source, (r) => map.set(r.path, r));
+  return map;
+}
+
+/** Calls `add` with every file record of a manifest (path without a leading `./`), validated. */
+async function eachManifestRecord(
+  source: ManifestSource,
+  add: (r: ManifestRecord) => void,
+): Promise<void> {
+  const check = (r: ManifestRecord, where: string): void => {
     // A backup manifest also lists directories and skipped entries: they have no object.
     const type = (r as { type?: unknown }).type;
     if (type !== undefined && type !== 'file') return;
@@ -26,38 +36,158 @@ export async function loadManifest(source: ManifestSource): Promise<Map<string, 
         `manifest ${where}: each record needs "path" (string) and "size" (number)`,
       );
     }
-    map.set(r.path.replace(/^\.\//, ''), r);
+    add({ ...r, path: r.path.replace(/^\.\//, '') });
   };
-  if (typeof source === 'string') {
+  if (typeof source !== 'string') {
     let n = 0;
-    const rl = readline.createInterface({
-      input: fs.createReadStream(source),
-      crlfDelay: Infinity,
-    });
-    try {
-      for await (const line of rl) {
-        n++;
-        if (!line.trim()) continue;
-        let rec: ManifestRecord;
-        try {
-          rec = JSON.parse(line) as ManifestRecord;
-        } catch {
-          throw new SyncConfigError(`manifest ${source} line ${n} is not JSON`);
-        }
-        add(rec, `${source} line ${n}`);
-      }
-    } catch (error) {
-      if (error instanceof SyncConfigError) throw error;
-      throw new SyncConfigError(`manifest ${source} cannot be read: ${(error as Error).message}`);
-    }
-  } else {
-    let n = 0;
-    for await (const r of source as AsyncIterable<ManifestRecord>) add(r, `record ${++n}`);
+    for await (const r of source as AsyncIterable<ManifestRecord>) check(r, `record ${++n}`);
+    return;
   }
-  return map;
+  let n = 0;
+  const rl = readline.createInterface({ input: fs.createReadStream(source), crlfDelay: Infinity });
+  try {
+    for await (const line of rl) {
+      n++;
+      if (!line.trim()) continue;
+      let rec: ManifestRecord;
+      try {
+        rec = JSON.parse(line) as ManifestRecord;
+      } catch {
+        throw new SyncConfigError(`manifest ${source} line ${n} is not JSON`);
+      }
+      check(rec, `${source} line ${n}`);
+    }
+  } catch (error) {
+    if (error instanceof SyncConfigError) throw error;
+    throw new SyncConfigError(`manifest ${source} cannot be read: ${(error as Error).message}`);
+  }
 }
 
 /** One line of md5sum format (what `rclone check --checkfile MD5` reads). */
 export function md5Line(md5hex: string, relPath: string): string {
   return `${md5hex}  ${relPath}\n`;
+}
+
+/** Grows by doubling; `view()` is the filled part. */
+class Grow<T extends Uint8Array | Uint32Array | Float64Array> {
+  private n = 0;
+  constructor(
+    private arr: T,
+    private readonly width: number,
+    private readonly make: (len: number) => T,
+  ) {}
+  slot(): number {
+    if ((this.n + 1) * this.width > this.arr.length) {
+      const next = this.make(this.arr.length * 2);
+      next.set(this.arr);
+      this.arr = next;
+    }
+    return this.n++ * this.width;
+  }
+  get data(): T {
+    return this.arr;
+  }
+}
+
+const MD5_SET = 1;
+const SHA_SET = 2;
+
+/**
+ * A manifest's file records keyed by a 64-bit hash of the path, in typed arrays (≈ 70 bytes a
+ * file, no path or object per file): what the reverse sync looks records up in, so a million-file
+ * backup does not sit in memory as a Map of strings. A false match needs a 64-bit collision and
+ * then equal sizes and hashes of content; it can only make a restore copy an object needlessly.
+ */
+export class ManifestTable {
+  private constructor(
+    private readonly hi: Uint32Array,
+    private readonly lo: Uint32Array,
+    private readonly sizes: Float64Array,
+    private readonly flags: Uint8Array,
+    private readonly md5: Uint8Array,
+    private readonly sha: Uint8Array,
+    /** Record indices sorted by (hi, lo); among equal hashes the later record last. */
+    private readonly order: Uint32Array,
+  ) {}
+
+  get size(): number {
+    return this.order.length;
+  }
+
+  static async load(source: ManifestSource): Promise<ManifestTable> {
+    const cap = 1024;
+    const hi = new Grow(new Uint32Array(cap), 1, (n) => new Uint32Array(n));
+    const lo = new Grow(new Uint32Array(cap), 1, (n) => new Uint32Array(n));
+    const sizes = new Grow(new Float64Array(cap), 1, (n) => new Float64Array(n));
+    const flags = new Grow(new Uint8Array(cap), 1, (n) => new Uint8Array(n));
+    const md5 = new Grow(new Uint8Array(cap * 16), 16, (n) => new Uint8Array(n));
+    const sha = new Grow(new Uint8Array(cap * 32), 32, (n) => new Uint8Array(n));
+    let n = 0;
+    await eachManifestRecord(source, (r) => {
+      const h = pathHash(r.path);
+      const i = hi.slot();
+      lo.slot();
+      sizes.slot();
+      flags.slot();
+      hi.data[i] = h.readUInt32BE(0);
+      lo.data[i] = h.readUInt32BE(4);
+      sizes.data[i] = r.size;
+      let f = 0;
+      // slot() first: it may grow (replace) the array.
+      const m = md5.slot();
+      const h2 = sha.slot();
+      if (copyHex(r.md5, 16, md5.data, m)) f |= MD5_SET;
+      if (copyHex(r.sha256, 32, sha.data, h2)) f |= SHA_SET;
+      flags.data[i] = f;
+      n++;
+    });
+    const H = hi.data;
+    const L = lo.data;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => H[a]! - H[b]! || L[a]! - L[b]! || a - b);
+    return new ManifestTable(H, L, sizes.data, flags.data, md5.data, sha.data, order);
+  }
+
+  /** The record of `path`, if the manifest lists it as a file. */
+  get(path: string): ManifestRecord | undefined {
+    const h = pathHash(path);
+    const hi = h.readUInt32BE(0);
+    const lo = h.readUInt32BE(4);
+    let a = 0;
+    let b = this.order.length - 1;
+    let found = -1;
+    while (a <= b) {
+      const m = (a + b) >> 1;
+      const i = this.order[m]!;
+      const c = this.hi[i]! - hi || this.lo[i]! - lo;
+      if (c <= 0) {
+        if (c === 0) found = i;
+        a = m + 1;
+      } else b = m - 1;
+    }
+    if (found < 0) return undefined;
+    const f = this.flags[found]!;
+    return {
+      path,
+      size: this.sizes[found]!,
+      ...(f & MD5_SET ? { md5: hexOf(this.md5, found * 16, 16) } : {}),
+      ...(f & SHA_SET ? { sha256: hexOf(this.sha, found * 32, 32) } : {}),
+    };
+  }
+}
+
+function pathHash(path: string): Buffer {
+  return createHash('md5').update(path).digest();
+}
+
+function copyHex(hex: string | undefined, bytes: number, into: Uint8Array, at: number): boolean {
+  if (typeof hex !== 'string' || hex.length !== bytes * 2 || !/^[0-9a-f]+$/i.test(hex))
+    return false;
+  into.set(Buffer.from(hex, 'hex'), at);
+  return true;
+}
+
+function hexOf(arr: Uint8Array, at: number, bytes: number): string {
+  return Buffer.from(arr.buffer, arr.byteOffset + at, bytes).toString('hex');
 }

@@ -7,7 +7,7 @@ import { CopyRun } from './copy-run.js';
 import { compileExcludes, excludesKey, type KeyMatcher } from './glob.js';
 import { normalizePrefix, unsafeKeyReason } from './keys.js';
 import { listParallel } from './listing.js';
-import { loadManifest, type ManifestRecord, type ManifestSource } from './manifest.js';
+import { ManifestTable, type ManifestRecord, type ManifestSource } from './manifest.js';
 import { positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
@@ -44,7 +44,8 @@ interface FromBucketConfig {
   cutoff: number | undefined;
   /** Absolute target directory. */
   root: string;
-  manifest: Map<string, ManifestRecord> | undefined;
+  /** By path hash, in typed arrays: no Map of a million paths (issue 17 §3). */
+  manifest: ManifestTable | undefined;
 }
 
 async function fromBucketConfig(options: SyncFromBucketOptions): Promise<FromBucketConfig> {
@@ -66,7 +67,7 @@ async function fromBucketConfig(options: SyncFromBucketOptions): Promise<FromBuc
     throw new SyncConfigError(`target directory ${root} is not accessible: ${errorText(error)}`);
   }
   if (!rootStat.isDirectory()) throw new SyncConfigError(`target ${root} is not a directory`);
-  const manifest = options.manifest ? await loadManifest(options.manifest) : undefined;
+  const manifest = options.manifest ? await ManifestTable.load(options.manifest) : undefined;
   return { concurrency, prefix, dryRun, exclude, cutoff, root, manifest };
 }
 
