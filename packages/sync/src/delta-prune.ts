@@ -24,7 +24,7 @@ import readline from 'node:readline';
 import { DirHandle } from '@dify-storage/common';
 import type { KeyMatcher } from './glob.js';
 import { compareKeys } from './keys.js';
-import type { FileRecord, SyncState, Watermark } from './state.js';
+import { openStateReadStream, type FileRecord, type SyncState, type Watermark } from './state.js';
 import type { ObjectInfo } from './transport.js';
 import {
   readDir,
@@ -191,7 +191,10 @@ export async function loadDirTree(file: string): Promise<DirNode> {
     return n;
   };
   node('');
-  const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  // Never through a symlink planted in the state directory (state.ts).
+  const input = openStateReadStream(file);
+  if (!input) throw Object.assign(new Error(`${file} is missing`), { code: 'ENOENT' });
+  const rl = readline.createInterface({ input, crlfDelay: Infinity });
   for await (const line of rl) {
     if (!line) continue;
     const [rel, hot] = JSON.parse(line) as [string, number];

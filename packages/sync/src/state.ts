@@ -3,7 +3,91 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { createHash } from 'node:crypto';
+import { DirHandle, UnsafePathError } from '@dify-storage/common';
 import { compareKeys } from './keys.js';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_APPEND, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const WRITE_NEW = O_WRONLY | O_CREAT | O_TRUNC;
+
+/**
+ * Opens a file of the state directory without following a symlink (the engine runs as root: a
+ * planted `journal.ndjson -> /etc/passwd` must not be appended to, nor `files.next.ndjson`
+ * truncate its target). A symlink or non-regular file there is refused: it was planted.
+ * Returns -1 when `missingOk` and the file does not exist.
+ */
+function openStateFile(file: string, flags: number, missingOk = false, shown = file): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, flags | O_NOFOLLOW | O_NONBLOCK, 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && missingOk) return -1;
+    if (code === 'ELOOP') throw unsafe(shown, 'is a symbolic link');
+    throw error;
+  }
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw unsafe(shown, 'is not a regular file');
+  }
+  return fd;
+}
+
+function unsafe(shown: string, what: string): UnsafePathError {
+  return new UnsafePathError(
+    `Refusing to use the state file ${shown}: it ${what}; remove it (this tool did not write it).`,
+  );
+}
+
+/** A state file as a read stream (undefined when it does not exist), never through a symlink. */
+export function openStateReadStream(
+  file: string,
+  shown = file,
+  highWaterMark?: number,
+): fs.ReadStream | undefined {
+  const fd = openStateFile(file, O_RDONLY, true, shown);
+  return fd < 0
+    ? undefined
+    : fs.createReadStream('', { fd, ...(highWaterMark ? { highWaterMark } : {}) });
+}
+
+function readStateText(file: string): string {
+  const fd = openStateFile(file, O_RDONLY);
+  try {
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeStateText(file: string, text: string): void {
+  const fd = openStateFile(file, WRITE_NEW);
+  try {
+    fs.writeSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Opens (creating it 0700) the state directory and holds it: its files are reached through the
+ * opened directory, so swapping the directory for a symlink later changes nothing. A directory
+ * that another user owns, or that group or others can write, is refused: they could plant links.
+ */
+async function openStateDir(dir: string): Promise<DirHandle> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const handle = await DirHandle.openRoot(dir);
+  const st = fs.fstatSync(handle.fd);
+  const uid = process.geteuid?.() ?? st.uid;
+  if (st.uid !== uid || (st.mode & 0o022) !== 0) {
+    handle.release();
+    const why =
+      st.uid !== uid ? `it belongs to uid ${st.uid}, not ${uid}` : 'others can write to it';
+    throw new UnsafePathError(
+      `Refusing to use the state directory ${dir}: ${why} (mode ${(st.mode & 0o777).toString(8)}), so anyone could plant links in it; use a directory only this user can write (chmod 700).`,
+    );
+  }
+  return handle;
+}
 
 /**
  * What a run knows about a file it uploaded (or verified): the local identity it was read with and
@@ -111,11 +195,22 @@ export class SyncState {
   private slotBase = 0;
   private slotHead = 0;
 
-  private constructor(dir: string, id: string) {
-    this.filesPath = path.join(dir, `${id}.files.ndjson`);
-    this.nextPath = path.join(dir, `${id}.files.next.ndjson`);
-    this.journalPath = path.join(dir, `${id}.journal.ndjson`);
-    this.pathOf = (suffix) => path.join(dir, `${id}.${suffix}`);
+  /** `base`: the directory, or the held directory's /proc/self/fd path (`handle`). */
+  private constructor(
+    base: string,
+    private readonly shownDir: string,
+    private readonly id: string,
+    private readonly handle?: DirHandle,
+  ) {
+    this.filesPath = path.join(base, `${id}.files.ndjson`);
+    this.nextPath = path.join(base, `${id}.files.next.ndjson`);
+    this.journalPath = path.join(base, `${id}.journal.ndjson`);
+    this.pathOf = (suffix) => path.join(base, `${id}.${suffix}`);
+  }
+
+  /** The name of a state file as the operator knows it (for messages). */
+  private shown(suffix: string): string {
+    return path.join(this.shownDir, `${this.id}.${suffix}`);
   }
 
   static targetId(endpoint: string, bucket: string, prefix: string): string {
@@ -131,33 +226,34 @@ export class SyncState {
    * (a pruned delta asks for a few directories' records, in key order, not for all of them).
    */
   static async open(dir: string, id: string, indexed = false): Promise<SyncState> {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    const st = new SyncState(dir, id);
-    await st.loadJournal();
-    const index = indexed ? await st.readIndex() : undefined;
-    st.reader = index
-      ? await IndexedRecordReader.open(st.filesPath, index)
-      : await SortedRecordReader.open(st.filesPath);
-    st.dirsFd = fs.openSync(st.pathOf('dirs.next.ndjson'), 'w', 0o600);
-    st.journalFd = fs.openSync(st.journalPath, 'a', 0o600);
-    st.nextFd = fs.openSync(st.nextPath, 'w', 0o600);
+    const handle = await openStateDir(dir);
+    const st = new SyncState(handle.path, dir, id, handle);
+    try {
+      await st.loadJournal();
+      const index = indexed ? await st.readIndex() : undefined;
+      st.reader = index
+        ? await IndexedRecordReader.open(st.filesPath, index)
+        : await SortedRecordReader.open(st.filesPath, st.shown('files.ndjson'));
+      const next = (suffix: string, flags: number) =>
+        openStateFile(st.pathOf(suffix), flags, false, st.shown(suffix));
+      st.dirsFd = next('dirs.next.ndjson', WRITE_NEW);
+      st.journalFd = next('journal.ndjson', O_WRONLY | O_CREAT | O_APPEND);
+      st.nextFd = next('files.next.ndjson', WRITE_NEW);
+    } catch (error) {
+      await st.reader?.close();
+      for (const fd of [st.dirsFd, st.journalFd]) if (fd >= 0) fs.closeSync(fd);
+      handle.release();
+      throw error;
+    }
     st.flushTimer = setInterval(() => st.flush(), 250);
     st.flushTimer.unref();
     return st;
   }
 
   private async loadJournal(): Promise<void> {
-    let exists = true;
-    try {
-      await fsp.access(this.journalPath);
-    } catch {
-      exists = false;
-    }
-    if (!exists) return;
-    const rl = readline.createInterface({
-      input: fs.createReadStream(this.journalPath),
-      crlfDelay: Infinity,
-    });
+    const input = openStateReadStream(this.journalPath, this.shown('journal.ndjson'));
+    if (!input) return;
+    const rl = readline.createInterface({ input, crlfDelay: Infinity });
     for await (const line of rl) {
       if (!line) continue;
       let rec: JournalLine;
@@ -181,7 +277,7 @@ export class SyncState {
    * uploads over it (a pruned delta or a killed run leaves its uploads only in the journal).
    */
   static async readRecords(dir: string, id: string): Promise<MergedRecordReader> {
-    const st = new SyncState(dir, id);
+    const st = new SyncState(dir, dir, id);
     await st.loadJournal();
     return new MergedRecordReader(await SortedRecordReader.open(st.filesPath), st.overlay);
   }
@@ -285,9 +381,9 @@ export class SyncState {
 
   /** The last watermark written for a target, if the dirs list it goes with is there too. */
   static async readWatermark(dir: string, id: string): Promise<Watermark | undefined> {
-    const st = new SyncState(dir, id);
+    const st = new SyncState(dir, dir, id);
     try {
-      const w = JSON.parse(await fsp.readFile(st.pathOf('watermark.json'), 'utf8')) as Watermark;
+      const w = JSON.parse(readStateText(st.pathOf('watermark.json'))) as Watermark;
       await fsp.access(st.pathOf('dirs.ndjson'));
       return Number.isFinite(w.startedAtMs) && Array.isArray(w.exclude) ? w : undefined;
     } catch {
@@ -297,10 +393,8 @@ export class SyncState {
 
   private async readIndex(): Promise<FilesIndex | undefined> {
     try {
-      const idx = JSON.parse(
-        await fsp.readFile(this.pathOf('files.idx.json'), 'utf8'),
-      ) as FilesIndex;
-      const size = (await fsp.stat(this.filesPath)).size;
+      const idx = JSON.parse(readStateText(this.pathOf('files.idx.json'))) as FilesIndex;
+      const size = (await fsp.lstat(this.filesPath)).size;
       return idx.size === size && Array.isArray(idx.blocks) ? idx : undefined;
     } catch {
       return undefined;
@@ -316,7 +410,7 @@ export class SyncState {
     await fsp.rm(mark, { force: true });
     if (swap && options.watermark) {
       await fsp.rename(this.pathOf('dirs.next.ndjson'), this.pathOf('dirs.ndjson'));
-      await fsp.writeFile(mark, JSON.stringify(options.watermark), { mode: 0o600 });
+      writeStateText(mark, JSON.stringify(options.watermark));
     } else await fsp.rm(this.pathOf('dirs.next.ndjson'), { force: true });
   }
 
@@ -335,17 +429,15 @@ export class SyncState {
       fs.closeSync(this.nextFd);
       this.nextFd = -1;
       // The index first: one that does not fit the files list's size is ignored.
-      await fsp.writeFile(
+      writeStateText(
         this.pathOf('files.idx.json'),
         JSON.stringify({ size: this.nextOffset, blocks: this.nextIndex } satisfies FilesIndex),
-        { mode: 0o600 },
       );
       await fsp.rename(this.nextPath, this.filesPath);
       fs.closeSync(this.journalFd);
       this.journalFd = -1;
       const open = [...this.mpus.values()].map((m) => JSON.stringify({ t: 'mpu', ...m }));
-      if (open.length > 0)
-        await fsp.writeFile(this.journalPath, `${open.join('\n')}\n`, { mode: 0o600 });
+      if (open.length > 0) writeStateText(this.journalPath, `${open.join('\n')}\n`);
       else await fsp.rm(this.journalPath, { force: true });
     } else {
       fs.fsyncSync(this.journalFd);
@@ -355,6 +447,7 @@ export class SyncState {
       this.nextFd = -1;
       await fsp.rm(this.nextPath, { force: true });
     }
+    this.handle?.release();
   }
 }
 
@@ -369,19 +462,17 @@ export class SortedRecordReader implements RecordReader {
   private current: FileRecord | undefined;
   private done = false;
   private rl: readline.Interface | undefined;
+  private input: fs.ReadStream | undefined;
 
-  static async open(file: string): Promise<SortedRecordReader> {
+  /** Opens a files list (never through a symlink); `shown` names it in messages. */
+  static async open(file: string, shown = file): Promise<SortedRecordReader> {
     const r = new SortedRecordReader();
-    try {
-      await fsp.access(file);
-    } catch {
+    r.input = openStateReadStream(file, shown, 1 << 20);
+    if (!r.input) {
       r.done = true;
       return r;
     }
-    r.rl = readline.createInterface({
-      input: fs.createReadStream(file, { highWaterMark: 1 << 20 }),
-      crlfDelay: Infinity,
-    });
+    r.rl = readline.createInterface({ input: r.input, crlfDelay: Infinity });
     r.iter = r.rl[Symbol.asyncIterator]();
     return r;
   }
@@ -424,6 +515,7 @@ export class SortedRecordReader implements RecordReader {
 
   async close(): Promise<void> {
     this.rl?.close();
+    this.input?.destroy();
   }
 }
 
@@ -471,7 +563,7 @@ export class IndexedRecordReader implements RecordReader {
   ) {}
 
   static async open(file: string, index: FilesIndex): Promise<IndexedRecordReader> {
-    return new IndexedRecordReader(fs.openSync(file, 'r'), index);
+    return new IndexedRecordReader(openStateFile(file, O_RDONLY), index);
   }
 
   async seek(key: string): Promise<FileRecord | undefined> {
