@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { runActionBundle, type StepResult } from './bundles.js';
@@ -40,6 +40,8 @@ export interface JobRun {
   steps: {
     id: string;
     name: string;
+    /** A third-party action not run here (artifact uploads), with its evaluated inputs. */
+    skipped?: { uses: string; with: Record<string, string> };
     result: StepResult | { code: number; stdout: string; stderr: string };
   }[];
   /** Why it failed before any step (a rejected approval). */
@@ -56,6 +58,8 @@ export interface WorkflowRunOptions {
   onStep?: (job: string, step: string, result: { code: number | null; stdout: string }) => void;
   /** The event that triggered the caller (`github.event_name`); workflow_dispatch by default. */
   eventName?: string;
+  /** Keeps each action step's RUNNER_TEMP (its reports) in a fresh directory below this one. */
+  runnerTemp?: string;
 }
 
 // ---- expressions -------------------------------------------------------------------------
@@ -242,7 +246,7 @@ export async function runWorkflow(
     pending.splice(pending.indexOf(name), 1);
     const job = wf.jobs[name]!;
     const needs = [job.needs ?? []].flat();
-    const steps: Record<string, { outputs: Record<string, string> }> = {};
+    const steps: Record<string, { outputs: Record<string, string>; outcome?: string }> = {};
     const ctx: ExprContext = {
       status: {
         allSucceeded: needs.every((n) => runs[n]!.result === 'success'),
@@ -261,7 +265,8 @@ export async function runWorkflow(
           return r.outputs[key!] ?? '';
         }
         if (root === 'steps') {
-          const [id, , key] = rest;
+          const [id, field, key] = rest;
+          if (field === 'outcome' || field === 'conclusion') return steps[id!]?.outcome ?? '';
           return steps[id!]?.outputs[key!] ?? '';
         }
         throw new Error(`unsupported context ${p}`);
@@ -286,17 +291,35 @@ export async function runWorkflow(
         jobRun.note = `approval for environment ${environment} was rejected`;
       }
     }
-    for (const step of job.steps) {
+    // A job whose approval was rejected runs no step at all, not even failure() steps.
+    const rejected = jobRun.note !== undefined;
+    for (const step of rejected ? [] : job.steps) {
       const id = step.id ?? `step${jobRun.steps.length}`;
-      if (jobRun.result === 'failure') break;
+      // A step's default is success(): it is skipped once a step failed; failure()/always() run.
+      const stepCtx: ExprContext = {
+        ...ctx,
+        status: {
+          allSucceeded: jobRun.result !== 'failure',
+          anyFailed: jobRun.result === 'failure',
+        },
+      };
+      const stepIf = (step.if ?? 'success()').replace(/^\$\{\{|\}\}$/g, '');
+      const statusFn = /\b(always|failure|success|cancelled)\(\)/.test(stepIf);
+      if (
+        (!statusFn && jobRun.result === 'failure') ||
+        !truthy(evaluate(statusFn ? stepIf : `success() && (${stepIf})`, stepCtx))
+      )
+        continue;
       const withValues: Record<string, string> = {};
       for (const [k, v] of Object.entries(step.with ?? {}))
-        withValues[k] = String(interpolate(v, ctx) ?? '');
+        withValues[k] = String(interpolate(v, stepCtx) ?? '');
       const env: NodeJS.ProcessEnv = { ...o.env };
       for (const [k, v] of Object.entries(step.env ?? {}))
-        env[k] = String(interpolate(v, ctx) ?? '');
+        env[k] = String(interpolate(v, stepCtx) ?? '');
       let result: StepResult | { code: number; stdout: string; stderr: string };
       if (step.uses?.startsWith('$/actions/')) {
+        if (o.runnerTemp)
+          env.RUNNER_TEMP = await mkdtemp(path.join(o.runnerTemp, `${name}-${id}-`));
         result = await runActionBundle(path.join(REPO_ROOT, step.uses.slice(2)), withValues, {
           env,
           timeoutMs: 600_000,
@@ -307,6 +330,7 @@ export async function runWorkflow(
         jobRun.steps.push({
           id,
           name: step.name ?? id,
+          skipped: { uses: step.uses, with: withValues },
           result: { code: 0, stdout: `skipped locally: ${step.uses}`, stderr: '' },
         });
         continue;
@@ -317,6 +341,7 @@ export async function runWorkflow(
         throw new Error(`step ${id} of ${name}: only $/actions/* and run: steps are supported`);
       }
       jobRun.steps.push({ id, name: step.name ?? id, result });
+      steps[id]!.outcome = result.code === 0 ? 'success' : 'failure';
       o.onStep?.(name, step.name ?? id, result);
       if (result.code !== 0) jobRun.result = 'failure';
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '@dify-storage/s3';
 import { Redis } from 'ioredis';
 import { createDbPoolFromUrl } from '../dify/db.js';
@@ -12,6 +12,7 @@ import {
   startFakeApiServer,
   startSimulator,
   type FakeApiServer,
+  type FakeApiServerOptions,
   type Simulator,
 } from '../kube/index.js';
 import { createDifyDatabase } from '../proving-ground/database.js';
@@ -70,6 +71,10 @@ export interface SimulatedInstallOptions {
   onLog?: (line: string) => void;
   /** The install's shape (fixture.ts); default the runbook's hostPath. */
   shape?: InstallShape;
+  /** Changes the fixture's objects before they are created (a test adds Secrets, env, args). */
+  editObjects?: (objects: Record<string, unknown>[]) => Record<string, unknown>[];
+  /** Identities, RBAC and the access record of the fake API server. */
+  kube?: Pick<FakeApiServerOptions, 'users' | 'authorize' | 'onAccess'>;
 }
 
 /** A Redis database of its own for this install: Dify's Celery queue name is fixed. */
@@ -146,7 +151,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     s3.destroy();
 
-    const server = await startFakeApiServer({});
+    const server = await startFakeApiServer({ ...o.kube });
     cleanups.push(() => server.close());
     const ports = new Map<string, number>();
     const sim = startSimulator({
@@ -161,7 +166,8 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
       ...(o.onLog ? { onLog: (l) => o.onLog!(`${l.pod}/${l.container}: ${l.line}`) } : {}),
     });
     cleanups.push(() => sim.stop());
-    for (const obj of fixtureObjects({ node, env, shape })) {
+    const objects = fixtureObjects({ node, env, shape });
+    for (const obj of o.editObjects ? o.editObjects(objects) : objects) {
       const kind = String(obj.kind);
       if (
         kind === 'Namespace' &&
@@ -175,6 +181,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
       const resource = {
         Namespace: 'namespaces',
         ConfigMap: 'configmaps',
+        Secret: 'secrets',
         StatefulSet: 'statefulsets',
         Deployment: 'deployments',
         Service: 'services',
@@ -305,4 +312,40 @@ export function renderEnvFile(vars: Record<string, string>): string {
   return `${Object.entries(vars)
     .map(([k, v]) => `export ${k}=${quote(v)}`)
     .join('\n')}\n`;
+}
+
+/** An S3 client of the install's bucket (plain HTTP, the proving ground's keys), for checks. */
+export function installS3Client(install: SimulatedInstall): S3Client {
+  return createS3Client({
+    endpoint: install.s3.endpoint,
+    region: install.s3.region,
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: install.s3.accessKeyId,
+      secretAccessKey: install.s3.secretAccessKey,
+    },
+  });
+}
+
+/**
+ * The secrets the reusable workflow takes, for this install: `kubeconfig` is the reader's (the
+ * jobs before the approval), `write` the environment secret DIFY_KUBECONFIG_WRITE of the gates.
+ */
+export function installWorkflowSecrets(
+  install: SimulatedInstall,
+  kubeconfig: { read: string; write: string } = {
+    read: install.kubeconfigPath,
+    write: install.kubeconfigPath,
+  },
+): Record<string, string> {
+  return {
+    kubeconfig: kubeconfig.read,
+    DIFY_KUBECONFIG_WRITE: kubeconfig.write,
+    's3-access-key-id': install.s3.accessKeyId,
+    's3-secret-access-key': install.s3.secretAccessKey,
+    'dify-app-api-key': install.seeded.tenants[0]!.appApiKey,
+    'dify-dataset-api-key': install.seeded.tenants[0]!.datasetApiKey,
+    'dify-secret-key': install.secretKey,
+    'dify-database-url': install.databaseUrl,
+  };
 }

@@ -25,10 +25,11 @@ import {
   SERVER_VERSION,
 } from './discovery.js';
 import type { ResourceType } from './resources.js';
-import { findResource } from './resources.js';
+import { findResource, qualifiedName } from './resources.js';
 import type { StatusBody } from './status-errors.js';
 import {
   badRequest,
+  forbidden,
   KubeStatusError,
   methodNotAllowed,
   notFoundPath,
@@ -38,6 +39,7 @@ import {
 import type { KubeObject, StoreEvent } from './store.js';
 import { ObjectStore } from './store.js';
 import { decodeKubeProtobuf } from './protobuf.js';
+import { forbiddenMessage, requestVerb, type RequestAttributes } from './rbac.js';
 import { toTable, wantsTable } from './table.js';
 import { listenDual } from './tls.js';
 
@@ -54,6 +56,12 @@ export interface FakeApiServerOptions {
   kubeconfigPath?: string;
   /** Called for every request (method, path, status): debugging aid. */
   onRequest?: (method: string, url: string, status: number) => void;
+  /** More identities: token → user name (`token` is the user `admin`). */
+  users?: Record<string, string>;
+  /** RBAC: false denies a resource request with 403 Forbidden, as kube-apiserver does. */
+  authorize?: (a: RequestAttributes) => boolean;
+  /** Called for every resource request with what RBAC sees of it and the response status. */
+  onAccess?: (a: RequestAttributes, status: number) => void;
 }
 
 export interface FakeApiServer {
@@ -188,7 +196,9 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     const q = url.searchParams;
     const method = (req.method ?? 'GET').toUpperCase();
     const auth = req.headers.authorization ?? '';
-    if (auth !== `Bearer ${token}`) throw unauthorized();
+    const bearer = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : '';
+    const user = bearer === token ? 'admin' : opts.users?.[bearer];
+    if (!user) throw unauthorized();
     const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const path = '/' + segments.join('/');
 
@@ -216,6 +226,17 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     if (!p) throw notFoundPath();
     const { resource: r, namespace: ns, name, sub } = p;
     if (sub !== undefined && !r.subresources.includes(sub)) throw notFoundPath();
+    const attrs: RequestAttributes = {
+      user,
+      verb: requestVerb(method, !!name, q.get('watch') === 'true' || q.get('watch') === '1'),
+      apiGroup: r.group,
+      resource: sub ? `${r.resource}/${sub}` : r.resource,
+      namespace: ns,
+      name: method === 'POST' && !sub ? '' : (name ?? ''),
+    };
+    accessOf.set(req, attrs);
+    if (opts.authorize && !opts.authorize(attrs))
+      throw forbidden(r, name ?? '', forbiddenMessage(attrs, qualifiedName(r)));
 
     if (!name) {
       if (method === 'GET') {
@@ -365,6 +386,12 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     req.on('close', stop);
   };
 
+  const accessOf = new WeakMap<IncomingMessage, RequestAttributes>();
+  const done = (req: IncomingMessage, res: ServerResponse) => {
+    opts.onRequest?.(req.method ?? '', req.url ?? '', res.statusCode);
+    const a = accessOf.get(req);
+    if (a) opts.onAccess?.(a, res.statusCode);
+  };
   const dual = await listenDual((req, res) => {
     handle(req, res)
       .catch((err: unknown) => {
@@ -386,9 +413,8 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
         }
       })
       .finally(() => {
-        if (res.writableFinished) opts.onRequest?.(req.method ?? '', req.url ?? '', res.statusCode);
-        else
-          res.on('finish', () => opts.onRequest?.(req.method ?? '', req.url ?? '', res.statusCode));
+        if (res.writableFinished) done(req, res);
+        else res.on('finish', () => done(req, res));
       });
   });
   const port = dual.port;

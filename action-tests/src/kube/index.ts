@@ -24,4 +24,6 @@ export { ObjectStore } from './store.js';
 export type { ResourceType } from './resources.js';
 export { RESOURCES, resolveResource } from './resources.js';
 export { KubeStatusError } from './status-errors.js';
+export type { Grant, PolicyRule, RequestAttributes } from './rbac.js';
+export { forbiddenMessage, rbacPolicy, requestVerb, ruleAllows, rulesAllow } from './rbac.js';
 export type { StatusBody, StatusCause } from './status-errors.js';

@@ -88,6 +88,10 @@ export function badRequest(message: string): KubeStatusError {
   return failure(400, 'BadRequest', message);
 }
 
+export function forbidden(r: ResourceType, name: string, message: string): KubeStatusError {
+  return failure(403, 'Forbidden', message, detailsOf(r, name));
+}
+
 export function unauthorized(): KubeStatusError {
   return failure(401, 'Unauthorized', 'Unauthorized');
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
+  installWorkflowSecrets,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
@@ -45,15 +46,7 @@ describe('the migration workflow with the committed bundles', () => {
         'dify-url': install.difyUrl,
         ...overrides,
       },
-      secrets: {
-        kubeconfig: install.kubeconfigPath,
-        's3-access-key-id': install.s3.accessKeyId,
-        's3-secret-access-key': install.s3.secretAccessKey,
-        'dify-app-api-key': install.seeded.tenants[0]!.appApiKey,
-        'dify-dataset-api-key': install.seeded.tenants[0]!.datasetApiKey,
-        'dify-secret-key': install.secretKey,
-        'dify-database-url': install.databaseUrl,
-      },
+      secrets: installWorkflowSecrets(install),
       // The runner machine: on the install's node.
       env: { NODE_NAME: install.node, HOME: process.env.HOME },
       approve: () => approve,
@@ -81,26 +74,36 @@ describe('the migration workflow with the committed bundles', () => {
       rollback: 'skipped',
     });
     expect(runs.backup!.outputs['backup-id']).toMatch(/^b-\d{8}T\d{6}Z-[0-9a-f]{6}$/);
-    expect(runs.cutover!.outputs).toEqual({ 'mutation-started': 'true', verdict: 'pass' });
+    expect(runs.cutover!.outputs).toEqual({
+      'mutation-started': 'true',
+      verdict: 'pass',
+      'rolled-back': '',
+    });
     // No output or log line carries a secret.
     for (const job of Object.values(runs)) {
       const text = JSON.stringify(job.outputs) + stdout(job);
       expect(text).not.toContain(install.s3.secretAccessKey);
       expect(text).not.toContain(install.secretKey);
     }
-    const summary = (runs.cutover!.steps.at(-1)!.result as { summary: string }).summary;
+    const verify = runs.cutover!.steps.find((s) => s.id === 'verify')!;
+    const summary = (verify.result as { summary: string }).summary;
     expect(summary).toContain('every stage passed');
     expect(summary).toContain('```mermaid');
   }, 300_000);
 
-  it('rolls back by itself when the cutover fails after it changed things', async () => {
+  it('rolls back by itself, inside the approved cutover job, when the cutover fails after it changed things', async () => {
     // A storage latency above the threshold is one of the runbook's rollback triggers.
     const runs = await run({ 'latency-threshold-ms': 1 });
-    expect(results(runs)).toMatchObject({ cutover: 'failure', rollback: 'success' });
+    // A step of the cutover job: a separate job on a gated environment would wait for approval.
+    expect(results(runs)).toMatchObject({ cutover: 'failure', rollback: 'skipped' });
     expect(runs.cutover!.outputs['mutation-started']).toBe('true');
     expect(runs.cutover!.outputs.verdict).toBe('fail');
+    expect(runs.cutover!.outputs['rolled-back']).toBe('success');
     expect(stdout(runs.cutover!)).toContain('storage-latency');
-    expect(runs.rollback!.outputs['backup-id']).toBe(runs.backup!.outputs['backup-id']);
+    const auto = runs.cutover!.steps.find((s) => s.id === 'auto-rollback')!;
+    expect((auto.result as { outputs: Record<string, string> }).outputs['backup-id']).toBe(
+      runs.backup!.outputs['backup-id'],
+    );
     // The old system is back: StatefulSets on the hostPath, no Deployments.
     const kinds = (r: string) =>
       install.server.api

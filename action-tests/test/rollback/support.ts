@@ -23,7 +23,6 @@ import {
   runMigrate,
   type Logger,
 } from '@dify-storage/operations';
-import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
 import { normalizePath } from '../../src/dify/index.js';
 import { buildDocx } from '../../src/dify/docx.js';
@@ -35,6 +34,7 @@ import {
 } from '../../src/install/dify-client.js';
 import {
   installInputValues,
+  installS3Client,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
@@ -133,15 +133,7 @@ export async function migratedInstall(files: number): Promise<Migrated> {
     uploadsOnS3.push(
       await uploadThroughDify(install, newTenant.app_api_key, 'new-tenant.txt', randomBytes(3000)),
     );
-    const s3 = createS3Client({
-      endpoint: install.s3.endpoint,
-      region: install.s3.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: install.s3.accessKeyId,
-        secretAccessKey: install.s3.secretAccessKey,
-      },
-    });
+    const s3 = installS3Client(install);
     return {
       install,
       backupId: backup.backup!.record.id,

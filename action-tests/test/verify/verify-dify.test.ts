@@ -22,7 +22,6 @@ import {
   type VerifyRunResult,
 } from '@dify-storage/operations';
 import { DifyApi } from '@dify-storage/dify';
-import { createS3Client } from '@dify-storage/s3';
 import {
   STAGES,
   renderDataFlowTable,
@@ -33,6 +32,7 @@ import {
 import pg from 'pg';
 import {
   installInputs,
+  installS3Client,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
@@ -128,15 +128,7 @@ describe('verify-dify on a simulated install migrated to S3', () => {
       log,
     );
     await install.waitForApi(30_000);
-    s3 = createS3Client({
-      endpoint: install.s3.endpoint,
-      region: install.s3.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: install.s3.accessKeyId,
-        secretAccessKey: install.s3.secretAccessKey,
-      },
-    });
+    s3 = installS3Client(install);
     db = new pg.Client({ connectionString: install.databaseUrl });
     await db.connect();
   }, 120_000);

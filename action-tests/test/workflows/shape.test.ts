@@ -11,7 +11,14 @@ type Job = {
   'timeout-minutes'?: number;
   uses?: string;
   outputs?: Record<string, string>;
-  steps?: { uses?: string; with?: Record<string, string>; id?: string; name?: string }[];
+  steps?: {
+    uses?: string;
+    with?: Record<string, string>;
+    env?: Record<string, string>;
+    id?: string;
+    name?: string;
+    if?: string;
+  }[];
   secrets?: Record<string, string>;
 };
 type Workflow = {
@@ -25,17 +32,20 @@ const load = async (name: string) =>
   parse(await readFile(path.join(REPO_ROOT, '.github/workflows', name), 'utf8')) as Workflow;
 
 describe('the reusable migration workflow', () => {
-  it('gates the cutover behind the environment and nothing else', async () => {
+  it('gates the cutover and the rollback behind their environments, and nothing else', async () => {
     const wf = await load('dify-storage-migration.yml');
     const gated = Object.entries(wf.jobs).filter(([, j]) => j.environment !== undefined);
-    expect(gated.map(([name]) => name)).toEqual(['cutover']);
+    expect(gated.map(([name]) => name)).toEqual(['cutover', 'rollback']);
     expect(wf.jobs.cutover!.environment).toBe('${{ inputs.environment }}');
+    expect(wf.jobs.rollback!.environment).toBe('${{ inputs.rollback-environment }}');
     expect(wf.jobs.cutover!.if).toBe("inputs.mode == 'migrate'");
-    // First a check of verify's inputs (changes nothing), then the cutover and its verification.
+    // First a check of verify's inputs (changes nothing), then the cutover, its verification,
+    // and the automatic rollback when they failed.
     expect(wf.jobs.cutover!.steps!.map((s) => s.uses)).toEqual([
       undefined,
       '$/actions/convert-workloads',
       '$/actions/verify-dify',
+      '$/actions/rollback',
     ]);
     expect(wf.jobs.cutover!.steps![1]!.with!.phase).toBe('cutover');
     expect(wf.jobs.cutover!.steps![1]!.with!['backup-id']).toBe(
@@ -43,20 +53,41 @@ describe('the reusable migration workflow', () => {
     );
   });
 
-  it('rolls back only on a failed cutover that had started changing things, or on request', async () => {
+  it('rolls back by itself only on a failed cutover that had started changing things; by request through its own gate', async () => {
     const wf = await load('dify-storage-migration.yml');
-    const rollback = wf.jobs.rollback!;
-    const condition = rollback.if!.replace(/\s+/g, ' ');
-    expect(condition).toContain('always()');
+    const auto = wf.jobs.cutover!.steps!.find((s) => s.id === 'auto-rollback')!;
+    const condition = auto.if!.replace(/\s+/g, ' ');
+    expect(condition).toContain('failure()');
     // An incomplete verification (a missing input) never rolls back a healthy system.
-    expect(condition).toContain("needs.cutover.outputs.verdict != 'incomplete'");
-    expect(condition).toContain("needs.cutover.result == 'failure'");
-    expect(condition).toContain("needs.cutover.outputs.mutation-started == 'true'");
-    expect(condition).toContain("inputs.mode == 'rollback'");
-    expect(rollback.needs).toEqual(['backup', 'cutover']);
-    expect(wf.jobs.cutover!.outputs!['mutation-started']).toBe(
-      '${{ steps.cutover.outputs.mutation-started }}',
-    );
+    expect(condition).toContain("steps.verify.outputs.verdict != 'incomplete'");
+    expect(condition).toContain("steps.cutover.outputs.mutation-started == 'true'");
+    expect(auto.with!['backup-id']).toBe('${{ needs.backup.outputs.backup-id }}');
+    const rollback = wf.jobs.rollback!;
+    expect(rollback.if!.replace(/\s+/g, ' ')).toContain("inputs.mode == 'rollback'");
+    expect(rollback.needs).toBeUndefined();
+  });
+
+  it('least privilege: only the gated jobs get the write kubeconfig; the plan reads the bucket with read keys when given', async () => {
+    const wf = await load('dify-storage-migration.yml');
+    for (const [name, job] of Object.entries(wf.jobs)) {
+      const gated = job.environment !== undefined;
+      for (const step of job.steps ?? []) {
+        const text = JSON.stringify({ with: step.with, env: step.env });
+        if (!gated) expect([name, text.includes('DIFY_KUBECONFIG_WRITE')]).toEqual([name, false]);
+        const kubeconfig = step.with?.kubeconfig;
+        if (kubeconfig !== undefined) {
+          expect([name, kubeconfig]).toEqual([
+            name,
+            gated ? '${{ secrets.DIFY_KUBECONFIG_WRITE }}' : '${{ secrets.kubeconfig }}',
+          ]);
+        }
+      }
+    }
+    const plan = wf.jobs.plan!.steps![0]!.with!;
+    expect(plan['access-key-id']).toMatch(/^\$\{\{ secrets\.s3-read-access-key-id \|\|/);
+    expect(plan['secret-access-key']).toMatch(/^\$\{\{ secrets\.s3-read-secret-access-key \|\|/);
+    // The bulk copy writes to the bucket but gets no kubeconfig at all.
+    expect(JSON.stringify(wf.jobs['bulk-copy']!.steps)).not.toContain('kubeconfig');
   });
 
   it('no job reaches the storage-node runner on a pull_request event (defence in depth)', async () => {

@@ -37,9 +37,9 @@ export interface CopyOffNodeResult {
 }
 
 /**
- * Copies a complete backup off the node: archive, manifest, checksum list, Kubernetes snapshot
- * files, and the record last (a copy with a record is a complete copy). Each upload is checked
- * twice: what was sent must match the record (or the local file), and the uploader must confirm
+ * Copies a backup's files off the node: archive, manifest, checksum list, and the record last (a
+ * copy with a record is a complete copy); not the Kubernetes objects, which carry secrets. Each
+ * upload is checked twice: what was sent must match the record (or the local file), and the uploader must confirm
  * the stored object.
  */
 export async function copyOffNode(options: CopyOffNodeOptions): Promise<CopyOffNodeResult> {
@@ -54,7 +54,15 @@ export async function copyOffNode(options: CopyOffNodeOptions): Promise<CopyOffN
   ]);
   // The record goes last: a copy with a record is a complete copy.
   const recordFile = `${record.id}${RECORD_SUFFIX}`;
-  const files = [...backupFiles(record).filter((f) => f !== recordFile), recordFile];
+  // The Kubernetes objects as read (raw/) and as the rollback re-creates them (sanitized/) hold
+  // the install's secrets in clear: they stay on the node (0600), never in another bucket.
+  const onNodeOnly = new Set(
+    record.kubernetes.objects.flatMap((o) => [o.rawFile, o.sanitizedFile]),
+  );
+  const files = [
+    ...backupFiles(record).filter((f) => f !== recordFile && !onNodeOnly.has(f)),
+    recordFile,
+  ];
 
   const objects: OffNodeObject[] = [];
   for (const fileName of files) {
