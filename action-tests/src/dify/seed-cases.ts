@@ -202,11 +202,17 @@ export async function seedCases(
     }
     cases.docx.push({ id, key, images });
   }
-  // Rows whose file was deleted long before the migration: a create-by-text document and a docx
-  // image (no hash, so the data identity sample of API uploads does not meet them: one missing
-  // upload among a few test files would refuse the copy).
+  // Rows whose file was deleted long before the migration: an API upload (with its hash, so the
+  // data identity sample meets it; identity.ts takes it for a broken reference, not a wrong
+  // directory) and a docx image.
+  const gone = Buffer.from('deleted by hand long ago');
   for (const [label, key, size, hash] of [
-    ['broken:upload', uploadFileKey(tenant.id, caseUuid(seed, 'broken:upload'), 'txt'), 21, null],
+    [
+      'broken:upload',
+      uploadFileKey(tenant.id, caseUuid(seed, 'broken:upload'), 'txt'),
+      gone.length,
+      sha3(gone),
+    ],
     ['broken:image', imageFileKey(tenant.id, caseUuid(seed, 'broken:image'), 'png'), 0, null],
   ] as const) {
     const id = await insert(label, key, {

@@ -49,29 +49,55 @@ async function regularFileSize(root: string, rel: string): Promise<number | unde
   return undefined;
 }
 
-/** Reservoir sample (algorithm R) of the references whose size is bytes. */
+/**
+ * How many sampled uploads may be missing (none of another size) when the newest upload is
+ * there: references broken before the migration (a file deleted by hand, a failed write) in an
+ * install too small for 5 % to absorb them. A stale or other node's copy lacks the newest upload.
+ */
+export const IDENTITY_MISSING_ALLOWANCE = 2;
+
+/** Reservoir sample (algorithm R) of the references whose size is bytes, and the newest one. */
 async function sampleReferences(
   refs: AsyncIterable<StorageReference>,
   size: number,
   random: () => number,
-): Promise<{ sample: StorageReference[]; eligible: number }> {
+): Promise<{ sample: StorageReference[]; eligible: number; newest?: StorageReference }> {
   const sample: StorageReference[] = [];
   let eligible = 0;
+  let newest: StorageReference | undefined;
   for await (const ref of refs) {
     if (ref.size === null || !isFsFilePath(ref.fsPath)) continue;
     eligible++;
+    if (ref.createdAt && !(newest?.createdAt && newest.createdAt >= ref.createdAt)) newest = ref;
     if (sample.length < size) sample.push(ref);
     else {
       const j = Math.floor(random() * eligible);
       if (j < size) sample[j] = ref;
     }
   }
-  return { sample, eligible };
+  return { sample, eligible, ...(newest ? { newest } : {}) };
+}
+
+/**
+ * Whether a few missing files are broken references rather than a wrong tree: nothing of
+ * another size, at least one match, at most IDENTITY_MISSING_ALLOWANCE missing, and the newest
+ * upload present with its size.
+ */
+async function brokenNotWrong(
+  root: string,
+  r: { matched: number; missing: string[]; wrongSize: string[] },
+  newest: StorageReference | undefined,
+): Promise<string | undefined> {
+  if (r.wrongSize.length > 0 || r.matched === 0 || r.missing.length > IDENTITY_MISSING_ALLOWANCE)
+    return undefined;
+  if (!newest || (await regularFileSize(root, newest.fsPath)) !== newest.size) return undefined;
+  return `${r.missing.length} missing (${r.missing.map((k) => JSON.stringify(k)).join(', ')}) taken for references broken before the migration: nothing has another size and the newest upload (${JSON.stringify(newest.key)}, ${newest.createdAt!.toISOString()}) is there`;
 }
 
 /**
  * Checks up to 200 randomly chosen references (all of them when there are fewer) against the
- * tree at `storageRoot`: at least 95 % must exist at their OpenDAL path with the recorded size.
+ * tree at `storageRoot`: at least 95 % must exist at their OpenDAL path with the recorded size,
+ * or, in a small install, all but IDENTITY_MISSING_ALLOWANCE with the newest one there.
  */
 export async function checkDataIdentity(o: {
   databaseUrl: string;
@@ -81,7 +107,7 @@ export async function checkDataIdentity(o: {
   references?: AsyncIterable<StorageReference>;
 }): Promise<DataIdentityResult> {
   const refs = o.references ?? readStorageReferences(o.databaseUrl);
-  const { sample, eligible } = await sampleReferences(
+  const { sample, eligible, newest } = await sampleReferences(
     refs,
     IDENTITY_SAMPLE_SIZE,
     o.random ?? Math.random,
@@ -95,15 +121,19 @@ export async function checkDataIdentity(o: {
   }
   const checked = sample.length;
   const matched = checked - missing.length - wrongSize.length;
-  const ok = checked === 0 || matched / checked >= IDENTITY_THRESHOLD;
+  const broken =
+    checked > 0 && matched / checked < IDENTITY_THRESHOLD
+      ? await brokenNotWrong(o.storageRoot, { matched, missing, wrongSize }, newest)
+      : undefined;
+  const ok = checked === 0 || matched / checked >= IDENTITY_THRESHOLD || broken !== undefined;
   const pct = checked ? ((100 * matched) / checked).toFixed(1) : '100';
   const examples = [...missing.slice(0, 3), ...wrongSize.slice(0, 3)].join(', ');
   const message =
     checked === 0
       ? `data identity: the database references no API upload with a recorded size; nothing to compare ${o.storageRoot} with`
       : ok
-        ? `data identity: ${matched} of ${checked} sampled uploads (of ${eligible}) are in ${o.storageRoot} with their recorded size (${pct} %)`
-        : `${o.storageRoot} is not the storage the Dify pods see: of ${checked} sampled uploads (of ${eligible} with a recorded size) only ${matched} are there with that size (${pct} %, ${IDENTITY_THRESHOLD * 100} % needed); ${missing.length} missing, ${wrongSize.length} with another size (e.g. ${examples}). Check storage-path (for NFS: the local mount point of the export and subPath) and the node.`;
+        ? `data identity: ${matched} of ${checked} sampled uploads (of ${eligible}) are in ${o.storageRoot} with their recorded size (${pct} %)${broken ? `; ${broken}` : ''}`
+        : `${o.storageRoot} is not the storage the Dify pods see: of ${checked} sampled uploads (of ${eligible} with a recorded size) only ${matched} are there with that size (${pct} %, ${IDENTITY_THRESHOLD * 100} % needed); ${missing.length} missing, ${wrongSize.length} with another size (e.g. ${examples}). Check storage-path (for NFS: the local mount point of the export and subPath) and the node; files deleted before the migration are listed by \`dify-storage references\`.`;
   return { ok, eligible, checked, matched, missing, wrongSize, message };
 }
 

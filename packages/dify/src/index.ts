@@ -16,6 +16,7 @@ export {
   checkDataIdentity,
   DataIdentityError,
   IDENTITY_SAMPLE_SIZE,
+  IDENTITY_MISSING_ALLOWANCE,
   IDENTITY_THRESHOLD,
   type DataIdentityResult,
 } from './identity.js';

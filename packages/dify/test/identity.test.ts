@@ -72,6 +72,45 @@ describe('checkDataIdentity', () => {
     );
   });
 
+  it('takes up to two missing uploads of a small install for broken references when the newest is there', async () => {
+    // Ten API uploads a day apart; a few files were deleted by hand long before the migration.
+    const dir = path.join(root, 'small');
+    const dated = tree(dir, 10, 10).map((r, i) => ({
+      ...r,
+      createdAt: new Date(Date.UTC(2025, 0, 1 + i)),
+    }));
+    const run = () =>
+      checkDataIdentity({ databaseUrl: '', storageRoot: dir, references: from(dated) });
+    rmSync(path.join(dir, 'upload_files/t/2.bin'));
+    const one = await run();
+    expect(one).toMatchObject({ ok: true, checked: 10, matched: 9 });
+    expect(one.message).toContain(
+      '1 missing ("upload_files/t/2.bin") taken for references broken before the migration',
+    );
+    expect(one.message).toContain('the newest upload ("upload_files/t/9.bin", 2025-01-10');
+    rmSync(path.join(dir, 'upload_files/t/5.bin'));
+    await expect(run()).resolves.toMatchObject({ ok: true, matched: 8 });
+    // Three missing: more than broken rows explain; refused with the figures.
+    rmSync(path.join(dir, 'upload_files/t/7.bin'));
+    const three = await run();
+    expect(three.ok).toBe(false);
+    expect(three.message).toContain('files deleted before the migration are listed by');
+    writeFileSync(path.join(dir, 'upload_files/t/7.bin'), Buffer.alloc(10));
+    // The newest upload missing is what a stale copy or another node's directory looks like.
+    rmSync(path.join(dir, 'upload_files/t/9.bin'));
+    await expect(run()).resolves.toMatchObject({ ok: false, matched: 7 });
+    writeFileSync(path.join(dir, 'upload_files/t/9.bin'), Buffer.alloc(10));
+    // A file of another size is never taken for a broken reference.
+    writeFileSync(path.join(dir, 'upload_files/t/0.bin'), Buffer.alloc(11));
+    await expect(run()).resolves.toMatchObject({ ok: false, matched: 7 });
+    // A directory with none of the files is refused whatever their dates.
+    const empty = path.join(root, 'small-empty');
+    mkdirSync(empty);
+    await expect(
+      checkDataIdentity({ databaseUrl: '', storageRoot: empty, references: from(dated) }),
+    ).resolves.toMatchObject({ ok: false, matched: 0 });
+  });
+
   it('samples at most 200 of many rows, ignores rows whose size is not bytes, and refuses a wrong directory', async () => {
     const dir = path.join(root, 'b');
     const refs = [...tree(dir, 500, 500), ref('upload_files/t/text.txt', null)];
