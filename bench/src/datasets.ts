@@ -104,3 +104,70 @@ export function largeFiles(base: string, name: string, count: number, sizeMiB: n
   }
   return { name, dir, files: count, bytes: count * sizeMiB * MiB };
 }
+
+/** The file mixes of issue 17 §1, each spread over a few hundred tenant directories. */
+export type Mix = 'a' | 'b' | 'c';
+
+export const MIX_LABEL: Record<Mix, string> = {
+  a: '(a) 4–64 KiB uniform',
+  b: '(b) 30% under 1 KiB, the rest 4–64 KiB',
+  c: '(c) 4–64 KiB, half compressible text, half random bytes',
+};
+
+const WORDS =
+  'the of and to in is that for it as with was on be by this are from at or an which have not workflow dataset tenant knowledge document segment embedding vector'.split(
+    ' ',
+  );
+
+/** Compressible text (≈ 3:1 with gzip): words drawn by a cheap PRNG seeded per file. */
+function text(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  let i = 0;
+  while (i < size) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const w = `${WORDS[x % WORDS.length]}${x % 11 === 0 ? '.\n' : ' '}`;
+    i += b.write(w, i, 'latin1');
+  }
+  return b;
+}
+
+/** Size of file `i` in a mix: uniform 4–64 KiB, with 30% under 1 KiB in mix (b). */
+function mixSize(mix: Mix, i: number): number {
+  if (mix === 'b' && i % 10 < 3) return 1 + ((i * 7919) % 1023);
+  return (4 + ((i * 7919) % 61)) * KiB + ((i * 104729) % KiB);
+}
+
+/**
+ * Dify-like files of one mix under `upload_files/<tenant>/` for `tenants` tenants (a few in
+ * `image_files/` and `tools/`), reused when the same spec exists.
+ */
+export function mixFiles(base: string, mix: Mix, count: number, tenantCount = 300): Dataset {
+  const name = `mix-${mix}-${count}-${tenantCount}`;
+  const dir = path.join(base, name);
+  const spec = `mix ${mix} ${count} ${tenantCount}`;
+  if (!marker(dir, spec)) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    const exts = ['pdf', 'docx', 'png', 'jpg', 'txt', 'md'];
+    const tenants = Array.from({ length: tenantCount }, () => randomUUID());
+    for (const t of tenants) fs.mkdirSync(path.join(dir, 'upload_files', t), { recursive: true });
+    for (const kind of ['image_files', 'tools'])
+      fs.mkdirSync(path.join(dir, kind, tenants[0]!), { recursive: true });
+    for (let i = 0; i < count; i++) {
+      const size = mixSize(mix, i);
+      const sub =
+        i % 50 === 49
+          ? `image_files/${tenants[0]}`
+          : i % 50 === 48
+            ? `tools/${tenants[0]}`
+            : `upload_files/${tenants[(i * 31) % tenants.length]}`;
+      const body = mix === 'c' && i % 2 === 0 ? text(size, i) : content(size, i);
+      fs.writeFileSync(path.join(dir, sub, `${randomUUID()}.${exts[i % exts.length]}`), body);
+    }
+    fs.writeFileSync(path.join(dir, '.bench-spec'), spec);
+  }
+  return { name, dir, ...dirBytes(dir) };
+}

@@ -207,8 +207,11 @@ export async function engineSync(
   label: string,
   options: SyncToBucketOptions,
   killAtCopied?: number,
+  /** Extra node flags for the child (e.g. `--cpu-prof`). */
+  nodeArgs: readonly string[] = [],
 ): Promise<RunResult & { engine?: EngineResult; killed?: boolean }> {
   const args = [
+    ...nodeArgs,
     '--conditions=source',
     '--import',
     'tsx',

@@ -128,6 +128,24 @@ export class InputParser {
     return n;
   }
 
+  /**
+   * A rate in bytes per second: a number with an optional binary suffix K, M or G (`512K`,
+   * `50M`, `1.5G`; `B`, `iB` and `/s` may follow), as rclone's --bwlimit; 0 means no limit.
+   */
+  bytesPerSecond(name: string, opts: Common = {}): number {
+    const value = this.raw(name, opts);
+    if (value === undefined) return 0;
+    const m = /^(\d+(?:\.\d+)?)\s*(?:([KMG])(?:i?B)?|B)?(?:\/s)?$/i.exec(value);
+    const n = m ? Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] ?? ' ').toUpperCase()) : NaN;
+    if (!Number.isFinite(n) || (n > 0 && n < 1024)) {
+      this.problems.push(
+        `Input '${name}' has the value '${value}'; it must be 0 (no limit) or a rate of at least 1K, like 512K, 50M or 1G (bytes per second).`,
+      );
+      return 0;
+    }
+    return Math.floor(n);
+  }
+
   /** YAML 1.2 core-schema booleans, as `core.getBooleanInput` accepts them. */
   boolean(name: string, opts: Common = {}): boolean {
     const value = this.raw(name, opts);

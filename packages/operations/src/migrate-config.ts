@@ -15,6 +15,8 @@ export interface MigrateConfig {
   mode: (typeof MODES)[number];
   /** 0 = automatic. */
   concurrency: number;
+  /** Bytes per second the copy may send, all transfers together; 0 = no limit. */
+  bandwidthLimit: number;
   exclude: string[];
   dryRun: boolean;
   stateDir: string;
@@ -39,6 +41,7 @@ export function readMigrateConfig(
         storagePath,
         mode: p.choice(Inputs.Mode, MODES, { default: 'bulk' }),
         concurrency: p.integer(Inputs.Concurrency, { default: '0', min: 0, max: 1024 }),
+        bandwidthLimit: p.bytesPerSecond(Inputs.BandwidthLimit, { default: '0' }),
         exclude: p.list(Inputs.Exclude),
         dryRun: p.boolean(Inputs.DryRun, { default: 'false' }),
         stateDir,

@@ -2,6 +2,7 @@ export const MigrateInputs = {
   StoragePath: 'storage-path',
   Mode: 'mode',
   Concurrency: 'concurrency',
+  BandwidthLimit: 'bandwidth-limit',
   Exclude: 'exclude',
   DryRun: 'dry-run',
   StateDir: 'state-dir',

@@ -78,6 +78,7 @@ async function migrate(
     root: config.storagePath,
     stateDir: config.stateDir,
     mode: config.mode,
+    ...(config.bandwidthLimit > 0 ? { bandwidthLimit: config.bandwidthLimit } : {}),
     dryRun: config.dryRun,
     exclude: config.exclude,
     throwOnFailure: false,

@@ -79,3 +79,27 @@ describe('backup: the api pod comes from the workload name (issue 19 §10)', () 
     expect(readBackupConfig((n) => values[n] ?? '', env, noMask).apiPod).toBe('custom-0');
   });
 });
+
+describe('migrate: bandwidth-limit (issue 17 §1)', () => {
+  const read = (limit: string) =>
+    readMigrateConfig(
+      (n) =>
+        ({ 'storage-path': '/data/storage', bucket: 'dify-files', 'bandwidth-limit': limit })[n] ??
+        '',
+      env,
+      noMask,
+    );
+  it('reads binary rates as rclone --bwlimit does; 0 or empty means no limit', () => {
+    expect(read('50M').bandwidthLimit).toBe(50 * 1024 * 1024);
+    expect(read('512K').bandwidthLimit).toBe(512 * 1024);
+    expect(read('1.5GiB/s').bandwidthLimit).toBe(1.5 * 1024 ** 3);
+    expect(read('0').bandwidthLimit).toBe(0);
+    expect(read('').bandwidthLimit).toBe(0);
+  });
+  it('refuses what is not a rate, naming the input', () => {
+    for (const bad of ['fast', '-5M', '10T', '100'])
+      expect(() => read(bad)).toThrow(
+        `Input 'bandwidth-limit' has the value '${bad}'; it must be 0 (no limit) or a rate`,
+      );
+  });
+});

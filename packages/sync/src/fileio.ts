@@ -52,6 +52,26 @@ export function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
   );
 }
 
+/**
+ * A bandwidth limit shared by all transfers: each body reserves its time on a virtual link of
+ * `bytesPerSec` and waits until that slot begins, so the bytes sent over any stretch of time
+ * stay within the rate plus one body (a part, at most) in flight.
+ */
+export class RateLimiter {
+  private free = 0;
+  constructor(
+    readonly bytesPerSec: number,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
+
+  async take(bytes: number): Promise<void> {
+    const now = this.clock();
+    const start = Math.max(now, this.free);
+    this.free = start + (bytes / this.bytesPerSec) * 1000;
+    if (start > now) await new Promise((r) => setTimeout(r, start - now));
+  }
+}
+
 /** A counting semaphore for bytes in memory (file bodies and parts). */
 export class ByteBudget {
   private used = 0;

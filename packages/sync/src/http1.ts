@@ -192,6 +192,10 @@ export class Http1Pool {
   private readonly all = new Set<Conn>();
   private readonly queue: Pending[] = [];
   private closed = false;
+  /** The last TLS session the server gave: new connections resume it (no full handshake). */
+  private session: Buffer | undefined;
+  /** Connections opened, and how many of the TLS ones resumed a session. */
+  readonly stats = { connects: 0, resumed: 0 };
 
   constructor(
     private readonly host: string,
@@ -203,17 +207,33 @@ export class Http1Pool {
   ) {}
 
   private connect(): net.Socket {
+    this.stats.connects++;
     if (!this.tlsOptions) return net.connect({ host: this.host, port: this.port });
     const { ca, servername } = this.tlsOptions;
     const name = servername.replace(/^\[|\]$/g, '');
-    return tls.connect({
+    const socket = tls.connect({
       host: this.host,
       port: this.port,
       // SNI takes host names only; the certificate is checked against `name` either way.
       ...(net.isIP(name) ? {} : { servername: name }),
       checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
       ...(ca ? { ca } : {}),
+      ...(this.session ? { session: this.session } : {}),
     });
+    socket.on('session', (s: Buffer) => (this.session = s));
+    socket.once('secureConnect', () => {
+      if (socket.isSessionReused()) this.stats.resumed++;
+    });
+    return socket;
+  }
+
+  /** Closes the idle keep-alive connections (the next request opens a new one). */
+  closeIdle(): void {
+    for (const c of this.idle.splice(0)) {
+      this.all.delete(c);
+      c.dead = true;
+      c.socket.destroy();
+    }
   }
 
   request(

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { S3Credentials } from '@dify-storage/s3';
 
 /**
@@ -11,6 +11,7 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 
 const SAFE = /^[A-Za-z0-9\-._~/]*$/;
+const SPACE_RUN_CHECK = /\t| {2}/;
 
 /** RFC 3986 encoding as S3 wants it; `/` kept when encoding a path. */
 export function uriEncode(s: string, keepSlash: boolean): string {
@@ -36,7 +37,7 @@ export function canonicalQuery(query: Record<string, string> | undefined): strin
 export class SigV4Signer {
   private dateStamp = '';
   private secret = '';
-  private signingKey: Buffer = Buffer.alloc(0);
+  private signingKey: KeyObject | undefined;
   private lastSecond = -1;
   private amzDate = '';
 
@@ -56,12 +57,16 @@ export class SigV4Signer {
     return this.amzDate;
   }
 
-  private keyFor(dateStamp: string, secret: string): Buffer {
-    if (dateStamp !== this.dateStamp || secret !== this.secret) {
+  private keyFor(dateStamp: string, secret: string): KeyObject {
+    if (dateStamp !== this.dateStamp || secret !== this.secret || !this.signingKey) {
       const kDate = createHmac('sha256', `AWS4${secret}`).update(dateStamp).digest();
       const kRegion = createHmac('sha256', kDate).update(this.region).digest();
       const kService = createHmac('sha256', kRegion).update(this.service).digest();
-      this.signingKey = createHmac('sha256', kService).update('aws4_request').digest();
+      // A KeyObject, not a Buffer: createHmac spends ~13 µs per call checking a Buffer key
+      // (Node 24's prepareSecretKey → isKeyObject) against ~2 µs for a KeyObject.
+      this.signingKey = createSecretKey(
+        createHmac('sha256', kService).update('aws4_request').digest(),
+      );
       this.dateStamp = dateStamp;
       this.secret = secret;
     }
@@ -89,7 +94,11 @@ export class SigV4Signer {
     }
     const names = Object.keys(headers).sort();
     let canonicalHeaders = '';
-    for (const n of names) canonicalHeaders += `${n}:${String(headers[n]).trim()}\n`;
+    for (const n of names) {
+      // SigV4 collapses runs of spaces inside a value (rare: checked before the regex runs).
+      const v = String(headers[n]).trim();
+      canonicalHeaders += `${n}:${SPACE_RUN_CHECK.test(v) ? v.replace(/[ \t]+/g, ' ') : v}\n`;
+    }
     const signedHeaders = names.join(';');
     const canonicalRequest = `${method}\n${encodedPath}\n${query}\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
     const dateStamp = amzDate.slice(0, 8);

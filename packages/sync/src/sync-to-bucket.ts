@@ -48,6 +48,11 @@ export interface SyncToBucketOptions extends BucketOptions {
    * PUT costs one md5 pass less than parts do).
    */
   multipartThreshold?: number;
+  /**
+   * Bytes per second all uploads together may send (0 or absent: no limit), so that the node
+   * keeps bandwidth for Dify during a bulk copy.
+   */
+  bandwidthLimit?: number;
   /** Multipart part size (default 16 MiB, grown to stay within 10,000 parts). */
   partSize?: number;
   /** Parts in flight per multipart file (default 4). */
@@ -90,6 +95,8 @@ interface ToBucketConfig {
   budgetBytes: number;
   syncReadMax: number;
   maxChange: number;
+  /** Bytes per second; 0 = no limit. */
+  bandwidthLimit: number;
   exclude: KeyMatcher | undefined;
 }
 
@@ -119,6 +126,7 @@ function toBucketConfig(options: SyncToBucketOptions): Omit<ToBucketConfig, 'exc
     budgetBytes: positiveInt('memoryBudget', options.memoryBudget, 192 * MiB, 16 * MiB),
     syncReadMax: positiveInt('syncReadMax', options.syncReadMax, MiB, 0, 64 * MiB),
     maxChange: positiveInt('maxChangeRetries', options.maxChangeRetries, 5, 0, 100),
+    bandwidthLimit: positiveInt('bandwidthLimit', options.bandwidthLimit, 0, 0, 2 ** 50),
   };
 }
 
@@ -445,6 +453,7 @@ export class ToBucketSync extends CopyRun {
     this.ticker.scanComplete = true;
     this.tree.recorder?.end();
     await this.pool.drain();
+    await this.uploader.settled();
     const { pruned, startedAtMs, scan } = this.tree;
     if (complete && !pruned) {
       await cursor.finish();

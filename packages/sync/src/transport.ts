@@ -192,6 +192,16 @@ export class S3Transport {
     this.agent.destroy();
   }
 
+  /** Connections the lean client opened, and TLS sessions it resumed (undefined on node:http). */
+  get connectionStats(): { connects: number; resumed: number } | undefined {
+    return this.fast?.stats;
+  }
+
+  /** Closes idle keep-alive connections. */
+  closeIdle(): void {
+    this.fast?.closeIdle();
+  }
+
   totalRequests(): number {
     return Object.values(this.counts).reduce((a, b) => a + (b ?? 0), 0);
   }
@@ -364,15 +374,28 @@ export class S3Transport {
     }
   }
 
+  /**
+   * PUT of an in-memory body, its integrity proved to the server by Content-MD5 (`md5`) or by
+   * its sha256 signed as the payload hash (for a server that checks it, see
+   * verifiesPayloadSha256). Returns the ETag.
+   */
   async putObject(
     key: string,
     body: Buffer,
-    md5: Buffer,
+    integrity: Buffer | { sha256: string },
     metadata: Record<string, string>,
   ): Promise<string> {
-    const headers: Record<string, string> = { 'content-md5': md5.toString('base64') };
+    const headers: Record<string, string> = {};
+    if (Buffer.isBuffer(integrity)) headers['content-md5'] = integrity.toString('base64');
     for (const [k, v] of Object.entries(metadata)) headers[`x-amz-meta-${k}`] = v;
-    const res = await this.send({ op: 'PutObject', method: 'PUT', key, body, headers });
+    const res = await this.send({
+      op: 'PutObject',
+      method: 'PUT',
+      key,
+      body,
+      headers,
+      ...(Buffer.isBuffer(integrity) ? {} : { payloadHash: integrity.sha256 }),
+    });
     return unquote(res.headers.etag as string | undefined);
   }
 
@@ -463,31 +486,7 @@ export class S3Transport {
       query,
       ...(params.maxAttempts ? { maxAttempts: params.maxAttempts } : {}),
     });
-    const xml = res.body.toString('utf8');
-    const urlEncoded = xmlText(xml, 'EncodingType') === 'url';
-    const dec = (s: string): string => (urlEncoded ? decodeUrlKey(s) : s);
-    const objects: ObjectInfo[] = [];
-    for (const block of xmlBlocks(xml, 'Contents')) {
-      objects.push({
-        key: dec(xmlText(block, 'Key') ?? ''),
-        size: Number(xmlText(block, 'Size') ?? '0'),
-        etag: unquote(xmlText(block, 'ETag')),
-        lastModified: xmlText(block, 'LastModified') ?? '',
-      });
-    }
-    const prefixes = xmlBlocks(xml, 'CommonPrefixes').map((b) => dec(xmlText(b, 'Prefix') ?? ''));
-    const truncated = xmlText(xml, 'IsTruncated') === 'true';
-    const nextToken = truncated ? xmlText(xml, 'NextContinuationToken') : undefined;
-    if (truncated && !nextToken) {
-      throw new S3RequestError(
-        'ListObjectsV2: truncated listing without a continuation token',
-        'ListObjectsV2',
-        200,
-        'BadListing',
-        false,
-      );
-    }
-    return { objects, prefixes, nextToken };
+    return parseListPage(res.body.toString('utf8'));
   }
 
   async createMultipartUpload(key: string, metadata: Record<string, string>): Promise<string> {
@@ -682,4 +681,32 @@ function readAll(res: IncomingMessage): Promise<Buffer> {
     res.on('error', reject);
     res.on('aborted', () => reject(new Error('response aborted')));
   });
+}
+
+/** A ListObjectsV2 answer (with `encoding-type=url` honoured) as objects, prefixes and token. */
+export function parseListPage(xml: string): ListPage {
+  const urlEncoded = xmlText(xml, 'EncodingType') === 'url';
+  const dec = (s: string): string => (urlEncoded ? decodeUrlKey(s) : s);
+  const objects: ObjectInfo[] = [];
+  for (const block of xmlBlocks(xml, 'Contents')) {
+    objects.push({
+      key: dec(xmlText(block, 'Key') ?? ''),
+      size: Number(xmlText(block, 'Size') ?? '0'),
+      etag: unquote(xmlText(block, 'ETag')),
+      lastModified: xmlText(block, 'LastModified') ?? '',
+    });
+  }
+  const prefixes = xmlBlocks(xml, 'CommonPrefixes').map((b) => dec(xmlText(b, 'Prefix') ?? ''));
+  const truncated = xmlText(xml, 'IsTruncated') === 'true';
+  const nextToken = truncated ? xmlText(xml, 'NextContinuationToken') : undefined;
+  if (truncated && !nextToken) {
+    throw new S3RequestError(
+      'ListObjectsV2: truncated listing without a continuation token',
+      'ListObjectsV2',
+      200,
+      'BadListing',
+      false,
+    );
+  }
+  return { objects, prefixes, nextToken };
 }

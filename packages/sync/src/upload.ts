@@ -12,6 +12,7 @@ import { S3RequestError, errorText } from './errors.js';
 import {
   BufferPool,
   ByteBudget,
+  RateLimiter,
   close,
   fstat,
   lstat,
@@ -57,6 +58,8 @@ export interface UploaderConfig {
   syncReadMax: number;
   partSize: number;
   partConcurrency: number;
+  /** Bytes per second of all uploads together; 0 = no limit. */
+  bandwidthLimit: number;
   /** Key prefix: where the payload-hash probe object goes. */
   prefix: string;
   hooks:
@@ -70,6 +73,9 @@ export interface UploaderConfig {
 /** Small bodies are read into reused buffers of 16 KiB size classes (less malloc and GC). */
 const SMALL_CLASS = 16 * 1024;
 const SMALL_POOL_MAX = 1024 * 1024;
+/** Small uploads before the payload-hash probe: it costs a request, worth it for a bulk copy. */
+const SMALL_PROBE_AFTER = 32;
+const MD5_HEX = /^[0-9a-f]{32}$/;
 
 /** A multipart upload to (re)send: its record and the parts already on the server. */
 interface MpuPlan {
@@ -88,10 +94,13 @@ export class Uploader {
   readonly budget: ByteBudget;
   private readonly partBuffers: BufferPool;
   private readonly smallBuffers = new BufferPool(32 * MiB);
+  private readonly limiter: RateLimiter | undefined;
   // Whole-file hashing passes are CPU-bound: one per core, so that the files already hashed
   // upload while the next ones hash, instead of all hashing first and all uploading after.
   private readonly hashSlots = new ByteBudget(Math.max(1, os.availableParallelism()));
   private sha256Probe: Promise<boolean> | undefined;
+  private smallUploads = 0;
+  private smallShaOnly = false;
 
   constructor(
     private readonly transport: S3Transport,
@@ -100,6 +109,7 @@ export class Uploader {
   ) {
     this.budget = new ByteBudget(cfg.budgetBytes);
     this.partBuffers = new BufferPool(cfg.budgetBytes);
+    this.limiter = cfg.bandwidthLimit > 0 ? new RateLimiter(cfg.bandwidthLimit) : undefined;
   }
 
   /** md5, sha256 (and part md5s with `ps`) of a whole file, one read pass per core at a time. */
@@ -152,9 +162,15 @@ export class Uploader {
     }
   }
 
-  /** Small files: read once into memory, one PUT with Content-MD5. */
+  /**
+   * Small files: read once into memory, one PUT. Its integrity goes as Content-MD5 until the
+   * server is known to check a signed payload sha256; from then on the sha256 (needed anyway
+   * for the metadata and the journal) is signed instead and the md5 pass is saved: the ETag is
+   * then the server's md5 of bytes it proved equal to ours (md5 costs twice sha256's CPU).
+   */
   async small(abs: string, key: string, st: fs.BigIntStats): Promise<Outcome> {
     const size = Number(st.size);
+    const shaOnly = this.shaOnlyForSmall();
     const held = await this.budget.acquire(size + 1);
     const pooled = size < SMALL_POOL_MAX;
     const cap = pooled ? Math.ceil((size + 1) / SMALL_CLASS) * SMALL_CLASS : size + 1;
@@ -163,14 +179,16 @@ export class Uploader {
       const { n, after } = await this.readSmall(abs, buf, size);
       if (n !== size || !sameVersion(st, after)) return { kind: 'changed', stat: after };
       const body = buf.subarray(0, size);
-      const md5 = createHash('md5').update(body).digest();
-      const md5hex = md5.toString('hex');
+      const localMd5 = (): Buffer => createHash('md5').update(body).digest();
+      const md5 = shaOnly ? undefined : localMd5();
       const sha = createHash('sha256').update(body).digest('hex');
       await this.cfg.hooks?.afterRead?.(key);
-      const etag = await this.transport.putObject(key, body, md5, {
+      await this.limiter?.take(size);
+      const etag = await this.transport.putObject(key, body, md5 ?? { sha256: sha }, {
         mtime: mtimeString(st.mtimeNs),
         sha256: sha,
       });
+      const md5hex = md5 || !MD5_HEX.test(etag) ? (md5 ?? localMd5()).toString('hex') : etag;
       if (etag !== '' && etag !== md5hex) {
         throw new Error(`ETag ${etag} after PUT differs from the content md5 ${md5hex}`);
       }
@@ -179,6 +197,22 @@ export class Uploader {
       if (pooled) this.smallBuffers.give(buf);
       this.budget.release(held);
     }
+  }
+
+  /**
+   * Whether small PUTs may rely on the signed sha256. The probe (one PUT, refused) starts at the
+   * SMALL_PROBE_AFTER-th small upload, so that a run of a few files costs no extra request; until
+   * it answers, Content-MD5 is used.
+   */
+  private shaOnlyForSmall(): boolean {
+    if (++this.smallUploads === SMALL_PROBE_AFTER)
+      void this.payloadShaVerified().then((v) => (this.smallShaOnly = v));
+    return this.smallShaOnly;
+  }
+
+  /** Waits for the payload-hash probe, if one was started (it deletes what it wrote). */
+  async settled(): Promise<void> {
+    await this.sha256Probe;
   }
 
   // Streamed PUTs carry the file's sha256 as the signed payload hash when the server verifies
@@ -198,6 +232,7 @@ export class Uploader {
     if (r.changed) return { kind: 'changed', stat: r.stat };
     const hashes = r.hashes;
     await this.cfg.hooks?.afterRead?.(key);
+    await this.limiter?.take(size);
     let etag: string;
     try {
       etag = await this.transport.putObjectStream(
@@ -224,7 +259,7 @@ export class Uploader {
       throw error;
     }
     const md5hex = shaOnly ? etag : hashes.md5.toString('hex');
-    if (!/^[0-9a-f]{32}$/.test(etag) || etag !== md5hex) {
+    if (!MD5_HEX.test(etag) || etag !== md5hex) {
       throw new Error(
         `ETag "${etag}" after PUT is not the content md5${shaOnly ? '' : ` ${md5hex}`}`,
       );
@@ -385,6 +420,7 @@ export class Uploader {
 
   /** One part with its md5 from the first pass; false when the server saw other bytes. */
   private async sendPart(key: string, m: MpuRecord, n: number, buf: Buffer): Promise<boolean> {
+    await this.limiter?.take(buf.length);
     let etag: string;
     try {
       etag = await this.transport.uploadPart(key, m.u, n, buf, Buffer.from(m.pm[n - 1]!, 'hex'));
