@@ -56,6 +56,7 @@ import { lockStateDir } from './state-lock.js';
 import type { Logger } from './logger.js';
 import { kubeClient } from './targets.js';
 import { fixUpKeys, formatKeyFixUp } from './key-fixup.js';
+import { freezeWindowSection, storageIsNodeLocal } from './freeze-estimate.js';
 import { referencesPlanSection } from './references-run.js';
 import { writeJsonAtomic } from './verify-run.js';
 
@@ -524,6 +525,8 @@ class ConvertRun {
       this.planMarkdown += `\n${refs.markdown}`;
       this.log.info(refs.report.summary);
     }
+    if (this.config.phase === 'plan')
+      this.planMarkdown += `\n${await freezeWindowSection(this.config, inspection)}`;
     this.inspection = inspection;
     await writeTextAtomic(paths.planPath, this.planMarkdown);
     await writeJsonAtomic(paths.planJsonPath, plan);
@@ -773,9 +776,8 @@ async function writeProbe(transport: S3Transport, runId: string): Promise<void> 
  * and new tenants' keys created since the bulk copy, whose directories are listed in any case.
  */
 function deltaOptions(i: InstallInspection, databaseUrl: string | undefined): DeltaOptions {
-  const volumes = i.api.volumes ?? [];
   return {
-    prune: volumes.length > 0 && volumes.every((v) => v.nodeLocal),
+    prune: storageIsNodeLocal(i),
     ...(databaseUrl
       ? {
           namedSince: async (since: Date) => {

@@ -18,6 +18,7 @@ import {
   type Secret,
   type Workload,
 } from '@dify-storage/kube';
+import { syncToBucket } from '@dify-storage/sync';
 import { testEnv } from '../../../action-tests/src/proving-ground/index.js';
 import { ConvertFailedError, lockHolderOf, runConvert, type ConvertResult } from '../src/index.js';
 import {
@@ -94,6 +95,19 @@ describe('plan', () => {
       for (const secret of [...SECRETS_IN_FIXTURE, secretAccessKey])
         expect(text).not.toContain(secret);
     }
+  });
+
+  it('predicts the write-freeze window from the last complete copy in the state directory', async () => {
+    const none = await runConvert(fx.config({ phase: 'plan' }), memoryLogger(), FAST);
+    expect(none.planMarkdown).toContain('## Predicted write-freeze window');
+    expect(none.planMarkdown).toContain('no complete copy is recorded');
+    await writeFile(path.join(fx.storageDir, 'a.txt'), 'a');
+    await syncToBucket({ root: fx.storageDir, target: fx.config().s3, stateDir: fx.stateDir });
+    const after = await runConvert(fx.config({ phase: 'plan' }), memoryLogger(), FAST);
+    expect(after.planMarkdown).toMatch(
+      /lists only the directories changed since the complete copy of .*; files written since then by the database: unknown \(no database-url\)/,
+    );
+    expect(after.planMarkdown).toMatch(/Pods stop: ≤ \d+ s/);
   });
 
   it('checks the bucket with credentials from a provider, and blocks without static keys for Dify', async () => {

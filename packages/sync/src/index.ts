@@ -34,5 +34,5 @@ export {
 } from './verify.js';
 export { syncFromBucket, type SyncFromBucketOptions } from './sync-from-bucket.js';
 export { loadManifest, md5Line, type ManifestRecord, type ManifestSource } from './manifest.js';
-export { writeMd5List, readSyncRecords } from './state-export.js';
+export { writeMd5List, readSyncRecords, lastCompleteCopy } from './state-export.js';
 export { publicExposure } from './bucket-exposure.js';

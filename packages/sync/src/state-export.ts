@@ -9,6 +9,20 @@ function endpointOrigin(target: S3Target): string {
   return new URL(target.endpoint || `https://s3.${target.region}.amazonaws.com`).origin;
 }
 
+/**
+ * When the last complete copy of `target` recorded in `stateDir` started (the base of a pruned
+ * freeze-window delta), or undefined when there is none.
+ */
+export async function lastCompleteCopy(
+  stateDir: string,
+  target: S3Target,
+  prefix?: string,
+): Promise<Date | undefined> {
+  const id = SyncState.targetId(endpointOrigin(target), target.bucket, normalizePrefix(prefix));
+  const w = await SyncState.readWatermark(stateDir, id);
+  return w ? new Date(w.startedAtMs) : undefined;
+}
+
 /** The sorted file records the sync runs left in `stateDir` for this target (key, size, md5, sha256). */
 export async function* readSyncRecords(stateDir: string, target: S3Target, prefix?: string) {
   const p = normalizePrefix(prefix);
