@@ -9,9 +9,11 @@ import { REPO_ROOT } from './proving-ground/index.js';
  * Runs a reusable workflow of this repository the way GitHub would, job by job in `needs`
  * order, on this machine: `uses: $/actions/x` steps run the committed bundle of actions/x with
  * INPUT_*, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_STATE as the runner sets them; `run:`
- * steps run in bash. Expressions support what the workflow uses: contexts (inputs, secrets,
- * needs, steps, github.run_id/event_name), literals, ==, !=, &&, ||, !, parentheses,
- * always()/success()/failure() and the string functions startsWith/endsWith/contains.
+ * steps run in bash. Job and step `if:` are evaluated (a step's default is success(); a job
+ * whose approval was rejected runs no step). Expressions support what the workflow uses:
+ * contexts (inputs, secrets, needs, steps with outputs and outcome, github.run_id/event_name and
+ * whatever `github` adds), literals, ==, !=, &&, ||, !, parentheses, always()/success()/failure()
+ * and the string functions startsWith/endsWith/contains.
  */
 
 type Value = string | number | boolean | null | Record<string, unknown>;
@@ -60,6 +62,8 @@ export interface WorkflowRunOptions {
   eventName?: string;
   /** Keeps each action step's RUNNER_TEMP (its reports) in a fresh directory below this one. */
   runnerTemp?: string;
+  /** More of the github context (api_url, repository, token), e.g. pointing at a fake API. */
+  github?: Record<string, string>;
 }
 
 // ---- expressions -------------------------------------------------------------------------
@@ -234,6 +238,7 @@ export async function runWorkflow(
   const githubContext: Record<string, string> = {
     run_id: '1',
     event_name: o.eventName ?? 'workflow_dispatch',
+    ...o.github,
   };
   const inputs: Record<string, Value> = {};
   for (const [k, spec] of Object.entries(wf.on.workflow_call.inputs))

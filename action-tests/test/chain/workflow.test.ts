@@ -36,6 +36,8 @@ describe('the migration workflow with the committed bundles', () => {
       eventName,
       inputs: {
         mode: 'migrate',
+        // The environment check needs GitHub's API (approval-gate.test.ts covers it).
+        approval: 'dispatch',
         namespace: install.namespace,
         'storage-path': install.storagePath,
         'backup-dir': path.join(work, 'backups'),

@@ -124,6 +124,8 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
     runWorkflow('dify-storage-migration.yml', {
       inputs: {
         mode,
+        // The environment check needs GitHub's API (approval-gate.test.ts covers it).
+        approval: 'dispatch',
         namespace: install.namespace,
         'storage-path': install.storagePath,
         'backup-dir': path.join(work, 'node', 'backups'),

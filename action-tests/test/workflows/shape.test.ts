@@ -122,7 +122,19 @@ describe('the reusable migration workflow', () => {
   it('has minimal permissions, a timeout on every job with steps, and pinned third-party actions', async () => {
     for (const file of ['dify-storage-migration.yml', 'migrate.yml', 'rollback.yml', 'ci.yml']) {
       const wf = await load(file);
-      expect(wf.permissions).toEqual({ contents: 'read' });
+      // The callers grant actions: read, which only the reusable workflow's gate check uses.
+      const callers = ['migrate.yml', 'rollback.yml'];
+      expect(wf.permissions).toEqual(
+        callers.includes(file) ? { contents: 'read', actions: 'read' } : { contents: 'read' },
+      );
+      for (const [name, job] of Object.entries(wf.jobs)) {
+        const granted = (job as { permissions?: unknown }).permissions;
+        if (granted !== undefined)
+          expect({ name, granted }).toEqual({
+            name: 'preflight',
+            granted: { contents: 'read', actions: 'read' },
+          });
+      }
       for (const [name, job] of Object.entries(wf.jobs)) {
         if (job.steps)
           expect({ name, timeout: typeof job['timeout-minutes'] }).toEqual({

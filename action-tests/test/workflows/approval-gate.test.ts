@@ -1,0 +1,110 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runWorkflow, type JobRun } from '../../src/workflow-runner.js';
+
+/**
+ * Issue 14 §4: without required reviewers an environment releases the cutover at once. The
+ * reusable workflow reads the cutover environment's protection rules at the start (GitHub REST
+ * `GET /repos/{owner}/{repo}/environments/{name}`) and refuses mode migrate before anything is
+ * read, unless the caller says its GitHub plan has no reviewers (approval: dispatch).
+ */
+describe('the approval gate check at the start of the workflow', () => {
+  let server: Server;
+  let apiUrl = '';
+  const requests: { url: string; auth: string }[] = [];
+  let answer: { status: number; body: unknown } = { status: 200, body: {} };
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests.push({ url: req.url ?? '', auth: req.headers.authorization ?? '' });
+      res.writeHead(answer.status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(answer.body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const run = async (inputs: Record<string, string> = {}) => {
+    requests.length = 0;
+    const runs = await runWorkflow('dify-storage-migration.yml', {
+      inputs: { mode: 'migrate', bucket: 'dify', ...inputs },
+      secrets: {},
+      github: { api_url: apiUrl, repository: 'acme/dify-ops', token: 'ghs_test-token' },
+      env: { HOME: process.env.HOME },
+    });
+    const preflight = runs.preflight!;
+    const gate = preflight.steps.find((s) => s.id === 'gate');
+    return { runs, preflight, gate, log: gate ? gate.result.stdout + gate.result.stderr : '' };
+  };
+  const later = (runs: Record<string, JobRun>) =>
+    ['backup', 'bulk-copy', 'plan', 'cutover'].map((j) => runs[j]!.result);
+
+  it('passes when the environment has required reviewers (and asked GitHub with the token)', async () => {
+    answer = {
+      status: 200,
+      body: {
+        name: 'dify-cutover',
+        protection_rules: [
+          { id: 1, type: 'wait_timer', wait_timer: 0 },
+          { id: 2, type: 'required_reviewers', reviewers: [{ type: 'User' }] },
+        ],
+      },
+    };
+    const { gate, log } = await run();
+    expect(gate!.result.code).toBe(0);
+    expect(log).toContain("The environment 'dify-cutover' has required reviewers");
+    expect(requests).toEqual([
+      { url: '/repos/acme/dify-ops/environments/dify-cutover', auth: 'Bearer ghs_test-token' },
+    ]);
+  }, 60_000);
+
+  it('refuses mode migrate when the environment has no required reviewers, before anything else runs', async () => {
+    answer = {
+      status: 200,
+      body: { name: 'dify-cutover', protection_rules: [{ type: 'branch_policy' }] },
+    };
+    const { runs, preflight, gate, log } = await run();
+    expect(gate!.result.code).toBe(2);
+    expect(log).toContain(
+      "::error::the environment 'dify-cutover' has no required reviewers, so the cutover would run unapproved.",
+    );
+    expect(log).toContain('set approval: dispatch');
+    // The preflight action never ran; no job after it either.
+    expect(preflight.steps.map((s) => s.id)).toEqual(['validate', 'gate']);
+    expect(later(runs)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+  }, 60_000);
+
+  it('says which permission is missing when GitHub refuses to show the environment', async () => {
+    answer = { status: 403, body: { message: 'Resource not accessible by integration' } };
+    const { gate, log } = await run();
+    expect(gate!.result.code).toBe(4);
+    expect(log).toContain("give the calling workflow 'permissions: actions: read'");
+  }, 60_000);
+
+  it('refuses an environment that does not exist', async () => {
+    answer = { status: 404, body: { message: 'Not Found' } };
+    const { gate, log } = await run({ environment: 'dify-cutvoer' });
+    expect(gate!.result.code).toBe(2);
+    expect(log).toContain("the environment 'dify-cutvoer' does not exist");
+  }, 60_000);
+
+  it('does not ask with approval: dispatch, nor in a dry run', async () => {
+    const cases: Record<string, string>[] = [{ approval: 'dispatch' }, { mode: 'dry-run' }];
+    for (const inputs of cases) {
+      const { gate, preflight } = await run(inputs);
+      expect(gate).toBeUndefined();
+      expect(requests).toEqual([]);
+      expect(preflight.steps[0]!.result.code).toBe(0);
+    }
+  }, 60_000);
+
+  it('refuses an approval mode it does not know', async () => {
+    const { preflight } = await run({ approval: 'nobody' });
+    expect(preflight.steps.map((s) => s.result.code)).toEqual([1]);
+    expect(preflight.steps[0]!.result.stdout).toContain(
+      "approval is 'nobody'; allowed values are: reviewers, dispatch",
+    );
+  }, 60_000);
+});
