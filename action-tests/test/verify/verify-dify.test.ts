@@ -37,7 +37,7 @@ import {
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
 import { buildDocx } from '../../src/dify/docx.js';
-import { normalizePath } from '../../src/dify/index.js';
+import { normalizePath, signedFilePreviewUrl, signedToolFileUrl } from '../../src/dify/index.js';
 import { createDocumentByFile, createDocumentByText } from '../../src/install/dify-client.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import {
@@ -170,6 +170,28 @@ describe('verify-dify on a simulated install migrated to S3', () => {
     // A pre-existing broken row stays what it was: no bytes (gunicorn's empty reply).
     const broken = await api.fetchFilePreview(c.broken[0]!.id, install.secretKey);
     expect(broken.bytes).toBe(0);
+    // The download link (as_attachment) of the Chinese document, as a user clicks it.
+    const text = rows.find((r) => r.id === c.text[0]!.id)!;
+    const url = `${install.difyUrl}${signedFilePreviewUrl('', install.secretKey, text.id)}&as_attachment=true`;
+    const download = await fetch(url);
+    expect(download.headers.get('content-disposition')).toMatch(/^attachment; filename\*=UTF-8''/);
+    const onDisk = await readFile(path.join(install.storagePath, normalizePath(text.key)));
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(onDisk.subarray(0, text.size));
+    // Tool files through ToolFilePreviewApi (/files/tools/<id>.<ext>), legacy size -1 included.
+    const tools = await db.query<{ id: string; file_key: string }>(
+      'SELECT id::text, file_key FROM tool_files',
+    );
+    expect(tools.rows.length).toBeGreaterThan(0);
+    for (const t of tools.rows) {
+      const ext = path.extname(t.file_key);
+      const got = await fetch(
+        `${install.difyUrl}${signedToolFileUrl('', install.secretKey, t.id, ext)}`,
+      );
+      expect({ key: t.file_key, status: got.status }).toEqual({ key: t.file_key, status: 200 });
+      expect(Buffer.from(await got.arrayBuffer())).toEqual(
+        await readFile(path.join(install.storagePath, normalizePath(t.file_key))),
+      );
+    }
   }, 30_000);
 
   it('passes every stage after a correct migration, none skipped, and writes the report', async () => {
