@@ -4,18 +4,22 @@
  *
  *   node --conditions=source --import tsx packages/backup/bench/backup-vs-tar.ts \
  *     [--size-mib 2048] [--work-dir /tmp/dsm-backup-bench] [--level 3] [--cold] [--keep]
+ *     [--dataset dify|mixed]
+ *
+ * --dataset mixed: 5,000 files of 4–64 KiB, half text, half incompressible (≈ 172 MB), the mix
+ * measured independently in issue 17 §6 (--size-mib is then ignored).
  *
  * --cold drops the page cache before each measurement (root only); otherwise both runs start
  * with the tree in the page cache (a warm-up read is done first).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBackup, formatBytes, preflightBackup } from '@dify-storage/backup';
-import { generateDifyTree } from './dify-tree.js';
+import { generateDifyTree, generateMixedTree } from './dify-tree.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,9 +28,11 @@ const { values } = parseArgs({
     level: { type: 'string', default: '3' },
     cold: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    dataset: { type: 'string', default: 'dify' },
   },
 });
-const sizeBytes = Number(values['size-mib']) * 1024 * 1024;
+const mixed = values.dataset === 'mixed';
+const sizeBytes = mixed ? -1 : Number(values['size-mib']) * 1024 * 1024;
 const work = values['work-dir']!;
 const level = Number(values.level);
 const parent = join(work, 'parent');
@@ -43,13 +49,26 @@ async function run(cmd: string, args: string[], opts: { shell?: boolean } = {}):
   });
 }
 
-async function timed<T>(label: string, fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+/** CPU seconds of this process and its reaped children (tar's gzip, our zstd): /proc/self/stat. */
+function cpuSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, cutime, cstime are fields 14-17 (1-based); after ')' they start at index 11.
+  return fields.slice(11, 15).reduce((a, b) => a + Number(b), 0) / 100;
+}
+
+async function timed<T>(
+  label: string,
+  fn: () => Promise<T>,
+): Promise<{ ms: number; cpuS: number; value: T }> {
   if (values.cold) await dropCaches();
+  const c = cpuSeconds();
   const t = performance.now();
   const value = await fn();
   const ms = performance.now() - t;
-  console.log(`${label}: ${(ms / 1000).toFixed(2)} s`);
-  return { ms, value };
+  const cpuS = cpuSeconds() - c;
+  console.log(`${label}: ${(ms / 1000).toFixed(2)} s wall, ${cpuS.toFixed(2)} s CPU`);
+  return { ms, cpuS, value };
 }
 
 async function dropCaches(): Promise<void> {
@@ -67,7 +86,7 @@ if (previous?.sizeBytes === sizeBytes && existsSync(storage)) {
   await rm(work, { recursive: true, force: true });
   await mkdir(storage, { recursive: true });
   const t = performance.now();
-  tree = await generateDifyTree(storage, sizeBytes);
+  tree = mixed ? await generateMixedTree(storage) : await generateDifyTree(storage, sizeBytes);
   await writeFile(marker, JSON.stringify({ sizeBytes, tree }));
   console.log(
     `generated ${tree.files} files, ${formatBytes(tree.bytes)} in ${((performance.now() - t) / 1000).toFixed(1)} s`,
@@ -117,10 +136,16 @@ const result = {
   },
   cold: values.cold,
   tree: { files: tree.files, bytes: tree.bytes },
-  tarCzvf: { seconds: tarRun.ms / 1000, bytes: tgzBytes },
-  tarZstdPlain: { seconds: tarPlainZstd.ms / 1000, bytes: plainBytes },
+  loadAverage: os.loadavg(),
+  tarCzvf: { seconds: tarRun.ms / 1000, cpuSeconds: tarRun.cpuS, bytes: tgzBytes },
+  tarZstdPlain: {
+    seconds: tarPlainZstd.ms / 1000,
+    cpuSeconds: tarPlainZstd.cpuS,
+    bytes: plainBytes,
+  },
   backup: {
     seconds: ours.ms / 1000,
+    cpuSeconds: ours.cpuS,
     preflightSeconds: ours.value.pre.durationMs / 1000,
     archiveSeconds: rec.durations.archiveMs / 1000,
     verifySeconds: (rec.durations.verifyMs ?? 0) / 1000,

@@ -68,6 +68,38 @@ export async function generateDifyTree(
   return { files, bytes };
 }
 
+/**
+ * The mix measured independently (issue 17 §6): `files` files of 4–64 KiB, half compressible
+ * text (txt, md, csv, json), half incompressible (png, pdf, zip bodies of random bytes), over a
+ * few hundred tenant directories: 5,000 files ≈ 172 MB.
+ */
+export async function generateMixedTree(
+  root: string,
+  files = 5000,
+  seed = 17,
+): Promise<{ files: number; bytes: number }> {
+  const rnd = mulberry32(seed);
+  const text = makeTextPool();
+  const tenants = Array.from({ length: 300 }, () => randomUUID());
+  let bytes = 0;
+  for (const [i, tenant] of tenants.entries()) {
+    for (const kind of ['upload_files', 'image_files', 'tools'])
+      await mkdir(join(root, kind, tenant), { recursive: true });
+    void i;
+  }
+  for (let i = 0; i < files; i++) {
+    const size = 4096 + Math.floor(rnd() * (60 * 1024 + 1));
+    const tenant = tenants[i % tenants.length]!;
+    const isText = i % 2 === 0;
+    const ext = isText ? pick(rnd, ['txt', 'md', 'csv', 'json']) : pick(rnd, ['png', 'pdf', 'zip']);
+    const kind = isText ? 'upload_files' : pick(rnd, ['upload_files', 'image_files', 'tools']);
+    const body = isText ? textOf(text, size, rnd) : randomBytes(size);
+    await writeFile(join(root, kind, tenant, `${randomUUID()}.${ext}`), body);
+    bytes += size;
+  }
+  return { files, bytes };
+}
+
 function makeTextPool(): Buffer {
   const words =
     'the of and to in dataset document segment answer model tenant workflow node file upload'.split(

@@ -215,6 +215,14 @@ export interface PruneOptions {
   named: readonly string[];
   state: SyncState;
   scan: DeltaScan;
+  /** Set: files whose journal record fits are counted through it and not yielded. */
+  unchanged?: Unchanged;
+}
+
+/** The object key of a path, and what to do with a file the journal proves unchanged. */
+export interface Unchanged {
+  keyOf: (rel: string) => string;
+  count: (size: number) => void;
 }
 
 /**
@@ -315,9 +323,26 @@ class PrunedWalk {
       this.namedLeftSet.delete(r);
       const entry = this.statFile(dir, r, e.name);
       if (entry.kind !== 'file' || touchedSince(entry.stat, this.hotFrom)) hot = true;
+      if (entry.kind === 'file' && (await this.provenUnchanged(entry.rel, entry.stat))) continue;
       yield entry;
     }
     return hot;
+  }
+
+  /**
+   * The journal's record fits (size, mtime, inode): the copy in the bucket is this file's; the
+   * same test as decide()'s `skip`, done here so that the thousands of unchanged files of a listed
+   * directory cost a stat and a lookup, not a trip through the pipeline.
+   */
+  private async provenUnchanged(rel: string, st: fs.BigIntStats): Promise<boolean> {
+    const u = this.o.unchanged;
+    if (!u) return false;
+    const rec = await this.o.state.lookup(u.keyOf(rel));
+    const size = Number(st.size);
+    if (!rec || rec.s !== size || rec.m !== st.mtimeNs.toString() || rec.i !== st.ino.toString())
+      return false;
+    u.count(size);
+    return true;
   }
 
   private statFile(dir: DirHandle, rel: string, name: string): WalkEntry {
@@ -453,6 +478,8 @@ export async function runWalk(o: {
   exclude: KeyMatcher | undefined;
   delta?: DeltaOptions | undefined;
   hooks?: WalkHooks | undefined;
+  /** A pruned walk's unchanged file (its journal record fits): counted, not yielded. */
+  unchanged?: Unchanged;
 }): Promise<RunWalk> {
   const startedAtMs = Date.now();
   const marginMs = o.delta?.marginMs ?? DEFAULT_DELTA_MARGIN_MS;
@@ -470,6 +497,7 @@ export async function runWalk(o: {
         named: base.named,
         state: o.state,
         scan: base.scan,
+        ...(o.unchanged ? { unchanged: o.unchanged } : {}),
       }),
       pruned: true,
       startedAtMs,

@@ -207,6 +207,10 @@ export class ToBucketSync extends CopyRun {
         ...this.options,
         base,
         state: this.state,
+        unchanged: {
+          keyOf: (rel) => joinKey(this.cfg.prefix, rel),
+          count: (size) => this.countUnchanged(size),
+        },
         exclude: this.cfg.exclude,
       });
       this.uploader = new Uploader(transport, this.state, {
@@ -319,6 +323,19 @@ export class ToBucketSync extends CopyRun {
   }
 
   /** The object is this file's copy: counted, its record carried into the next files list. */
+  /** A file a pruned delta's walk proved unchanged by the journal (see delta-prune.ts). */
+  private countUnchanged(size: number): void {
+    const { report, ticker } = this;
+    report.counts.files++;
+    report.counts.skipped++;
+    report.bytes.total += size;
+    report.bytes.skipped += size;
+    ticker.filesSeen++;
+    ticker.filesDone++;
+    ticker.bytesSeen += size;
+    ticker.bytesDone += size;
+  }
+
   private skip(job: FileJob, rec: FileRecord, verifiedByRead = false): void {
     const { report, ticker } = this;
     const size = Number(job.stat.size);

@@ -89,6 +89,9 @@ describe('freeze-window delta: directory-mtime pruning', () => {
     // Listed: the changed directory, plus privkeys/ and keyword_files/ (always); not the others.
     expect(r.delta!.dirsPruned).toBeGreaterThan(TENANTS.length * 2);
     expect(r.delta!.filesStated).toBe(6 + 2 * TENANTS.length);
+    // Every stat'ed file is counted: the unchanged ones as skipped (the journal proves them).
+    expect(r.counts.files).toBe(r.delta!.filesStated);
+    expect(r.counts.skipped).toBe(r.counts.files - 1);
     // No listing of the bucket (beyond the preflight's one key) and no HEAD: the journal stands in.
     expect(r.requests.ListObjectsV2).toBe(1);
     expect(r.requests.HeadObject ?? 0).toBe(0);
