@@ -9,7 +9,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { KubeClient } from '@dify-storage/kube';
 import {
+  movedPluginDaemonNote,
   PLUGIN_DAEMON_SECRET,
   runPluginDaemon,
   type Logger,
@@ -57,6 +59,8 @@ describe('plugin daemon: opt-in move to S3 and back', () => {
       };
     };
   let originalTemplate: unknown;
+  let kubeconfigText: string;
+  const kube = () => KubeClient.load({ kubeconfig: kubeconfigText });
 
   beforeAll(async () => {
     install = await startSimulatedInstall({
@@ -76,6 +80,7 @@ describe('plugin daemon: opt-in move to S3 and back', () => {
     await waitForPods(install, 'dify-plugin-daemon', 1);
     originalTemplate = structuredClone(daemon().spec.template);
     const kubeconfig = await readFile(install.kubeconfigPath, 'utf8');
+    kubeconfigText = kubeconfig;
     const caBundle = await readFile(install.s3.caFile, 'utf8');
     config = async (phase) => ({
       phase,
@@ -150,6 +155,10 @@ describe('plugin daemon: opt-in move to S3 and back', () => {
     for (const rel of Object.keys(FILES)) expect(existsSync(path.join(hostDir, rel))).toBe(true);
     // A second run changes nothing.
     expect((await runPluginDaemon(await config('move'), log)).noop).toBe(true);
+    // Dify's rollback leaves the daemon on its bucket and says how to bring it back.
+    expect(await movedPluginDaemonNote(kube(), install.namespace)).toBe(
+      `Deployment/dify-plugin-daemon (plugin daemon) stays on its bucket ${bucket}: it does not use Dify's storage, so this rollback leaves it there; 'dify-storage plugin-daemon --phase rollback' brings it back to local storage.`,
+    );
   }, 120_000);
 
   it('rollback copies back what the daemon wrote on S3 and restores its local settings', async () => {
@@ -162,5 +171,6 @@ describe('plugin daemon: opt-in move to S3 and back', () => {
     expect(daemon().spec.replicas).toBe(1);
     await waitForPods(install, 'dify-plugin-daemon', 1);
     expect((await runPluginDaemon(await config('rollback'), log)).noop).toBe(true);
+    expect(await movedPluginDaemonNote(kube(), install.namespace)).toBeUndefined();
   }, 120_000);
 });

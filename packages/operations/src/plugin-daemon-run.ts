@@ -387,3 +387,27 @@ async function rollbackDaemon(
   log.info(message);
   return { ...base, noop: false, copied, message };
 }
+
+/**
+ * What Dify's rollback says about a plugin daemon moved by `plugin-daemon --phase move`: it
+ * stays on its bucket (it never used Dify's storage, so nothing is lost), and how to bring it
+ * back. Undefined when no daemon of the namespace was moved by this tool.
+ */
+export async function movedPluginDaemonNote(
+  client: KubeClient,
+  namespace: string,
+): Promise<string | undefined> {
+  const { workloads, configMaps } = await readOtherWorkloads(client, namespace, []);
+  const lookup = (kind: 'ConfigMap' | 'Secret', name: string) =>
+    kind === 'ConfigMap' ? configMaps[name] : undefined;
+  for (const w of workloads) {
+    const s = pluginDaemonStorage(w, lookup);
+    const ours = s?.container.env?.some(
+      (e) => e.valueFrom?.secretKeyRef?.name === PLUGIN_DAEMON_SECRET,
+    );
+    if (s?.type !== 'aws_s3' || !ours) continue;
+    const bucket = s.container.env?.find((e) => e.name === 'PLUGIN_STORAGE_OSS_BUCKET')?.value;
+    return `${w.kind}/${w.metadata?.name} (plugin daemon) stays on its bucket ${bucket ?? '?'}: it does not use Dify's storage, so this rollback leaves it there; 'dify-storage plugin-daemon --phase rollback' brings it back to local storage.`;
+  }
+  return undefined;
+}

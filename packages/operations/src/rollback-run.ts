@@ -31,6 +31,7 @@ import {
 } from '@dify-storage/kube';
 import { syncFromBucket, type SyncReport } from '@dify-storage/sync';
 import { progressOf, transferLine, type Logger } from './logger.js';
+import { movedPluginDaemonNote } from './plugin-daemon-run.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
 import { kubeClient } from './targets.js';
@@ -74,6 +75,8 @@ export interface RollbackResult {
   copyBack?: RollbackState['copyBack'] & { sample: string[]; refusedKeys: string[] };
   downtimeSeconds: number;
   checks: RollbackCheck[];
+  /** What this rollback leaves as it is, e.g. a plugin daemon moved to its own bucket. */
+  notes?: string[];
   reportPath: string;
 }
 
@@ -416,6 +419,8 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     state.completedAt ??= new Date().toISOString();
     await writeJsonAtomic(statePath, state);
     const checks = await checkOldSystem(config, storagePath, new Date(record.createdAt));
+    const daemon = await movedPluginDaemonNote(client, namespace);
+    if (daemon) log.warn(daemon);
     const noop = wasDone && journal.length === 0;
     const result: RollbackResult = {
       backupId: record.id,
@@ -430,6 +435,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
       copyBack,
       downtimeSeconds,
       checks,
+      ...(daemon ? { notes: [daemon] } : {}),
       reportPath: config.reportPath,
     };
     await writeJsonAtomic(config.reportPath, result);
