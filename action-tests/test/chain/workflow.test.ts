@@ -1,12 +1,13 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   installWorkflowSecrets,
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
+import { startFakeGitHub, type FakeGitHub } from '../../src/fake-github.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import { runWorkflow, type JobRun } from '../../src/workflow-runner.js';
 
@@ -17,6 +18,12 @@ import { runWorkflow, type JobRun } from '../../src/workflow-runner.js';
 describe('the migration workflow with the committed bundles', () => {
   let install: SimulatedInstall;
   let work: string;
+
+  let gh: FakeGitHub;
+  beforeAll(async () => {
+    gh = await startFakeGitHub();
+  });
+  afterAll(() => gh.close());
 
   beforeEach(async () => {
     install = await startSimulatedInstall({ env: testEnv(), files: 40, timeScale: 0.1 });
@@ -36,8 +43,6 @@ describe('the migration workflow with the committed bundles', () => {
       eventName,
       inputs: {
         mode: 'migrate',
-        // The environment check needs GitHub's API (approval-gate.test.ts covers it).
-        approval: 'dispatch',
         namespace: install.namespace,
         'storage-path': install.storagePath,
         'backup-dir': path.join(work, 'backups'),
@@ -52,6 +57,8 @@ describe('the migration workflow with the committed bundles', () => {
       // The runner machine: on the install's node.
       env: { NODE_NAME: install.node, HOME: process.env.HOME },
       approve: () => approve,
+      // The environment check at start reads the cutover environment from (fake) GitHub.
+      github: { api_url: gh.apiUrl, repository: 'acme/dify-ops', token: 'ghs_test' },
     });
 
   const results = (runs: Record<string, JobRun>) =>

@@ -19,6 +19,7 @@ import {
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
+import { startFakeGitHub, type FakeGitHub } from '../../src/fake-github.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import { parseAllDocuments } from 'yaml';
 import { runWorkflow, type JobRun } from '../../src/workflow-runner.js';
@@ -124,8 +125,6 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
     runWorkflow('dify-storage-migration.yml', {
       inputs: {
         mode,
-        // The environment check needs GitHub's API (approval-gate.test.ts covers it).
-        approval: 'dispatch',
         namespace: install.namespace,
         'storage-path': install.storagePath,
         'backup-dir': path.join(work, 'node', 'backups'),
@@ -144,12 +143,15 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
       }),
       env: { NODE_NAME: install.node, HOME: process.env.HOME },
       runnerTemp: path.join(work, 'runner-temp'),
+      github: { api_url: gh.apiUrl, repository: 'acme/dify-ops', token: GITHUB_TOKEN },
       approve: (job, environment) => {
         approvals.push(`${job}: ${environment}`);
         return true;
       },
     });
   let kubeconfigText = '';
+  let gh: FakeGitHub;
+  const GITHUB_TOKEN = `ghs_${randomBytes(12).toString('hex')}`;
   // The two identities of docs/examples/rbac.yaml, each with its own token.
   const READER_TOKEN = randomBytes(16).toString('base64');
   const WRITER_TOKEN = randomBytes(16).toString('base64');
@@ -169,6 +171,7 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
   };
 
   beforeAll(async () => {
+    gh = await startFakeGitHub();
     work = await mkdtemp(path.join(os.tmpdir(), 'canary-'));
     policy = rbacPolicy(
       parseAllDocuments(
@@ -196,6 +199,7 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
       kubeconfigToken: install.server.token,
       readerToken: READER_TOKEN,
       writerToken: WRITER_TOKEN,
+      githubToken: GITHUB_TOKEN,
       s3SecretKey: install.s3.secretAccessKey,
       databasePassword: dbPassword,
       difySecretKey: install.secretKey,
@@ -209,6 +213,7 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
     });
   }, 900_000);
   afterAll(async () => {
+    await gh?.close();
     await install?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });

@@ -1,6 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { REVIEWED_ENVIRONMENT, startFakeGitHub, type FakeGitHub } from '../../src/fake-github.js';
 import { runWorkflow, type JobRun } from '../../src/workflow-runner.js';
 
 /**
@@ -10,28 +9,18 @@ import { runWorkflow, type JobRun } from '../../src/workflow-runner.js';
  * read, unless the caller says its GitHub plan has no reviewers (approval: dispatch).
  */
 describe('the approval gate check at the start of the workflow', () => {
-  let server: Server;
-  let apiUrl = '';
-  const requests: { url: string; auth: string }[] = [];
-  let answer: { status: number; body: unknown } = { status: 200, body: {} };
-
+  let gh: FakeGitHub;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      requests.push({ url: req.url ?? '', auth: req.headers.authorization ?? '' });
-      res.writeHead(answer.status, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(answer.body));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    gh = await startFakeGitHub();
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => gh.close());
 
   const run = async (inputs: Record<string, string> = {}) => {
-    requests.length = 0;
+    gh.requests.length = 0;
     const runs = await runWorkflow('dify-storage-migration.yml', {
       inputs: { mode: 'migrate', bucket: 'dify', ...inputs },
       secrets: {},
-      github: { api_url: apiUrl, repository: 'acme/dify-ops', token: 'ghs_test-token' },
+      github: { api_url: gh.apiUrl, repository: 'acme/dify-ops', token: 'ghs_test-token' },
       env: { HOME: process.env.HOME },
     });
     const preflight = runs.preflight!;
@@ -42,26 +31,17 @@ describe('the approval gate check at the start of the workflow', () => {
     ['backup', 'bulk-copy', 'plan', 'cutover'].map((j) => runs[j]!.result);
 
   it('passes when the environment has required reviewers (and asked GitHub with the token)', async () => {
-    answer = {
-      status: 200,
-      body: {
-        name: 'dify-cutover',
-        protection_rules: [
-          { id: 1, type: 'wait_timer', wait_timer: 0 },
-          { id: 2, type: 'required_reviewers', reviewers: [{ type: 'User' }] },
-        ],
-      },
-    };
+    gh.answer = { status: 200, body: REVIEWED_ENVIRONMENT };
     const { gate, log } = await run();
     expect(gate!.result.code).toBe(0);
     expect(log).toContain("The environment 'dify-cutover' has required reviewers");
-    expect(requests).toEqual([
+    expect(gh.requests).toEqual([
       { url: '/repos/acme/dify-ops/environments/dify-cutover', auth: 'Bearer ghs_test-token' },
     ]);
   }, 60_000);
 
   it('refuses mode migrate when the environment has no required reviewers, before anything else runs', async () => {
-    answer = {
+    gh.answer = {
       status: 200,
       body: { name: 'dify-cutover', protection_rules: [{ type: 'branch_policy' }] },
     };
@@ -77,14 +57,14 @@ describe('the approval gate check at the start of the workflow', () => {
   }, 60_000);
 
   it('says which permission is missing when GitHub refuses to show the environment', async () => {
-    answer = { status: 403, body: { message: 'Resource not accessible by integration' } };
+    gh.answer = { status: 403, body: { message: 'Resource not accessible by integration' } };
     const { gate, log } = await run();
     expect(gate!.result.code).toBe(4);
     expect(log).toContain("give the calling workflow 'permissions: actions: read'");
   }, 60_000);
 
   it('refuses an environment that does not exist', async () => {
-    answer = { status: 404, body: { message: 'Not Found' } };
+    gh.answer = { status: 404, body: { message: 'Not Found' } };
     const { gate, log } = await run({ environment: 'dify-cutvoer' });
     expect(gate!.result.code).toBe(2);
     expect(log).toContain("the environment 'dify-cutvoer' does not exist");
@@ -95,7 +75,7 @@ describe('the approval gate check at the start of the workflow', () => {
     for (const inputs of cases) {
       const { gate, preflight } = await run(inputs);
       expect(gate).toBeUndefined();
-      expect(requests).toEqual([]);
+      expect(gh.requests).toEqual([]);
       expect(preflight.steps[0]!.result.code).toBe(0);
     }
   }, 60_000);

@@ -38,7 +38,13 @@ describe('the reusable migration workflow', () => {
     expect(gated.map(([name]) => name)).toEqual(['cutover', 'rollback']);
     expect(wf.jobs.cutover!.environment).toBe('${{ inputs.environment }}');
     expect(wf.jobs.rollback!.environment).toBe('${{ inputs.rollback-environment }}');
-    expect(wf.jobs.cutover!.if).toBe("inputs.mode == 'migrate'");
+    // Approval by dispatch without the approved plan's hash stops after the plan.
+    expect(wf.jobs.cutover!.if).toBe(
+      "inputs.mode == 'migrate' && (inputs.approval == 'reviewers' || inputs.approved-plan-hash != '')",
+    );
+    expect(wf.jobs.cutover!.steps![1]!.with!['approved-plan-hash']).toBe(
+      '${{ inputs.approved-plan-hash }}',
+    );
     // First a check of verify's inputs (changes nothing), then the cutover, its verification,
     // and the automatic rollback when they failed.
     expect(wf.jobs.cutover!.steps!.map((s) => s.uses)).toEqual([

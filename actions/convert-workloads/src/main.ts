@@ -105,6 +105,7 @@ function outputsOf(p: ConvertProgress): Record<string, string> {
     [ConvertOutputs.MutationStarted]: String(p.mutationStarted),
     [ConvertOutputs.FreezeSeconds]: p.freezeSeconds === undefined ? '' : String(p.freezeSeconds),
     [ConvertOutputs.PlanPath]: p.planPath ?? '',
+    [ConvertOutputs.PlanHash]: p.planHash ?? '',
     [ConvertOutputs.Changes]: p.changesPath,
   };
 }

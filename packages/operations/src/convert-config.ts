@@ -12,6 +12,7 @@ import type { DifyS3Keys } from '@dify-storage/kube';
 import type { S3Target } from '@dify-storage/s3';
 import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
 import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
+import { PLAN_HASH } from './plan-hash.js';
 
 export interface ConvertConfig {
   /** The S3 endpoint as Dify's pods reach it, when it differs from the runner's (`s3.endpoint`). */
@@ -43,6 +44,8 @@ export interface ConvertConfig {
   rolloutTimeoutSeconds: number;
   lockTtlSeconds: number;
   runId: string;
+  /** cutover: the plan hash that was approved; the cutover refuses a cluster that drifted from it. */
+  approvedPlanHash?: string;
 }
 
 export function readConvertConfig(
@@ -97,6 +100,14 @@ export function readConvertConfig(
           max: 86_400,
         }),
         lockTtlSeconds: p.integer(Inputs.LockTtl, { default: '3600', min: 60, max: 604_800 }),
+        ...(p.optional(Inputs.ApprovedPlanHash)
+          ? {
+              approvedPlanHash: p.string(Inputs.ApprovedPlanHash, {
+                pattern: PLAN_HASH,
+                describe: 'a plan hash (ph- and 24 hex digits, the plan-hash output of the plan)',
+              }),
+            }
+          : {}),
         runId:
           p.optional(Inputs.RunId) ??
           (env.GITHUB_RUN_ID

@@ -15,6 +15,7 @@ export const ConvertInputs = {
   RolloutTimeout: 'rollout-timeout',
   LockTtl: 'lock-ttl',
   RunId: 'run-id',
+  ApprovedPlanHash: 'approved-plan-hash',
   AllowVersion: 'allow-version',
   DifyAccessKeyId: 'dify-access-key-id',
   DifySecretAccessKey: 'dify-secret-access-key',
@@ -24,6 +25,7 @@ export const ConvertOutputs = {
   MutationStarted: 'mutation-started',
   FreezeSeconds: 'freeze-seconds',
   PlanPath: 'plan-path',
+  PlanHash: 'plan-hash',
   Changes: 'changes',
 } as const;
 

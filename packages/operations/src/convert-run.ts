@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigurationError, CouldNotCheckError, errorMessage } from '@dify-storage/action-kit';
+import {
+  BlockedError,
+  ConfigurationError,
+  CouldNotCheckError,
+  errorMessage,
+} from '@dify-storage/action-kit';
+import { planHash } from './plan-hash.js';
 import { writeFileAtomic } from '@dify-storage/common';
 import { NoCredentialsError } from '@dify-storage/s3';
 import {
@@ -114,6 +120,8 @@ export interface ConvertProgress {
   /** Write-freeze window: freeze start → Deployments available. */
   freezeSeconds?: number;
   delta?: DeltaSummary;
+  /** HMAC of what the cutover will change, as read (plan-hash.ts): approving by dispatch names it. */
+  planHash?: string;
 }
 
 export interface ConvertResult extends ConvertProgress {
@@ -260,6 +268,7 @@ class ConvertRun {
   private plan: CutoverPlan | undefined;
   private planMarkdown: string | undefined;
   private planFiles: { planPath: string; planJsonPath: string } | undefined;
+  private planHashValue: string | undefined;
   private delta: DeltaSummary | undefined;
   private inspection: InstallInspection | undefined;
   /** cutover: the storage directory the final delta copy reads (the backup's). */
@@ -296,6 +305,7 @@ class ConvertRun {
       ...(this.replicas ? { replicas: this.replicas } : {}),
       ...(this.freezeSeconds !== undefined ? { freezeSeconds: this.freezeSeconds } : {}),
       ...(this.delta ? { delta: this.delta } : {}),
+      ...(this.planHashValue ? { planHash: this.planHashValue } : {}),
     };
   }
 
@@ -370,6 +380,12 @@ class ConvertRun {
       if (plan.blockers.length) {
         throw new ConfigurationError(
           `the namespace "${this.namespace}" is not in a shape the cutover can handle (plan: ${paths.planPath}):\n${plan.blockers.map((b) => `  - ${b.code}: ${b.message}`).join('\n')}`,
+        );
+      }
+      const approved = this.config.approvedPlanHash;
+      if (phase === 'cutover' && approved && approved !== this.planHashValue) {
+        throw new BlockedError(
+          `the cluster changed since the plan that was approved (approved ${approved}, now ${this.planHashValue}); nothing was changed: read the new plan (${paths.planPath}) and approve it`,
         );
       }
       if (phase === 'cutover') {
@@ -528,6 +544,9 @@ class ConvertRun {
     if (this.config.phase === 'plan')
       this.planMarkdown += `\n${await freezeWindowSection(this.config, inspection)}`;
     this.inspection = inspection;
+    this.planHashValue = this.hashPlan(inspection);
+    if (this.planHashValue)
+      this.planMarkdown += `\nPlan hash: \`${this.planHashValue}\` (approving by dispatch: pass it as \`approved-plan-hash\`; the cutover refuses a cluster that changed since).\n`;
     await writeTextAtomic(paths.planPath, this.planMarkdown);
     await writeJsonAtomic(paths.planJsonPath, plan);
     this.planFiles = { planPath: paths.planPath, planJsonPath: paths.planJsonPath };
@@ -538,6 +557,19 @@ class ConvertRun {
     }
     this.log.info(`Plan written to ${paths.planPath} (and ${paths.planJsonPath})`);
     return plan;
+  }
+
+  /** The plan hash; a plan without a usable state directory goes on without one (warned). */
+  private hashPlan(inspection: InstallInspection): string | undefined {
+    try {
+      return planHash(inspection, this.config.stateDir);
+    } catch (error) {
+      if (this.config.approvedPlanHash) throw error;
+      this.log.warn(
+        `no plan hash (its key lives in ${this.config.stateDir}): ${errorMessage(error)}`,
+      );
+      return undefined;
+    }
   }
 
   private async freeze(plan: CutoverPlan): Promise<void> {

@@ -212,7 +212,42 @@ describe('cutover with the Dify emulator in the pod simulator', () => {
       lockTtlSeconds: 120,
       runId: 'e2e-run',
     };
-    const result = await runConvert({ ...difyKeysOf(config.s3), ...config }, memoryLogger(), {
+    // Approval by dispatch (issue 14 §4): the plan's hash is what was approved; a cluster that
+    // changed since is refused before anything changes, an unchanged one goes ahead.
+    const keyed = { ...difyKeysOf(config.s3), ...config };
+    const plan = async () =>
+      (await runConvert({ ...keyed, phase: 'plan' }, memoryLogger())).planHash!;
+    const approved = await plan();
+    expect(approved).toMatch(/^ph-[0-9a-f]{24}$/);
+    expect(await plan()).toBe(approved);
+    const cm = server.store
+      .list('configmaps', NS)
+      .find((c) => c.metadata.name === 'dify-shared-config')!;
+    server.api.replace('configmaps', NS, 'dify-shared-config', {
+      ...cm,
+      data: { ...(cm as unknown as { data: Record<string, string> }).data, LOG_LEVEL: 'DEBUG' },
+    } as never);
+    const drifted = await runConvert(
+      { ...keyed, approvedPlanHash: approved },
+      memoryLogger(),
+    ).catch(
+      (e: unknown) =>
+        e as {
+          cause?: { name?: string; message?: string };
+          progress?: { mutationStarted: boolean };
+        },
+    );
+    expect(drifted).toMatchObject({
+      cause: {
+        name: 'BlockedError',
+        message: expect.stringContaining(
+          `the cluster changed since the plan that was approved (approved ${approved}, now ph-`,
+        ),
+      },
+      progress: { mutationStarted: false },
+    });
+    expect(server.store.list('statefulsets', NS)).toHaveLength(2);
+    const result = await runConvert({ ...keyed, approvedPlanHash: await plan() }, memoryLogger(), {
       pollIntervalMs: 100,
     });
     expect(result.mutationStarted).toBe(true);
