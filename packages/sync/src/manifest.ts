@@ -115,7 +115,8 @@ export class ManifestTable {
   }
 
   static async load(source: ManifestSource): Promise<ManifestTable> {
-    const cap = 1024;
+    // Sized from the file's line count: growing by doubling would hold two copies at the peak.
+    const cap = Math.max(1024, typeof source === 'string' ? await countLines(source) : 0);
     const hi = new Grow(new Uint32Array(cap), 1, (n) => new Uint32Array(n));
     const lo = new Grow(new Uint32Array(cap), 1, (n) => new Uint32Array(n));
     const sizes = new Grow(new Float64Array(cap), 1, (n) => new Float64Array(n));
@@ -175,6 +176,20 @@ export class ManifestTable {
       ...(f & SHA_SET ? { sha256: hexOf(this.sha, found * 32, 32) } : {}),
     };
   }
+}
+
+/** Lines of a file (newlines + 1), read in 1 MiB chunks; 0 when it cannot be read. */
+async function countLines(file: string): Promise<number> {
+  let n = 1;
+  try {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+      const b = chunk as Buffer;
+      for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
+    }
+  } catch {
+    return 0; // eachManifestRecord reports the error
+  }
+  return n;
 }
 
 function pathHash(path: string): Buffer {
