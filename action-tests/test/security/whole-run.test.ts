@@ -365,13 +365,17 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
       const unscoped = policy.grants.filter(
         (g) => g.user === WRITER && !nameless.includes(g.verb) && g.resourceNames.length === 0,
       );
-      expect(unscoped.map(grantName).sort()).toEqual([
-        // The probe pod: dify-storage-probe-<random>; dify-api-0 (from the api-name input).
-        'dify-storage-migrator delete core/pods ',
-        'dify-storage-migrator get core/pods ',
-        // The Secrets the workloads reference differ per install.
-        'dify-storage-migrator get core/secrets ',
-      ]);
+      expect(unscoped.map(grantName).sort()).toEqual(
+        [
+          // The probe pod: dify-storage-probe-<random>; dify-api-0 (from the api-name input).
+          'dify-storage-migrator delete core/pods ',
+          'dify-storage-migrator get core/pods ',
+          // The ConfigMaps and Secrets the workloads (and the namespace's other workloads, e.g. a
+          // plugin daemon, packages/kube/src/local-state.ts) reference differ per install.
+          'dify-storage-migrator get core/configmaps ',
+          'dify-storage-migrator get core/secrets ',
+        ].sort(),
+      );
       const probe = accesses.filter(
         (a) => a.user === WRITER && a.resource === 'pods' && a.verb === 'delete',
       );
