@@ -401,16 +401,15 @@ export class SyncState {
     }
   }
 
-  /** Swaps in the dirs list and writes (or, without one, removes) the watermark. */
+  /**
+   * Swaps in the dirs list and writes (or, without one, leaves removed) the watermark: called
+   * last, after the files list and the journal are in place, so a kill before it leaves at most
+   * an older watermark, which only makes the next delta list more.
+   */
   private async closeDirs(options: CloseOptions, swap: boolean): Promise<void> {
-    fs.closeSync(this.dirsFd);
-    this.dirsFd = -1;
-    const mark = this.pathOf('watermark.json');
-    // First the watermark goes: a kill between the two steps leaves no stale pair behind.
-    await fsp.rm(mark, { force: true });
     if (swap && options.watermark) {
       await fsp.rename(this.pathOf('dirs.next.ndjson'), this.pathOf('dirs.ndjson'));
-      writeStateText(mark, JSON.stringify(options.watermark));
+      writeStateText(this.pathOf('watermark.json'), JSON.stringify(options.watermark));
     } else await fsp.rm(this.pathOf('dirs.next.ndjson'), { force: true });
   }
 
@@ -422,7 +421,10 @@ export class SyncState {
     if (this.flushTimer) clearInterval(this.flushTimer);
     await this.reader?.close();
     this.flush();
-    await this.closeDirs(options, complete || options.pruned === true);
+    fs.closeSync(this.dirsFd);
+    this.dirsFd = -1;
+    // The old watermark goes first: its dirs list is about to be replaced.
+    await fsp.rm(this.pathOf('watermark.json'), { force: true });
     if (complete) {
       // Uploads of the killed run that this walk did not see again keep nothing; open MPUs stay.
       fs.fsyncSync(this.nextFd);
@@ -447,6 +449,7 @@ export class SyncState {
       this.nextFd = -1;
       await fsp.rm(this.nextPath, { force: true });
     }
+    await this.closeDirs(options, complete || options.pruned === true);
     this.handle?.release();
   }
 }
