@@ -186,6 +186,7 @@ describe('cutover with the Dify emulator in the pod simulator', () => {
         storagePath: hostDir,
         mode: 'bulk',
         concurrency: 0,
+        bandwidthLimit: 0,
         exclude: [],
         dryRun: false,
         stateDir: state.dir,
