@@ -12,6 +12,21 @@ export default async function setup() {
   const { ensureNode24 } = await tsImport('../bundles.ts', import.meta.url);
   const [ground] = await Promise.all([startProvingGround({ owner: 'jest' }), ensureNode24()]);
   Object.assign(process.env, ground.env);
+  // Tests reach loopback addresses only: the AWS credential chain (used when a test gives no
+  // keys) must neither ask the EC2 metadata service nor read the developer's ~/.aws files.
+  Object.assign(process.env, {
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/nonexistent/dify-storage-tests/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/dify-storage-tests/aws-credentials',
+  });
+  for (const name of [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_PROFILE',
+  ]) {
+    delete process.env[name];
+  }
   globalThis.__provingGround = ground;
   const how = ground.reused ? 'shared a running proving ground' : 'started the proving ground';
   process.stderr.write(

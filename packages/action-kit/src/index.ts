@@ -19,13 +19,7 @@ export {
 } from './inputs.js';
 export { runAction, setOutputs } from './run.js';
 export { actionLogger, escapeHtml, logUntrusted } from './untrusted.js';
-export {
-  formatBytes,
-  formatDuration,
-  table,
-  writeSummary,
-  type SummaryBuilder,
-} from './summary.js';
+export { table, writeSummary, type SummaryBuilder } from './summary.js';
 export {
   KUBE_NAME,
   KubeInputs,
@@ -35,3 +29,5 @@ export {
   parseS3Target,
   type KubeTarget,
 } from './targets.js';
+/** The one format of sizes and durations (packages/common), for the actions' summaries. */
+export { formatBytes, formatDuration } from '@dify-storage/common';

@@ -18,7 +18,8 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createBackup, formatBytes, preflightBackup } from '@dify-storage/backup';
+import { createBackup, preflightBackup } from '@dify-storage/backup';
+import { formatBytes } from '@dify-storage/common';
 import { generateDifyTree, generateMixedTree } from './dify-tree.js';
 
 const { values } = parseArgs({

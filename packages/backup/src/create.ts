@@ -6,7 +6,8 @@ import { assertReadableDir, fsyncDir, isSameOrInside, resolveMaybeMissing } from
 import { formatMode, manifestLine, sha256sumLine, type ManifestFile } from './manifest.js';
 import { assertValidBackupId, backupFileNames, makeBackupId, PARTIAL_SUFFIX } from './naming.js';
 import { preflightBackup, type PreflightReport } from './preflight.js';
-import { formatBytes, ProgressMeter, type ProgressCallback } from './progress.js';
+import { formatBytes } from '@dify-storage/common';
+import { ProgressMeter, type ProgressCallback } from './progress.js';
 import { closeFd, readAhead, readFd, statFd, type OpenedFile } from './read-ahead.js';
 import { RECORD_FORMAT, sha256File, type BackupRecord, type KubernetesSnapshot } from './record.js';
 import { FileSink, StreamSink } from './sinks.js';

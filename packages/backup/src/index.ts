@@ -21,7 +21,7 @@ export {
 } from './off-node.js';
 export { comparePaths } from './path-order.js';
 export { preflightBackup, type PreflightOptions, type PreflightReport } from './preflight.js';
-export { formatBytes, type BackupProgress, type ProgressCallback } from './progress.js';
+export { type BackupProgress, type ProgressCallback } from './progress.js';
 export {
   applyRetention,
   backupFiles,

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, statfs } from 'node:fs/promises';
 import { BackupError } from './errors.js';
 import { assertReadableDir, isSameOrInside, resolveMaybeMissing } from './fs-util.js';
-import { formatBytes } from './progress.js';
+import { formatBytes } from '@dify-storage/common';
 import { walkTree, type SkipReason } from './walk.js';
 import { zstdVersion } from './zstd.js';
 

@@ -1,4 +1,5 @@
-import { formatBytes, type InputReader, type Outcome } from '@dify-storage/action-kit';
+import { type InputReader, type Outcome } from '@dify-storage/action-kit';
+import { formatBytes } from '@dify-storage/common';
 import {
   formatReferencesText,
   readBackupConfig,

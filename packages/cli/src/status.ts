@@ -6,7 +6,8 @@ import {
   parseKubeTarget,
   type InputReader,
 } from '@dify-storage/action-kit';
-import { formatBytes, listBackups } from '@dify-storage/backup';
+import { listBackups } from '@dify-storage/backup';
+import { formatBytes } from '@dify-storage/common';
 import {
   DEFAULT_LOCK_NAME,
   KubeApiError,

@@ -101,18 +101,31 @@ describe('dify-storage', () => {
 
     it('plan shows the change and changes nothing', async () => {
       const before = JSON.stringify(server.api.list('statefulsets' as never, 'dify'));
-      const r = await cli(
-        [
-          'plan',
-          '--bucket',
-          'dify-files',
-          '--endpoint',
-          'http://127.0.0.1:9',
-          '--state-dir',
-          `/tmp/cli-plan-${process.pid}`,
-        ],
-        { DIFY_STORAGE_KUBECONFIG: server.kubeconfigPath },
+      const plan = (env: NodeJS.ProcessEnv) =>
+        cli(
+          [
+            'plan',
+            '--bucket',
+            'dify-files',
+            '--endpoint',
+            'http://127.0.0.1:9',
+            '--state-dir',
+            `/tmp/cli-plan-${process.pid}`,
+          ],
+          { DIFY_STORAGE_KUBECONFIG: server.kubeconfigPath, ...env },
+        );
+      // No S3 credentials anywhere (the AWS chain finds none): bucket not checked, and no keys
+      // for Dify's Secret, which blocks.
+      const blocked = await plan({});
+      expect(blocked.code).toBe(3);
+      expect(blocked.stderr).toMatch(/bucket-not-checked: .*no S3 credentials/);
+      expect(blocked.stderr).toContain(
+        "dify-keys-missing: Dify needs static S3 keys for its Secret and the suite's own credentials come from the AWS credential chain: set 'dify-access-key-id' and 'dify-secret-access-key'",
       );
+      const r = await plan({
+        DIFY_STORAGE_DIFY_ACCESS_KEY_ID: 'AKIADIFY',
+        DIFY_STORAGE_DIFY_SECRET_ACCESS_KEY: 'dify-secret',
+      });
       expect(r.code).toBe(0);
       // No pods run in this bare cluster: the plan says so and goes on.
       expect(r.stderr).toContain('api-pod-missing');

@@ -40,3 +40,8 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     throw error;
   }
 }
+
+/** A JSON report or record, written as writeFileAtomic does (2-space indent, final newline). */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}

@@ -3,7 +3,7 @@ import { fetch } from 'undici';
 import { KubeApiError, KubeUnreachableError, isConflict } from './errors.js';
 import { KINDS, objectPath, type KindName } from './paths.js';
 import type { KubeObject, ObjectList } from './types.js';
-import { sleep } from './wait.js';
+import { sleep } from '@dify-storage/common';
 
 export interface KubeClientOptions {
   /** Path of a kubeconfig file. */

@@ -171,7 +171,7 @@ export {
 } from './local-state.js';
 export { PROBE_LABEL, probeEndpointFromPod, probePod, type PodProbeOptions } from './pod-probe.js';
 export { restoreObjects, type RestoreOptions, type RestoreResult } from './restore.js';
-export { pollUntil, sleep } from './wait.js';
+export { pollUntil } from './wait.js';
 export {
   silentLogger,
   type ConfigMap,

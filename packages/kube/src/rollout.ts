@@ -2,7 +2,7 @@ import type { KubeClient } from './client.js';
 import { KubeStateError, RolloutFailedError } from './errors.js';
 import { labelSelectorString, objectPath } from './paths.js';
 import type { Logger, Pod, Workload } from './types.js';
-import { sleep } from './wait.js';
+import { sleep } from '@dify-storage/common';
 
 export interface RolloutStatus {
   done: boolean;

@@ -1,11 +1,11 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
+import { formatBytes } from '@dify-storage/common';
 import {
   applyRetention,
   copyOffNode,
   createBackup,
-  formatBytes,
   makeBackupId,
   preflightBackup,
   type CopyOffNodeResult,

@@ -8,7 +8,7 @@ import {
   errorMessage,
 } from '@dify-storage/action-kit';
 import { planHash } from './plan-hash.js';
-import { writeFileAtomic } from '@dify-storage/common';
+import { writeFileAtomic, writeJsonAtomic } from '@dify-storage/common';
 import { NoCredentialsError } from '@dify-storage/s3';
 import {
   acquireLock,
@@ -64,7 +64,6 @@ import { kubeClient } from './targets.js';
 import { fixUpKeys, formatKeyFixUp } from './key-fixup.js';
 import { freezeWindowSection, storageIsNodeLocal } from './freeze-estimate.js';
 import { referencesPlanSection } from './references-run.js';
-import { writeJsonAtomic } from './verify-run.js';
 
 /** The freeze may find the api pod gone (an earlier freeze): the node then comes from the pinning. */
 const FROZEN_OK = ['api-pod-missing'];

@@ -1,5 +1,5 @@
-import { formatDuration } from '@dify-storage/action-kit';
-import { formatBytes, type BackupProgress } from '@dify-storage/backup';
+import type { BackupProgress } from '@dify-storage/backup';
+import { formatBytes, formatDuration } from '@dify-storage/common';
 
 /** Where operations write their progress: core.info in a step, the terminal in the CLI. */
 export interface Logger {

@@ -1,3 +1,4 @@
+import { writeJsonAtomic } from '@dify-storage/common';
 import {
   formatProgress,
   formatSummary,
@@ -13,7 +14,6 @@ import { fixUpKeys, formatKeyFixUp, isFixUpKey, type KeyFixUpReport } from './ke
 import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
 import { lockStateDir } from './state-lock.js';
-import { writeJsonAtomic } from './verify-run.js';
 
 const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
 

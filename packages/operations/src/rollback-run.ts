@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
-import { realPathOrSelf, storagePathRefusal } from '@dify-storage/common';
+import { realPathOrSelf, storagePathRefusal, writeJsonAtomic } from '@dify-storage/common';
 import {
   findBackup,
   latestBackup,
@@ -35,7 +35,6 @@ import { movedPluginDaemonNote } from './plugin-daemon-run.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
 import { kubeClient } from './targets.js';
-import { writeJsonAtomic } from './verify-run.js';
 
 /** Progress of a rollback on disk, so an interrupted run resumes instead of redoing a step. */
 interface RollbackState {

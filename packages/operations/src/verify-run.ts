@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '@dify-storage/common';
+import { writeJsonAtomic } from '@dify-storage/common';
 import { checkTlsTrust, verifyBucket } from '@dify-storage/sync';
 import { verifyDify, type StageResult, type VerifyReport } from '@dify-storage/verify';
 import { isFixUpKey } from './key-fixup.js';
@@ -10,11 +10,6 @@ import { checkWorkloads } from './workloads-check.js';
 const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
 
 export type VerifyRunResult = VerifyReport & { cleanup: string[]; reportPath: string };
-
-/** Writes JSON to a temporary name and renames it (see writeFileAtomic: never through a symlink). */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
-}
 
 /** Why a verdict is incomplete, and how to make it whole (for the CLI and the action alike). */
 export function incompleteMessage(report: VerifyReport): string {

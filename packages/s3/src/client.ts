@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CredentialSource } from './credentials.js';
 import { rejectNotS3 } from './not-s3.js';
+import { DEFAULT_RETRY, SdkRetryStrategy } from './retry.js';
 import type { S3Target } from './target.js';
 
 /** What the SDK client needs: a target without its bucket, plus tuning. */
@@ -14,7 +15,7 @@ export interface S3Settings extends Omit<S3Target, 'bucket' | 'credentials'> {
   maxSockets?: number;
   /** Per-request socket timeout. */
   requestTimeoutMs?: number;
-  /** SDK-level attempts per request (throttling, 5xx, resets). */
+  /** Attempts per request (default: the one retry policy's, DEFAULT_RETRY). */
   maxAttempts?: number;
 }
 
@@ -25,6 +26,7 @@ export interface S3Settings extends Omit<S3Target, 'bucket' | 'credentials'> {
  *   integrity comes from Content-MD5 instead, which every server enforces;
  * - keep-alive agents on both schemes with raised maxSockets (the default of 50 queues
  *   requests of a wide copy);
+ * - the suite's one retry policy (retry.ts), as the sync engine's transport uses it;
  * - path-style when asked (there is no DNS for bucket.127.0.0.1);
  * - an endpoint that answers but is not S3 is named so (rejectNotS3), not taken for a missing bucket.
  */
@@ -37,7 +39,11 @@ export function createS3Client(settings: S3Settings): S3Client {
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: settings.maxAttempts ?? 5,
+    maxAttempts: settings.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+    retryStrategy: new SdkRetryStrategy({
+      ...DEFAULT_RETRY,
+      maxAttempts: settings.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+    }),
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
       httpsAgent: new https.Agent({

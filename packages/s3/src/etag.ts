@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 
-/** An S3 ETag without its quotes. */
+/** An S3 ETag without its quotes (as a header carries them, or XML-escaped in a listing). */
 export function unquoteEtag(etag: string | undefined): string {
-  return (etag ?? '').replace(/^"|"$/g, '');
+  return (etag ?? '').replace(/^"|"$/g, '').replace(/^&quot;|&quot;$/g, '');
 }
 
 /**

@@ -45,38 +45,6 @@ export class SyncFailedError extends Error {
   }
 }
 
-const NET_RETRYABLE = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'UND_ERR_SOCKET',
-]);
-
-export function isRetryableNetworkCode(code: string | undefined): boolean {
-  return code !== undefined && NET_RETRYABLE.has(code);
-}
-
-const S3_RETRYABLE_CODES = new Set([
-  'SlowDown',
-  'Throttling',
-  'ThrottlingException',
-  'RequestTimeout',
-  'RequestTimeTooSkewed',
-  'InternalError',
-  'ServiceUnavailable',
-  'OperationAborted',
-]);
-
-export function isRetryableStatus(status: number, code: string): boolean {
-  return status === 429 || status >= 500 || S3_RETRYABLE_CODES.has(code);
-}
-
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -153,8 +153,8 @@ class Conn {
         return;
       }
       if (size === 0) {
-        const endTrailer = this.buf.indexOf(CRLFCRLF, eol);
-        if (endTrailer < 0 && this.buf.length < eol + 4) return;
+        // last-chunk, optional trailer fields, then an empty line (RFC 9112 §7.1.2).
+        if (this.buf.indexOf(CRLFCRLF, eol) < 0) return;
         this.finish(r, Buffer.concat(r.chunks));
         return;
       }

@@ -12,7 +12,6 @@ export { checkTlsTrust, isCertificateError } from './tls.js';
 export {
   formatSummary,
   formatProgress,
-  formatBytes,
   formatDeltaScan,
   type SyncReport,
   type ProgressEvent,

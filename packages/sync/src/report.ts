@@ -1,3 +1,4 @@
+import { formatBytes, formatDuration } from '@dify-storage/common';
 import { SyncFailedError } from './errors.js';
 import type { DeltaScan } from './delta-prune.js';
 import type { S3Op } from './transport.js';
@@ -216,30 +217,11 @@ export class ProgressTicker {
   }
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
-
 /** One progress line for a log (not one line per file). */
 export function formatProgress(e: ProgressEvent): string {
   const total = e.scanComplete ? `/${e.filesSeen}` : `/${e.filesSeen}+`;
   const eta = e.etaSeconds !== undefined ? `, ETA ${formatDuration(e.etaSeconds * 1000)}` : '';
   return `${e.filesDone}${total} files (${e.copied} copied, ${e.skipped} skipped, ${e.failed} failed), ${formatBytes(e.bytesDone)}, ${e.filesPerSec} files/s, ${formatBytes(e.bytesPerSec)}/s${eta}`;
-}
-
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 100) / 10;
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${Math.round(s - m * 60)}s`;
-  return `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
 /** A human summary of a report (a few lines, then the failures). */

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type fs from 'node:fs';
 import fsSync from 'node:fs';
-import { ChangedDuringWalkError, sameIdentity } from '@dify-storage/common';
+import { ChangedDuringWalkError, sameIdentity, sleep } from '@dify-storage/common';
 import { multipartEtag } from '@dify-storage/s3';
 import { decide } from './decide.js';
 import {
@@ -76,10 +76,6 @@ export interface SyncToBucketOptions extends BucketOptions {
 }
 
 const MAX_S3_KEY_BYTES = 1024;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** The options of one run, validated once. */
 interface ToBucketConfig {

@@ -1,15 +1,22 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { CredentialsCache, NoCredentialsError, notS3Answer, type S3Target } from '@dify-storage/s3';
+import { sleep } from '@dify-storage/common';
+import {
+  backoffMs,
+  clockOffsetMs,
+  CredentialsCache,
+  DEFAULT_RETRY,
+  isRetryable,
+  NoCredentialsError,
+  notS3Answer,
+  unquoteEtag as unquote,
+  type RetryPolicy,
+  type S3Target,
+} from '@dify-storage/s3';
 import { Http1Pool } from './http1.js';
 import { createHash } from 'node:crypto';
-import {
-  S3RequestError,
-  SyncConfigError,
-  isRetryableNetworkCode,
-  isRetryableStatus,
-} from './errors.js';
+import { S3RequestError, SyncConfigError } from './errors.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, canonicalQuery, uriEncode } from './sigv4.js';
 import { certificateProblem, isCertificateError } from './tls.js';
 import { decodeXml, escapeXml, xmlBlocks, xmlText } from './xml.js';
@@ -106,15 +113,6 @@ const REFUSED_CREDENTIALS = new Set([
   'InvalidAccessKeyId',
 ]);
 
-export function unquote(etag: string | undefined): string {
-  if (!etag) return '';
-  return etag.replace(/^"|"$/g, '').replace(/^&quot;|&quot;$/g, '');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /**
  * A keep-alive HTTP client for the S3 calls on the hot path (PUT, multipart, HEAD, GET, LIST),
  * signed with the lean signer. Counts every attempt per operation so tests and the report can
@@ -131,10 +129,10 @@ export class S3Transport {
   private readonly mod: typeof http | typeof https;
   private readonly host: string;
   private readonly port: number | undefined;
-  private readonly maxAttempts: number;
+  private readonly retry: RetryPolicy;
+  /** Added to the local clock when signing, after the server said it is skewed. */
+  private clockOffset = 0;
   private readonly timeoutMs: number;
-  private readonly backoffBase: number;
-  private readonly backoffCap: number;
   retries = 0;
   private readonly fast: Http1Pool | undefined;
 
@@ -154,7 +152,7 @@ export class S3Transport {
     this.endpointUrl = url;
     this.bucket = target.bucket;
     this.pathStyle = target.forcePathStyle ?? true;
-    this.signer = new SigV4Signer(target.region);
+    this.signer = new SigV4Signer(target.region, 's3', () => Date.now() + this.clockOffset);
     this.credentials = new CredentialsCache(target.credentials);
     const agentOptions = {
       keepAlive: true,
@@ -169,10 +167,12 @@ export class S3Transport {
         : new http.Agent(agentOptions);
     this.host = this.pathStyle ? url.host : `${target.bucket}.${url.host}`;
     this.port = url.port ? Number(url.port) : undefined;
-    this.maxAttempts = options.maxAttempts ?? 10;
+    this.retry = {
+      maxAttempts: options.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+      baseMs: options.backoffBaseMs ?? DEFAULT_RETRY.baseMs,
+      capMs: options.backoffCapMs ?? DEFAULT_RETRY.capMs,
+    };
     this.timeoutMs = options.requestTimeoutMs ?? 120_000;
-    this.backoffBase = options.backoffBaseMs ?? 100;
-    this.backoffCap = options.backoffCapMs ?? 10_000;
     const tlsEndpoint = url.protocol === 'https:';
     this.fast = options.useNodeHttp
       ? undefined
@@ -281,8 +281,7 @@ export class S3Transport {
   }
 
   private backoff(attempt: number): Promise<void> {
-    const cap = Math.min(this.backoffCap, this.backoffBase * 2 ** attempt);
-    return sleep(Math.random() * cap);
+    return sleep(backoffMs(attempt, this.retry));
   }
 
   private describe(spec: RequestSpec): string {
@@ -296,7 +295,7 @@ export class S3Transport {
   async send(spec: RequestSpec): Promise<S3Response>;
   async send(spec: RequestSpec, stream: true): Promise<IncomingMessage>;
   async send(spec: RequestSpec, stream = false): Promise<S3Response | IncomingMessage> {
-    const maxAttempts = spec.maxAttempts ?? this.maxAttempts;
+    const maxAttempts = spec.maxAttempts ?? this.retry.maxAttempts;
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       let status: number;
@@ -326,7 +325,7 @@ export class S3Transport {
           );
         }
         const retryable =
-          isRetryableNetworkCode(code) || /socket hang up|aborted/.test((error as Error).message);
+          isRetryable({ code }) || /socket hang up|aborted/.test((error as Error).message);
         if (retryable && attempt + 1 < maxAttempts) {
           this.retries++;
           // A reused keep-alive socket the server had closed: retry at once the first time.
@@ -354,7 +353,10 @@ export class S3Transport {
         attempt--;
         continue;
       }
-      const retryable = isRetryableStatus(status, code);
+      if (code === 'RequestTimeTooSkewed') {
+        this.clockOffset = clockOffsetMs(headers.date as string | undefined) ?? this.clockOffset;
+      }
+      const retryable = isRetryable({ status, code });
       if (retryable && attempt + 1 < maxAttempts) {
         this.retries++;
         await this.backoff(attempt);
@@ -557,7 +559,7 @@ export class S3Transport {
         'CompleteMultipartUpload',
         res.status,
         code,
-        isRetryableStatus(500, code),
+        isRetryable({ status: 500, code }),
       );
     }
     return unquote(xmlText(text, 'ETag'));
