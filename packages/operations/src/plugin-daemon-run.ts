@@ -42,7 +42,7 @@ import type { S3Credentials, S3Target } from '@dify-storage/s3';
 import { syncFromBucket, syncToBucket } from '@dify-storage/sync';
 import type { Logger } from './logger.js';
 import { DEFAULT_STATE_DIR, kubeClient } from './targets.js';
-import { writeJsonAtomic } from './verify-run.js';
+import { writeJsonAtomic } from '@dify-storage/common';
 
 export const PLUGIN_DAEMON_SECRET = 'dify-plugin-daemon-s3';
 
