@@ -18,6 +18,9 @@ export const CONFIG_MAP = 'dify-shared-config';
  *   ordinal 0), the worker mounting that same claim;
  * - `settings-configmaps` (5): storage settings in a second ConfigMap loaded after the shared
  *   one, and STORAGE_TYPE set inline in `env`;
+ * - `settings-secret` (5): the storage settings in a Secret, read by the api through
+ *   `envFrom.secretRef` (after the shared ConfigMap) and by the worker through `valueFrom.secretKeyRef`;
+ *   the Secret also holds a value that is not a storage setting (it must come back exactly);
  * - `other-workloads` (8): the runbook's shape plus an init container mounting the storage,
  *   `dify-worker-beat` reading the ConfigMap, and the plugin daemon on its own hostPath.
  */
@@ -27,6 +30,7 @@ export type InstallShape =
   | 'nfs-subpath'
   | 'claim-templates'
   | 'settings-configmaps'
+  | 'settings-secret'
   | 'other-workloads';
 
 export const LOCAL_PV_PATH = '/mnt/disks/dify';
@@ -34,6 +38,9 @@ export const NFS_SERVER = 'nfs.dify.internal';
 export const NFS_EXPORT = '/exports/dify';
 export const NFS_SUBPATH = 'app/api/storage';
 export const STORAGE_CONFIG_MAP = 'dify-storage-config';
+export const SETTINGS_SECRET = 'dify-storage-secret';
+/** A value of the settings Secret that is no storage setting: it never leaves the node. */
+export const SETTINGS_SECRET_CANARY = 'shape5-canary-init-password-7f3a';
 const CLAIM = 'dify-storage';
 
 /** Where the storage directory is, relative to a node's directory or to the NFS root. */
@@ -65,8 +72,14 @@ function statefulSet(
   const storage = storageVolume(name, shape);
   const envFrom: Record<string, unknown>[] = [{ configMapRef: { name: CONFIG_MAP } }];
   if (shape === 'settings-configmaps') envFrom.push({ configMapRef: { name: STORAGE_CONFIG_MAP } });
-  const env: { name: string; value: string }[] = [{ name: 'MODE', value: mode }];
+  const env: Record<string, unknown>[] = [{ name: 'MODE', value: mode }];
   if (shape === 'settings-configmaps') env.push({ name: 'STORAGE_TYPE', value: 'opendal' });
+  if (shape === 'settings-secret' && mode === 'api')
+    envFrom.push({ secretRef: { name: SETTINGS_SECRET } });
+  if (shape === 'settings-secret' && mode === 'worker') {
+    for (const key of ['STORAGE_TYPE', 'OPENDAL_SCHEME', 'OPENDAL_FS_ROOT'])
+      env.push({ name: key, valueFrom: { secretKeyRef: { name: SETTINGS_SECRET, key } } });
+  }
   const unpinned = shape === 'local-pv' || shape === 'nfs-subpath' || shape === 'claim-templates';
   return {
     apiVersion: 'apps/v1',
@@ -257,13 +270,26 @@ function volumeObjects(shape: InstallShape, node: string): Record<string, unknow
   ];
 }
 
+/** The settings Secret of shape 5. */
+function settingsSecret(): Record<string, unknown> {
+  const data = { ...OPENDAL_SETTINGS, INIT_PASSWORD: SETTINGS_SECRET_CANARY };
+  const wrap = (v: string) => Buffer.from(v).toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: SETTINGS_SECRET, namespace: NAMESPACE },
+    type: 'Opaque',
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, wrap(v)])),
+  };
+}
+
 export function fixtureObjects(o: {
   node: string;
   env: Record<string, string>;
   shape?: InstallShape;
 }): Record<string, unknown>[] {
   const shape = o.shape ?? 'hostpath';
-  const separate = shape === 'settings-configmaps';
+  const separate = shape === 'settings-configmaps' || shape === 'settings-secret';
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } },
     {
@@ -272,7 +298,8 @@ export function fixtureObjects(o: {
       metadata: { name: CONFIG_MAP, namespace: NAMESPACE },
       data: { ...(separate ? {} : OPENDAL_SETTINGS), ...o.env },
     },
-    ...(separate
+    ...(shape === 'settings-secret' ? [settingsSecret()] : []),
+    ...(shape === 'settings-configmaps'
       ? [
           {
             apiVersion: 'v1',

@@ -3,6 +3,7 @@
  * shows no blocker and names volume type, node and path; backup, bulk copy, cutover; verify-dify
  * passes; rollback restores the original objects and files.
  */
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
@@ -17,7 +18,11 @@ import {
   runRollback,
   runVerify,
 } from '@dify-storage/operations';
-import type { InstallShape } from '../../src/install/fixture.js';
+import {
+  SETTINGS_SECRET,
+  SETTINGS_SECRET_CANARY,
+  type InstallShape,
+} from '../../src/install/fixture.js';
 import {
   startSimulatedInstall,
   type SimulatedInstall,
@@ -29,10 +34,11 @@ import { inputValues, log, noMask, reader, treeOf } from '../rollback/support.js
 function originalObjects(install: SimulatedInstall): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const store = install.server.store;
-  for (const r of ['statefulsets', 'configmaps', 'persistentvolumeclaims', 'services']) {
+  const kinds = ['statefulsets', 'configmaps', 'secrets', 'persistentvolumeclaims', 'services'];
+  for (const r of kinds) {
     for (const o of store.list(r, install.namespace)) {
       const { spec, data } = o as { spec?: unknown; data?: unknown };
-      out[`${r}/${o.metadata.name}`] = r === 'configmaps' ? data : spec;
+      out[`${r}/${o.metadata.name}`] = r === 'configmaps' || r === 'secrets' ? data : spec;
     }
   }
   for (const o of store.list('deployments', install.namespace))
@@ -40,7 +46,28 @@ function originalObjects(install: SimulatedInstall): Record<string, unknown> {
   return out;
 }
 
-const CASES: { shape: InstallShape; volume: RegExp }[] = [
+/** A Secret's data as the pods read it. */
+function secretData(install: SimulatedInstall, name: string): Record<string, string> {
+  const o = install.server.store.get('secrets', install.namespace, name) as {
+    data?: Record<string, string>;
+  };
+  return Object.fromEntries(
+    Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+}
+
+/** Every file under `dir` except `skip` whose bytes contain `needle`. */
+async function filesContaining(dir: string, needle: string, skip: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    const file = path.join(e.parentPath, e.name);
+    if (!e.isFile() || file.startsWith(skip)) continue;
+    if ((await readFile(file)).includes(needle)) found.push(file);
+  }
+  return found;
+}
+
+const CASES: { shape: InstallShape; volume: RegExp; inputs?: Record<string, string> }[] = [
   {
     shape: 'local-pv',
     volume: /claim "dify-storage" → local PV "[^"]+" \/mnt\/disks\/dify on node node-a/,
@@ -59,8 +86,27 @@ const CASES: { shape: InstallShape; volume: RegExp }[] = [
     shape: 'settings-configmaps',
     volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/,
   },
+  {
+    shape: 'settings-secret',
+    volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/,
+    inputs: { 'settings-secret': SETTINGS_SECRET },
+  },
   { shape: 'other-workloads', volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/ },
 ];
+
+/** §5 safety rule: unnamed, the settings Secret wins over the ConfigMap and the plan refuses. */
+async function settingsSecretRefusal(i: SimulatedInstall): Promise<void> {
+  const read = reader(inputValues(i, { phase: 'plan' }));
+  const plan = await runConvert(readConvertConfig(read, {}, noMask), log);
+  expect(plan.plan.blockers.map((b) => [b.code, b.message])).toEqual([
+    [
+      'storage-setting-overridden',
+      expect.stringMatching(
+        /container "dify-api" of "dify-api" would still get STORAGE_TYPE="opendal" from Secret "dify-storage-secret" \(envFrom\).* name it in settings-secret/,
+      ),
+    ],
+  ]);
+}
 
 describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
   let install: SimulatedInstall | undefined;
@@ -71,13 +117,14 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
 
   it.each(CASES)(
     '$shape',
-    async ({ shape, volume }) => {
+    async ({ shape, volume, inputs }) => {
       install = await startSimulatedInstall({ env: testEnv(), files: 12, timeScale: 0.1, shape });
       const i = install;
       // 300 s × timeScale 0.1 = 30 s of real progress deadline: the emulator starts slowly under load.
       const values = (extra: Record<string, string> = {}) =>
-        inputValues(i, { 'rollout-timeout': '300', ...extra });
+        inputValues(i, { 'rollout-timeout': '300', ...inputs, ...extra });
       const read = (extra: Record<string, string> = {}) => reader(values(extra));
+      if (shape === 'settings-secret') await settingsSecretRefusal(i);
 
       const plan = await runConvert(readConvertConfig(read({ phase: 'plan' }), {}, noMask), log);
       expect(plan.plan.blockers).toEqual([]);
@@ -110,6 +157,21 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
           "This runner is on node 'node-b', but dify-api's local storage is on node 'node-a'",
         );
       }
+      if (shape === 'settings-secret') {
+        // The plan says where each value comes from and what it changes in the Secret.
+        expect(plan.planMarkdown).toContain(
+          `### Secret \`${SETTINGS_SECRET}\` (storage settings, named in settings-secret)`,
+        );
+        expect(plan.planMarkdown).toContain('| `STORAGE_TYPE` | changed | `opendal` | `s3` |');
+        expect(plan.planMarkdown).toContain('| `OPENDAL_FS_ROOT` | removed | `storage` |  |');
+        expect(plan.planMarkdown).toMatch(
+          /\| `dify-api` \/ `dify-api` \| `STORAGE_TYPE` \| `opendal` from Secret "dify-storage-secret" \(envFrom\) \| `s3` from Secret "dify-storage-secret" \(envFrom\) \|/,
+        );
+        expect(plan.planMarkdown).toMatch(
+          /\| `dify-worker` \/ `dify-worker` \| `STORAGE_TYPE` \| `opendal` from Secret "dify-storage-secret" key STORAGE_TYPE \(env valueFrom\) \| `s3` from Secret "dify-storage-secret" key STORAGE_TYPE \(env valueFrom\) \|/,
+        );
+        expect(plan.planMarkdown).not.toContain(SETTINGS_SECRET_CANARY);
+      }
       const objectsBefore = originalObjects(i);
       const treeBefore = await treeOf(i.storagePath);
       const lines: string[] = [];
@@ -123,6 +185,23 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       expect(lines.join('\n')).toMatch(
         /data identity: (\d+) of (\d+) sampled uploads .*(?:; 1 missing \("upload_files\/[^"]+"\) taken for references broken before the migration|\(100\.0 %\))/,
       );
+      if (shape === 'settings-secret') {
+        // The Secret is kept whole on the node only: no other backup file carries its values.
+        const { record } = backup.backup!;
+        const kept = record.kubernetes.nodeLocalSecrets ?? [];
+        expect(kept.map((k) => k.name)).toEqual([SETTINGS_SECRET]);
+        const file = path.join(record.backupDir, kept[0]!.file);
+        expect((await stat(file)).mode & 0o777).toBe(0o600);
+        expect(await readFile(file, 'utf8')).toContain(
+          Buffer.from(SETTINGS_SECRET_CANARY).toString('base64'),
+        );
+        const nodeLocal = path.dirname(file);
+        for (const needle of [
+          SETTINGS_SECRET_CANARY,
+          Buffer.from(SETTINGS_SECRET_CANARY).toString('base64'),
+        ])
+          expect(await filesContaining(record.backupDir, needle, nodeLocal)).toEqual([]);
+      }
       const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
       expect(bulk.mode !== 'verify' && bulk.report.ok).toBe(true);
       await runConvert(
@@ -134,6 +213,13 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
         log,
       );
       await i.waitForApi();
+      if (shape === 'settings-secret') {
+        // Written where the settings live; the Secret's other values are untouched.
+        const after = secretData(i, SETTINGS_SECRET);
+        expect(after).toMatchObject({ STORAGE_TYPE: 's3', INIT_PASSWORD: SETTINGS_SECRET_CANARY });
+        expect(after.S3_BUCKET_NAME).toBe(i.bucket);
+        expect(Object.keys(after).filter((k) => k.startsWith('OPENDAL_'))).toEqual([]);
+      }
 
       const tenant = i.seeded.tenants[0]!;
       const verified = await runVerify(

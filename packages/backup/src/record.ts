@@ -27,6 +27,12 @@ export interface KubernetesSnapshotObject {
 
 export interface KubernetesSnapshot {
   objects: KubernetesSnapshotObject[];
+  /**
+   * Secrets holding storage settings, whole, for rollback to put back exactly (a cutover may
+   * write them). Their files stay on the node (mode 0600): unlike `objects`, they are never
+   * part of an off-node copy (backupFiles), and nothing here is a value.
+   */
+  nodeLocalSecrets?: { name: string; file: string }[];
   /** E.g. how referenced Secrets were handled (referenced, not copied). */
   notes?: string[];
 }
@@ -335,6 +341,10 @@ async function checkBackupFiles(
         problems.push(`the ${label} ${path} hashes to ${sha256}, the record says ${ref.sha256}`);
       }
     }
+  }
+  for (const secret of record.kubernetes.nodeLocalSecrets ?? []) {
+    if (!existsSync(resolveBackupFile(backupDir, secret.file)))
+      problems.push(`the node-local copy ${secret.file} of Secret ${secret.name} is missing`);
   }
   for (const object of record.kubernetes.objects) {
     for (const file of [object.rawFile, object.sanitizedFile]) {

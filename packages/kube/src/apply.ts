@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { KubeClient } from './client.js';
 import { CA_BUNDLE_CONFIGMAP, CA_BUNDLE_KEY, caBundleConfigMap } from './ca-bundle.js';
-import { s3ConfigMapPatch } from './configmap.js';
+import { s3ConfigMapPatch, s3StorageEnv } from './configmap.js';
+import { patchSecretData, settingsSecretPatch } from './settings-secret.js';
 import { KubeStateError } from './errors.js';
 import {
   inspectInstall,
@@ -96,6 +97,8 @@ export async function applyCutover(
         journal,
       );
     }
+    if (options.settings.settingsSecret)
+      await updateSettingsSecret(client, inspection, options.settings, journal);
     if (options.settings.caBundle)
       await ensureCaBundle(client, namespace, options.settings.caBundle, journal);
     for (const w of workloads) {
@@ -276,6 +279,25 @@ async function updateConfigMap(
     },
   );
   if (changed) journal.record('updated', 'ConfigMap', name, summary);
+}
+
+/** The S3 settings written where they live: the operator's settings Secret (settings-secret.ts). */
+async function updateSettingsSecret(
+  client: KubeClient,
+  inspection: InstallInspection,
+  settings: CutoverSettings,
+  journal: Journal,
+): Promise<void> {
+  const name = settings.settingsSecret!;
+  const patch = settingsSecretPatch(inspection, name, s3StorageEnv(settings));
+  if (!patch || patch.changes.length === 0) return;
+  const { changed } = await client.updateWithRetry<Secret>(
+    objectPath('Secret', inspection.namespace, name),
+    (s) => ({ ...s, data: patchSecretData(s.data, patch.changes) }),
+  );
+  // Key names only: the journal leaves the node.
+  const summary = patch.changes.map((c) => `${c.change} ${c.key}`).join(', ');
+  if (changed) journal.record('updated', 'Secret', name, summary);
 }
 
 function specHash(deployment: Workload): string {

@@ -35,6 +35,11 @@ export interface ConversionOptions {
   scratchVolumeName?: string;
   /** Mount the private CA bundle (CA_BUNDLE_CONFIGMAP) into the containers that use storage. */
   caBundle?: boolean;
+  /**
+   * The Secret the cutover writes the S3 settings into (settings-secret.ts): `valueFrom`
+   * references to it stay, since the value changes where it lives.
+   */
+  settingsSecretName?: string;
 }
 
 /**
@@ -303,6 +308,7 @@ function rewriteStorageEnv(
 ): void {
   const env: V1EnvVar[] = [];
   let inlineSettings = false;
+  const keptRefs = new Set<string>();
   for (const entry of container.env ?? []) {
     if ((S3_CREDENTIAL_KEYS as readonly string[]).includes(entry.name)) continue;
     if (isLocalStorageKey(entry.name)) continue;
@@ -310,7 +316,11 @@ function rewriteStorageEnv(
     const refKey = entry.valueFrom?.configMapKeyRef?.key;
     if (refKey && isLocalStorageKey(refKey)) continue;
     if (STORAGE_SETTING_KEYS.has(entry.name)) {
-      inlineSettings = true;
+      const ref = entry.valueFrom?.secretKeyRef?.name;
+      if (ref !== undefined && ref === options.settingsSecretName) {
+        keptRefs.add(entry.name);
+        env.push(entry);
+      } else inlineSettings = true;
       continue;
     }
     env.push(entry);
@@ -322,7 +332,8 @@ function rewriteStorageEnv(
         `container "${container.name}" of StatefulSet/${stsName} sets storage env inline (it would override the ConfigMap); pass inlineStorageEnv`,
       );
     }
-    for (const [name, value] of Object.entries(values)) env.push({ name, value });
+    for (const [name, value] of Object.entries(values))
+      if (!keptRefs.has(name)) env.push({ name, value });
   }
   for (const key of S3_CREDENTIAL_KEYS) {
     env.push({ name: key, valueFrom: { secretKeyRef: { name: options.secretName, key } } });

@@ -32,6 +32,7 @@ export {
   type SecretDigest,
 } from './sanitize.js';
 export {
+  readSettingsSecrets,
   renderYaml,
   snapshotObjects,
   type ObjectRef,
@@ -54,6 +55,7 @@ export {
   HOSTNAME_LABEL,
   describePinning,
   mapUpdateStrategy,
+  STORAGE_SETTING_KEYS,
   removeHostnamePinning,
   statefulSetToDeployment,
   usesStorageSettings,
@@ -78,7 +80,19 @@ export {
 } from './env.js';
 export { otherWorkloadFindings } from './other-workloads.js';
 export { UNSUPPORTED_VERSION, imageTag, versionFindings } from './versions.js';
-export { STORAGE_OVERRIDDEN, storageSafetyFindings, type SafetyInput } from './storage-safety.js';
+export {
+  STORAGE_OVERRIDDEN,
+  settingSources,
+  storageSafetyFindings,
+  type SafetyInput,
+  type SettingSource,
+} from './storage-safety.js';
+export {
+  SETTINGS_SECRET_UNUSABLE,
+  patchSecretData,
+  settingsSecretPatch,
+  type SettingsSecretPatch,
+} from './settings-secret.js';
 export {
   describePersistentVolume,
   resolveClaim,

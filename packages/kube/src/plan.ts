@@ -16,7 +16,17 @@ import {
   type WorkloadInspection,
 } from './inspect.js';
 import { detectLocalState } from './local-state.js';
-import { storageSafetyFindings, type SafetyInput } from './storage-safety.js';
+import {
+  settingSources,
+  storageSafetyFindings,
+  type SafetyInput,
+  type SettingSource,
+} from './storage-safety.js';
+import {
+  SETTINGS_SECRET_UNUSABLE,
+  settingsSecretPatch,
+  settingsSecretProblem,
+} from './settings-secret.js';
 import { versionFindings } from './versions.js';
 import { otherWorkloadFindings } from './other-workloads.js';
 import { sanitizeObject } from './sanitize.js';
@@ -35,6 +45,8 @@ export interface CutoverSettings extends S3StorageSettings {
   caBundle?: string;
   /** Dify versions (image tags) other than 1.3.x the operator allows (`allow-version`). */
   allowVersions?: string[];
+  /** The Secret that holds storage settings and receives the S3 ones (`settings-secret`). */
+  settingsSecret?: string;
 }
 
 export interface WorkloadPlan {
@@ -62,6 +74,10 @@ export interface CutoverPlan {
     changes: ConfigMapKeyChange[];
     removedCredentialKeys: string[];
   };
+  /** The operator's Secret holding storage settings, and what the cutover writes there. */
+  settingsSecret?: { name: string; changes: ConfigMapKeyChange[] };
+  /** Each storage setting of each converted container: its value and source now and after. */
+  settingSources: SettingSource[];
   workloads: WorkloadPlan[];
   /** Where each workload's files are (volume type, node, path), as the cutover resolved them. */
   storage: { workload: string; volumes: ResolvedVolume[] }[];
@@ -86,6 +102,7 @@ export function conversionOptions(
     ...(inspection.storageConfigMap ? { storageConfigMapName: inspection.storageConfigMap } : {}),
     inlineStorageEnv: s3StorageEnv(settings),
     ...(settings.caBundle ? { caBundle: true } : {}),
+    ...(settings.settingsSecret ? { settingsSecretName: settings.settingsSecret } : {}),
   };
 }
 
@@ -109,6 +126,7 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
     noop: false,
     secret: { name: secretName, keys: [...S3_CREDENTIAL_KEYS] },
     workloads: [],
+    settingSources: [],
     storage: [inspection.api, inspection.worker]
       .filter((w) => w.volumes.length)
       .map((w) => ({ workload: w.name, volumes: w.volumes })),
@@ -134,6 +152,10 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
       removedCredentialKeys: result.removedCredentialKeys,
     };
   }
+  const patchedSecrets: Record<string, Record<string, string>> = {
+    [secretName]: Object.fromEntries(S3_CREDENTIAL_KEYS.map((k) => [k, REDACTED])),
+  };
+  const secretFinding = planSettingsSecret(inspection, settings, plan, patchedSecrets);
   const converted: SafetyInput[] = [];
   for (const w of [inspection.api, inspection.worker]) {
     if (w.statefulSet && w.storage) {
@@ -152,16 +174,16 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
     }
   }
   // The safety rule cannot be accepted away: it is what keeps files from landing on an emptyDir.
-  const unsafe = storageSafetyFindings(
-    converted,
-    s3StorageEnv(settings),
-    secretName,
-    inspectionEnvLookup(inspection),
-    inspectionEnvLookup(inspection, {
-      ConfigMap: patchedConfigMaps,
-      Secret: { [secretName]: Object.fromEntries(S3_CREDENTIAL_KEYS.map((k) => [k, REDACTED])) },
-    }),
-  );
+  const before = inspectionEnvLookup(inspection);
+  const after = inspectionEnvLookup(inspection, {
+    ConfigMap: patchedConfigMaps,
+    Secret: patchedSecrets,
+  });
+  const unsafe = [
+    ...secretFinding,
+    ...storageSafetyFindings(converted, s3StorageEnv(settings), secretName, before, after),
+  ];
+  plan.settingSources = settingSources(converted, s3StorageEnv(settings), before, after);
   const local = [
     ...localStateFindings(inspection, settings),
     ...versionFindings(inspection, settings.allowVersions),
@@ -174,6 +196,26 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
   );
   plan.noop = inspection.converted && (!plan.configMap || plan.configMap.changes.length === 0);
   return plan;
+}
+
+/** The named settings Secret's planned change (settings-secret.ts), or why it cannot carry it. */
+function planSettingsSecret(
+  inspection: InstallInspection,
+  settings: CutoverSettings,
+  plan: CutoverPlan,
+  patched: Record<string, Record<string, string>>,
+): Finding[] {
+  const name = settings.settingsSecret;
+  // Converted already: the Secret was written by that cutover, nothing is left to plan.
+  if (!name || [inspection.api, inspection.worker].every((w) => !w.statefulSet)) return [];
+  const patch = settingsSecretPatch(inspection, name, s3StorageEnv(settings));
+  if (!patch) {
+    const message = settingsSecretProblem(inspection, name);
+    return [{ code: SETTINGS_SECRET_UNUSABLE, severity: 'blocker', message }];
+  }
+  patched[name] = patch.data;
+  plan.settingsSecret = { name, changes: patch.changes.map((c) => redactKeyChange(c)) };
+  return [];
 }
 
 /** State besides the storage tree that the cutover would lose or leave on the node (local-state.ts). */
@@ -248,15 +290,11 @@ export function renderPlanMarkdown(plan: CutoverPlan): string {
     );
   }
   if (plan.configMap) {
-    out.push(`### ConfigMap \`${plan.configMap.name}\``, '');
-    if (plan.configMap.changes.length === 0) out.push('No change.', '');
-    else {
-      out.push('| key | change | before | after |', '|---|---|---|---|');
-      for (const c of plan.configMap.changes) {
-        out.push(`| \`${c.key}\` | ${c.change} | ${cell(c.before)} | ${cell(c.after)} |`);
-      }
-      out.push('');
-    }
+    out.push(
+      `### ConfigMap \`${plan.configMap.name}\``,
+      '',
+      ...keyChangeTable(plan.configMap.changes),
+    );
     if (plan.configMap.removedCredentialKeys.length) {
       out.push(
         `Credentials found in the ConfigMap and removed: ${plan.configMap.removedCredentialKeys.join(', ')} (they come from the Secret).`,
@@ -264,6 +302,8 @@ export function renderPlanMarkdown(plan: CutoverPlan): string {
       );
     }
   }
+  if (plan.settingsSecret) out.push(...settingsSecretLines(plan.settingsSecret));
+  if (plan.settingSources.length) out.push(...settingSourceLines(plan.settingSources));
   for (const w of plan.workloads) {
     if (w.action === 'none') continue;
     out.push(
@@ -280,6 +320,42 @@ export function renderPlanMarkdown(plan: CutoverPlan): string {
     out.push('```', '');
   }
   return out.join('\n');
+}
+
+function keyChangeTable(changes: ConfigMapKeyChange[]): string[] {
+  if (changes.length === 0) return ['No change.', ''];
+  return [
+    '| key | change | before | after |',
+    '|---|---|---|---|',
+    ...changes.map((c) => `| \`${c.key}\` | ${c.change} | ${cell(c.before)} | ${cell(c.after)} |`),
+    '',
+  ];
+}
+
+function settingsSecretLines(s: NonNullable<CutoverPlan['settingsSecret']>): string[] {
+  return [
+    `### Secret \`${s.name}\` (storage settings, named in settings-secret)`,
+    '',
+    'The storage settings live here, so the cutover writes them here; its other keys stay as they are, and rollback puts the whole Secret back from the backup (kept on the node only).',
+    '',
+    ...keyChangeTable(s.changes),
+  ];
+}
+
+function settingSourceLines(rows: CutoverPlan['settingSources']): string[] {
+  const at = (v: { value: string; from: string } | undefined) =>
+    v ? `${cell(v.value)} from ${v.from}` : 'unset';
+  return [
+    '### Where each storage setting comes from',
+    '',
+    '| workload / container | key | now | after the cutover |',
+    '|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| \`${r.workload}\` / \`${r.container}\` | \`${r.key}\` | ${at(r.before)} | ${at(r.after)} |`,
+    ),
+    '',
+  ];
 }
 
 function cell(value: string | undefined): string {

@@ -24,6 +24,11 @@ export interface RestoreOptions {
   namespace: string;
   /** Sanitized objects from the snapshot (StatefulSets, ConfigMaps, Services). */
   objects: KubeObject[];
+  /**
+   * Secrets holding storage settings, whole, from the backup's node-local copy: a cutover with
+   * settings-secret wrote one, and its data is put back exactly (values never logged).
+   */
+  secrets?: KubeObject[];
   /** The S3 Secret the cutover created; deleted when it carries this tool's label. */
   secretName?: string;
   /** Also delete the private CA's ConfigMap the cutover created (when it carries the label). */
@@ -59,6 +64,7 @@ export async function restoreObjects(
   const timeoutMs = options.timeoutMs ?? 300_000;
   const intervalMs = options.intervalMs ?? 2000;
   const objects = validateSnapshot(options.objects, namespace);
+  const secrets = validateSnapshot(options.secrets ?? [], namespace, ['Secret']);
   const byKind = (kind: KindName): KubeObject[] => objects.filter((o) => o.kind === kind);
   try {
     for (const sts of byKind('StatefulSet')) {
@@ -68,7 +74,8 @@ export async function restoreObjects(
         logger,
       });
     }
-    for (const cm of byKind('ConfigMap')) await restoreConfigMap(client, namespace, cm, journal);
+    for (const saved of [...byKind('ConfigMap'), ...secrets])
+      await restoreDataObject(client, namespace, saved, journal);
     for (const svc of byKind('Service')) {
       const name = svc.metadata?.name ?? '';
       if (await client.getOrNull(objectPath('Service', namespace, name))) continue;
@@ -97,16 +104,18 @@ export async function restoreObjects(
   return { noop, message, journal: journal.entries };
 }
 
-function validateSnapshot(objects: KubeObject[], namespace: string): KubeObject[] {
+function validateSnapshot(
+  objects: KubeObject[],
+  namespace: string,
+  kinds: KindName[] = RESTORABLE,
+): KubeObject[] {
   const problems: string[] = [];
   const out: KubeObject[] = [];
   for (const [i, o] of objects.entries()) {
     const name = o.metadata?.name;
     if (!name) problems.push(`object #${i} has no metadata.name`);
-    else if (!isKindName(o.kind) || !RESTORABLE.includes(o.kind)) {
-      problems.push(
-        `${o.kind ?? '(no kind)'}/${name}: only ${RESTORABLE.join(', ')} can be restored`,
-      );
+    else if (!isKindName(o.kind) || !kinds.includes(o.kind)) {
+      problems.push(`${o.kind ?? '(no kind)'}/${name}: only ${kinds.join(', ')} can be restored`);
     } else if (o.metadata?.namespace && o.metadata.namespace !== namespace) {
       problems.push(
         `${o.kind}/${name} belongs to namespace "${o.metadata.namespace}", not "${namespace}"`,
@@ -147,24 +156,29 @@ async function removeDeployment(
   }
 }
 
-async function restoreConfigMap(
+/**
+ * Puts a ConfigMap or a Secret back as saved: a PUT of the whole object, so keys the cutover
+ * added disappear. The journal names the object only (it leaves the node).
+ */
+async function restoreDataObject(
   client: KubeClient,
   namespace: string,
-  cm: KubeObject,
+  saved: KubeObject,
   journal: Journal,
 ): Promise<void> {
-  const name = cm.metadata?.name ?? '';
-  const path = objectPath('ConfigMap', namespace, name);
+  const kind = saved.kind === 'Secret' ? 'Secret' : 'ConfigMap';
+  const from = kind === 'Secret' ? 'the node-local copy in the backup' : 'the snapshot';
+  const name = saved.metadata?.name ?? '';
+  const path = objectPath(kind, namespace, name);
   if (!(await client.getOrNull(path))) {
-    await client.create(objectPath('ConfigMap', namespace), cm);
-    journal.record('created', 'ConfigMap', name, 'from the snapshot');
+    await client.create(objectPath(kind, namespace), saved);
+    journal.record('created', kind, name, `from ${from}`);
     return;
   }
-  // PUT of the whole saved object: data is replaced wholesale, so added keys disappear.
   const { changed } = await client.updateWithRetry<KubeObject>(path, (current) =>
-    jsonEqual(sanitizeObject(current), cm) ? undefined : structuredClone(cm),
+    jsonEqual(sanitizeObject(current), saved) ? undefined : structuredClone(saved),
   );
-  if (changed) journal.record('replaced', 'ConfigMap', name, 'data replaced by the snapshot');
+  if (changed) journal.record('replaced', kind, name, `data replaced by ${from}`);
 }
 
 async function restoreStatefulSet(

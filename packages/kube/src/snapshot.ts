@@ -80,6 +80,24 @@ export async function snapshotObjects(
 }
 
 /**
+ * The Secrets holding storage settings (the ones a cutover may write, settings-secret.ts),
+ * whole and sanitized, for a rollback to put back exactly. The caller keeps them on the node
+ * only (mode 0600, outside every artifact and off-node copy); missing ones are left out.
+ */
+export async function readSettingsSecrets(
+  client: KubeClient,
+  namespace: string,
+  names: string[],
+): Promise<Secret[]> {
+  const out: Secret[] = [];
+  for (const name of names) {
+    const secret = await client.getOrNull<Secret>(objectPath('Secret', namespace, name));
+    if (secret) out.push(sanitizeObject({ ...secret, apiVersion: 'v1', kind: 'Secret' }) as Secret);
+  }
+  return out;
+}
+
+/**
  * Renders objects as one multi-document YAML stream (what `kubectl apply -f` reads). With
  * `redact` (true, or the backup's Redactor), every value not on the allowlist is replaced (see
  * redact.ts), for artifacts and logs; the unredacted stream is what a restore needs.

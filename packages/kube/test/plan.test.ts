@@ -141,6 +141,7 @@ describe('renderPlanMarkdown', () => {
     namespace: 'dify',
     storageMountPath: '/app/api/storage',
     node: 'node-1',
+    settingSources: [],
     findings: [
       {
         code: 'not-pinned',

@@ -16,12 +16,14 @@ import {
 } from '@dify-storage/backup';
 import {
   inspectInstall,
+  readSettingsSecrets,
   Redactor,
   renderYaml,
   STORAGE_ROOT_OUTSIDE,
   snapshotObjects,
   snapshotTargets,
   type InstallInspection,
+  type KubeClient,
   type KubeObject,
 } from '@dify-storage/kube';
 import type { BackupConfig } from './backup-config.js';
@@ -97,6 +99,39 @@ async function locateStorage(
   return { node: node ?? config.nodeName, storagePath };
 }
 
+/**
+ * The Secrets that hold storage settings, whole (a cutover with settings-secret writes one):
+ * kept on this node only, 0600, beside the redaction key, so rollback restores them exactly.
+ * They are not snapshot objects, so no artifact, summary or off-node copy ever carries them.
+ */
+async function keepSettingsSecrets(
+  client: KubeClient,
+  inspection: InstallInspection,
+  k8sDir: string,
+  id: string,
+  kubernetes: KubernetesSnapshot,
+): Promise<void> {
+  const names = Object.entries(inspection.secretSettings)
+    .filter(([, keys]) => Object.keys(keys).length > 0)
+    .map(([name]) => name);
+  const secrets = await readSettingsSecrets(client, inspection.namespace, names);
+  if (secrets.length === 0) return;
+  await mkdir(path.join(k8sDir, 'node-local'), { recursive: true, mode: 0o700 });
+  kubernetes.nodeLocalSecrets = [];
+  for (const secret of secrets) {
+    const name = objectFileName(secret);
+    await writeFile(path.join(k8sDir, 'node-local', name), JSON.stringify(secret, null, 2), {
+      mode: 0o600,
+      flag: 'wx',
+    });
+    const file = path.join(`${id}.kubernetes`, 'node-local', name);
+    kubernetes.nodeLocalSecrets.push({ name: String(secret.metadata?.name), file });
+  }
+  kubernetes.notes?.push(
+    `Secrets holding storage settings (${kubernetes.nodeLocalSecrets.map((s) => s.name).join(', ')}) are kept whole in ${id}.kubernetes/node-local/ (0600, on this node only, never in an off-node copy), so that rollback puts them back exactly.`,
+  );
+}
+
 function objectFileName(o: KubeObject): string {
   return `${o.kind}-${o.metadata?.name}.json`;
 }
@@ -158,7 +193,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
   const kubernetes: KubernetesSnapshot = {
     objects: [],
     notes: [
-      `Referenced Secrets (${snapshot.secrets.map((s) => s.name).join(', ') || 'none'}) are recorded by name, key names and an HMAC of each value under this backup's key, never copied: the cutover does not change them, and rollback does not need them.`,
+      `Referenced Secrets (${snapshot.secrets.map((s) => s.name).join(', ') || 'none'}) are recorded by name, key names and an HMAC of each value under this backup's key, never copied; the cutover changes none of them but a Secret named in settings-secret, and those holding storage settings are kept whole on the node (below).`,
       ...(snapshot.missing.length
         ? [`Not found when the snapshot was taken: ${snapshot.missing.join(', ')}.`]
         : []),
@@ -187,6 +222,7 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
         sanitizedFile: path.join(`${id}.kubernetes`, 'sanitized', name),
       });
     }
+    await keepSettingsSecrets(client, inspection, k8sDir, id, kubernetes);
     await writeFile(path.join(k8sDir, 'redaction.key'), redactionKey.toString('hex'), {
       mode: 0o600,
       flag: 'wx',

@@ -22,6 +22,8 @@ export interface ConvertConfig {
   apiName: string;
   workerName: string;
   configMap?: string;
+  /** The operator's Secret holding storage settings: the cutover writes the S3 ones there. */
+  settingsSecret?: string;
   /** Dify versions other than 1.3.x the cutover may convert (image tags). */
   allowVersions?: string[];
   secretName: string;
@@ -76,6 +78,9 @@ export function readConvertConfig(
         apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
         workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),
         ...(configMap ? { configMap: p.string(Inputs.ConfigMap, KUBE_NAME) } : {}),
+        ...(p.optional(Inputs.SettingsSecret)
+          ? { settingsSecret: p.string(Inputs.SettingsSecret, KUBE_NAME) }
+          : {}),
         secretName: p.string(Inputs.SecretName, { default: 'dify-s3-credentials', ...KUBE_NAME }),
         ...(p.list(Inputs.AllowVersion).length
           ? { allowVersions: p.list(Inputs.AllowVersion) }

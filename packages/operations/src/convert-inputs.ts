@@ -4,6 +4,7 @@ export const ConvertInputs = {
   ApiName: 'api-name',
   WorkerName: 'worker-name',
   ConfigMap: 'config-map',
+  SettingsSecret: 'settings-secret',
   SecretName: 'secret-name',
   StorageMountPath: 'storage-mount-path',
   StoragePath: 'storage-path',

@@ -190,6 +190,7 @@ export function cutoverSettings(config: ConvertConfig): CutoverSettings {
     region: config.s3.region,
     addressStyle: config.s3.forcePathStyle ? 'path' : 'virtual',
     secretName: config.secretName,
+    ...(config.settingsSecret ? { settingsSecret: config.settingsSecret } : {}),
     ...(config.allowVersions ? { allowVersions: config.allowVersions } : {}),
     ...(config.s3.caBundle ? { caBundle: config.s3.caBundle } : {}),
     // The Deployment reports failure itself within the wait; the wait adds a margin for the report.

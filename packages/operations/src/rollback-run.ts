@@ -7,6 +7,7 @@ import {
   findBackup,
   latestBackup,
   moveAside,
+  resolveBackupFile,
   restoreBackup,
   utcStamp,
   type LocatedBackup,
@@ -253,6 +254,14 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
           ) as KubeObject,
       ),
   );
+  const secrets: KubeObject[] = await Promise.all(
+    (record.kubernetes.nodeLocalSecrets ?? []).map(
+      async (s) =>
+        JSON.parse(
+          await readFile(resolveBackupFile(config.backupDir, s.file), 'utf8'),
+        ) as KubeObject,
+    ),
+  );
   const statefulSets = objects.filter((o) => o.kind === 'StatefulSet') as Workload[];
   const client = kubeClient(config.kube);
   const namespace = config.kube.namespace;
@@ -286,6 +295,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     const objectsResult = await restoreObjects(client, {
       namespace,
       objects,
+      secrets,
       secretName: DEFAULT_SECRET_NAME,
       caBundle: true,
       ...(state.completedAt ? {} : { statefulSetReplicas: 0 }),

@@ -1,74 +1,61 @@
 import type { KubeClient } from '@dify-storage/kube';
 import {
+  describeEnvSource,
+  effectiveEnv,
   labelSelectorString,
   objectPath,
   rolloutStatus,
+  STORAGE_SETTING_KEYS,
   type ConfigMap,
   type Pod,
+  type Secret,
   type Workload,
 } from '@dify-storage/kube';
 import type { StageResult } from '@dify-storage/verify';
 
 type Outcome = Omit<StageResult, 'stage' | 'durationMs'>;
 
-interface EnvSource {
-  value?: string;
-  from: 'literal' | 'configmap' | 'secret' | 'missing';
-  ref?: string;
-}
+type Container = NonNullable<Pod['spec']>['containers'][number];
+type Objects = Map<string, Record<string, string> | undefined>;
 
-/** A container's effective environment as the kubelet would resolve it (the pod spec holds refs). */
-async function effectiveEnv(
+/**
+ * The ConfigMaps and Secrets a container's env refers to, read once per run. Of a Secret only
+ * the storage settings are decoded (STORAGE_TYPE, S3_ENDPOINT, ...: not secret); every other
+ * value stays unread, since knowing it comes from a Secret is enough.
+ */
+async function loadEnvObjects(
   client: KubeClient,
   namespace: string,
-  container: NonNullable<Pod['spec']>['containers'][number],
-  configMaps: Map<string, ConfigMap | undefined>,
-): Promise<Map<string, EnvSource>> {
-  const readConfigMap = async (name: string) => {
-    if (!configMaps.has(name))
-      configMaps.set(
-        name,
-        await client.getOrNull<ConfigMap>(objectPath('ConfigMap', namespace, name)),
-      );
-    return configMaps.get(name);
-  };
-  const env = new Map<string, EnvSource>();
-  for (const from of container.envFrom ?? []) {
-    if (from.configMapRef?.name) {
-      const cm = await readConfigMap(from.configMapRef.name);
-      for (const [k, v] of Object.entries(cm?.data ?? {})) {
-        env.set(`${from.prefix ?? ''}${k}`, {
-          value: v,
-          from: 'configmap',
-          ref: from.configMapRef.name,
-        });
-      }
-    }
-    if (from.secretRef?.name) {
-      // Values of secrets are never read: knowing the key comes from a Secret is enough.
-      env.set(`${from.prefix ?? ''}*`, { from: 'secret', ref: from.secretRef.name });
-    }
+  container: Container,
+  objects: Objects,
+): Promise<void> {
+  const refs: [kind: 'ConfigMap' | 'Secret', name: string | undefined][] = [];
+  for (const f of container.envFrom ?? []) {
+    if (f.configMapRef) refs.push(['ConfigMap', f.configMapRef.name]);
+    if (f.secretRef) refs.push(['Secret', f.secretRef.name]);
   }
   for (const e of container.env ?? []) {
-    if (e.valueFrom?.configMapKeyRef) {
-      const cm = await readConfigMap(e.valueFrom.configMapKeyRef.name ?? '');
-      const value = cm?.data?.[e.valueFrom.configMapKeyRef.key];
-      env.set(
-        e.name,
-        value === undefined
-          ? { from: 'missing' }
-          : { value, from: 'configmap', ref: e.valueFrom.configMapKeyRef.name },
-      );
-    } else if (e.valueFrom?.secretKeyRef) {
-      env.set(e.name, {
-        from: 'secret',
-        ref: `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`,
-      });
-    } else {
-      env.set(e.name, { value: e.value ?? '', from: 'literal' });
-    }
+    const v = e.valueFrom;
+    if (v?.configMapKeyRef) refs.push(['ConfigMap', v.configMapKeyRef.name]);
+    if (v?.secretKeyRef) refs.push(['Secret', v.secretKeyRef.name]);
   }
-  return env;
+  for (const [kind, name] of refs) {
+    if (!name || objects.has(`${kind}/${name}`)) continue;
+    const o = await client.getOrNull<ConfigMap | Secret>(objectPath(kind, namespace, name));
+    const data = o?.data ?? undefined;
+    objects.set(
+      `${kind}/${name}`,
+      data &&
+        (kind === 'ConfigMap'
+          ? { ...data }
+          : Object.fromEntries(
+              Object.entries(data).map(([k, v]) => [
+                k,
+                STORAGE_SETTING_KEYS.has(k) ? Buffer.from(v, 'base64').toString('utf8') : '',
+              ]),
+            )),
+    );
+  }
 }
 
 /**
@@ -85,7 +72,7 @@ export async function checkWorkloads(o: {
 }): Promise<Outcome> {
   const problems: string[] = [];
   const evidence: Record<string, unknown> = {};
-  const configMaps = new Map<string, ConfigMap | undefined>();
+  const objects: Objects = new Map();
   for (const name of o.names) {
     const deployment = await o.client.getOrNull<Workload>(
       objectPath('Deployment', o.namespace, name),
@@ -112,7 +99,8 @@ export async function checkWorkloads(o: {
       if (hostPaths.length > 0)
         problems.push(`pod ${podName} still mounts hostPath ${hostPaths.join(', ')}`);
       for (const container of pod.spec?.containers ?? []) {
-        const env = await effectiveEnv(o.client, o.namespace, container, configMaps);
+        await loadEnvObjects(o.client, o.namespace, container, objects);
+        const env = effectiveEnv(container, (kind, n) => objects.get(`${kind}/${n}`));
         const value = (k: string) => env.get(k)?.value;
         const storageType = value('STORAGE_TYPE');
         if (storageType !== 's3')
@@ -130,10 +118,10 @@ export async function checkWorkloads(o: {
           );
         }
         for (const key of ['S3_ACCESS_KEY', 'S3_SECRET_KEY']) {
-          const source = env.get(key) ?? env.get('*');
-          if (source?.from !== 'secret') {
+          const source = env.get(key)?.source;
+          if (source?.kind !== 'Secret') {
             problems.push(
-              `pod ${podName}/${container.name}: ${key} comes from ${source ? `a ${source.from}` : 'nowhere'}, not from a Secret`,
+              `pod ${podName}/${container.name}: ${key} comes from ${source ? describeEnvSource(source) : 'nowhere'}, not from a Secret`,
             );
           }
         }
@@ -144,14 +132,16 @@ export async function checkWorkloads(o: {
           STORAGE_TYPE: storageType,
           S3_ENDPOINT: value('S3_ENDPOINT'),
           S3_BUCKET_NAME: value('S3_BUCKET_NAME'),
-          credentialsFrom: env.get('S3_SECRET_KEY')?.ref ?? env.get('*')?.ref,
+          credentialsFrom: env.get('S3_SECRET_KEY')?.source.name,
         });
       }
     }
     evidence[name] = { rollout: rollout.message, pods: podEvidence };
   }
-  for (const [cmName, cm] of configMaps) {
-    const leaked = Object.keys(cm?.data ?? {}).filter(
+  for (const [ref, data] of objects) {
+    if (!ref.startsWith('ConfigMap/')) continue;
+    const cmName = ref.slice('ConfigMap/'.length);
+    const leaked = Object.keys(data ?? {}).filter(
       (k) => k === 'S3_ACCESS_KEY' || k === 'S3_SECRET_KEY',
     );
     if (leaked.length > 0)
