@@ -186,9 +186,53 @@ function deployment(
   };
 }
 
-/** dify-worker-beat (reads the ConfigMap) and the plugin daemon (own storage at /app/storage). */
+/** A CronJob whose Job pods mount the storage (writable or read-only) and read the ConfigMap. */
+function cronJob(name: string, readOnly: boolean): Record<string, unknown> {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name, namespace: NAMESPACE },
+    spec: {
+      schedule: '17 3 * * 0',
+      jobTemplate: {
+        spec: {
+          template: {
+            spec: {
+              restartPolicy: 'OnFailure',
+              containers: [
+                {
+                  name,
+                  image: 'busybox:1.36',
+                  envFrom: [{ configMapRef: { name: CONFIG_MAP } }],
+                  volumeMounts: [{ name: 'storage', mountPath: '/data', readOnly }],
+                },
+              ],
+              volumes: [{ name: 'storage', hostPath: { path: HOST_PATH } }],
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * dify-worker-beat (reads the ConfigMap), the plugin daemon (own storage at /app/storage), a
+ * tool Deployment and a CronJob that write the storage (frozen for the final delta), and a
+ * CronJob that only reads it.
+ */
 function otherWorkloads(): Record<string, unknown>[] {
   return [
+    deployment(
+      'dify-storage-tool',
+      {
+        image: 'busybox:1.36',
+        volumeMounts: [{ name: 'storage', mountPath: '/data' }],
+      },
+      [{ name: 'storage', hostPath: { path: HOST_PATH, type: 'DirectoryOrCreate' } }],
+    ),
+    cronJob('dify-storage-cleanup', false),
+    cronJob('dify-storage-report', true),
     deployment('dify-worker-beat', {
       image: 'langgenius/dify-api:1.3.0',
       env: [{ name: 'MODE', value: 'beat' }],

@@ -182,6 +182,7 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
         Namespace: 'namespaces',
         ConfigMap: 'configmaps',
         Secret: 'secrets',
+        CronJob: 'cronjobs',
         StatefulSet: 'statefulsets',
         Deployment: 'deployments',
         Service: 'services',

@@ -83,6 +83,14 @@ export function applyDefaults(kind: string, o: KubeObject): void {
       spec.persistentVolumeClaimRetentionPolicy ??= { whenDeleted: 'Retain', whenScaled: 'Retain' };
       templateDefaults(spec);
       return;
+    case 'CronJob':
+      // pkg/apis/batch/v1/defaults.go SetDefaults_CronJob.
+      if (!spec) return;
+      spec.concurrencyPolicy ??= 'Allow';
+      spec.suspend ??= false;
+      spec.successfulJobsHistoryLimit ??= 3;
+      spec.failedJobsHistoryLimit ??= 1;
+      return;
     case 'ReplicaSet':
       if (!spec) return;
       spec.replicas ??= 1;

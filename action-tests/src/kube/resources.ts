@@ -90,6 +90,15 @@ export const RESOURCES: ResourceType[] = [
     generation: true,
   }),
   rt({ group: 'coordination.k8s.io', resource: 'leases', kind: 'Lease' }),
+  // No controller runs them: a CronJob here never starts a Job (status.active stays empty).
+  rt({
+    group: 'batch',
+    resource: 'cronjobs',
+    kind: 'CronJob',
+    shortNames: ['cj'],
+    subresources: ['status'],
+    generation: true,
+  }),
   rt({
     resource: 'persistentvolumes',
     kind: 'PersistentVolume',

@@ -42,7 +42,13 @@ function originalObjects(install: SimulatedInstall): Record<string, unknown> {
     }
   }
   for (const o of store.list('deployments', install.namespace))
-    out[`deployments/${o.metadata.name}`] = 'present';
+    out[`deployments/${o.metadata.name}`] = (o as { spec?: { replicas?: number } }).spec?.replicas;
+  for (const o of store.list('cronjobs', install.namespace)) {
+    const { spec, metadata } = o as { spec?: unknown; metadata: { annotations?: object } };
+    // An empty map is omitted by the real server (omitempty).
+    const annotations = Object.keys(metadata.annotations ?? {}).length ? metadata.annotations : {};
+    out[`cronjobs/${o.metadata.name}`] = { spec, annotations };
+  }
   return out;
 }
 
@@ -138,6 +144,19 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
         );
         expect(plan.planMarkdown).toContain('Deployment/dify-plugin-daemon (plugin daemon');
         expect(plan.planMarkdown).toContain('langgenius/dify-plugin-daemon:0.0.9-local');
+        // Storage writers are frozen for the final delta; a read-only one is not.
+        expect(plan.planMarkdown).toContain(
+          'Deployment/dify-storage-tool mounts the storage (hostPath /root/dify/app/api/storage) writable and is not converted: the cutover freezes it with api and worker - scaled to 0 during the final delta, then given back its 1 replica(s)',
+        );
+        expect(plan.planMarkdown).toContain(
+          'CronJob/dify-storage-cleanup mounts the storage (hostPath /root/dify/app/api/storage) writable and is not converted: the cutover freezes it with api and worker - suspended (and its running Jobs waited for) during the final delta, then resumed',
+        );
+        expect(plan.planMarkdown).toContain(
+          'CronJob/dify-storage-report mounts the storage (hostPath /root/dify/app/api/storage) read-only: not frozen',
+        );
+        expect(plan.planMarkdown).toContain(
+          'CronJob/dify-storage-report reads ConfigMap "dify-shared-config" and is not converted',
+        );
       }
 
       if (shape === 'nfs-subpath') {
@@ -204,7 +223,7 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       }
       const bulk = await runMigrate(readMigrateConfig(read({ mode: 'bulk' }), {}, noMask), log);
       expect(bulk.mode !== 'verify' && bulk.report.ok).toBe(true);
-      await runConvert(
+      const cut = await runConvert(
         readConvertConfig(
           read({ phase: 'cutover', 'backup-id': backup.backup!.record.id }),
           {},
@@ -213,6 +232,23 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
         log,
       );
       await i.waitForApi();
+      if (shape === 'other-workloads') {
+        // Frozen before the Deployments exist (so before the final delta), given back after.
+        const steps = cut.journal.map((e) => `${e.kind}/${e.name}: ${e.detail}`);
+        const at = (line: string) => steps.indexOf(line);
+        const created = at('Deployment/dify-api: 1 replica(s), from StatefulSet/dify-api');
+        expect(at('Deployment/dify-storage-tool: replicas 1 → 0')).toBeGreaterThan(-1);
+        expect(at('Deployment/dify-storage-tool: replicas 1 → 0')).toBeLessThan(created);
+        expect(at('CronJob/dify-storage-cleanup: suspend false → true')).toBeLessThan(created);
+        expect(at('CronJob/dify-storage-cleanup: suspend false → true')).toBeGreaterThan(-1);
+        expect(at('Deployment/dify-storage-tool: replicas 0 → 1')).toBeGreaterThan(created);
+        expect(at('CronJob/dify-storage-cleanup: suspend true → false')).toBeGreaterThan(created);
+        expect(steps.filter((l) => l.includes('dify-storage-report'))).toEqual([]);
+        expect(originalObjects(i)['cronjobs/dify-storage-cleanup']).toEqual(
+          objectsBefore['cronjobs/dify-storage-cleanup'],
+        );
+        expect(originalObjects(i)['deployments/dify-storage-tool']).toBe(1);
+      }
       if (shape === 'settings-secret') {
         // Written where the settings live; the Secret's other values are untouched.
         const after = secretData(i, SETTINGS_SECRET);
@@ -258,4 +294,62 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
     },
     420_000,
   );
+});
+
+describe('storage writers frozen by the cutover come back with a rollback (§8)', () => {
+  let install: SimulatedInstall | undefined;
+  afterEach(async () => {
+    await install?.stop();
+    install = undefined;
+  });
+
+  it('freeze, then rollback from the backup record: replicas and suspend restored', async () => {
+    install = await startSimulatedInstall({
+      env: testEnv(),
+      files: 6,
+      timeScale: 0.1,
+      shape: 'other-workloads',
+    });
+    const i = install;
+    const read = (extra: Record<string, string> = {}) =>
+      reader(inputValues(i, { 'rollout-timeout': '300', ...extra }));
+    const before = originalObjects(i);
+    const backup = await runBackup(readBackupConfig(read(), {}, noMask), log);
+    const kept = backup.backup!.record.kubernetes.objects.map((o) => `${o.kind}/${o.name}`);
+    expect(kept).toEqual(
+      expect.arrayContaining(['Deployment/dify-storage-tool', 'CronJob/dify-storage-cleanup']),
+    );
+    expect(kept).not.toContain('CronJob/dify-storage-report'); // read-only: never frozen
+    const frozen = await runConvert(readConvertConfig(read({ phase: 'freeze' }), {}, noMask), log);
+    expect(frozen.journal.map((e) => `${e.kind}/${e.name}: ${e.detail}`)).toEqual(
+      expect.arrayContaining([
+        'Deployment/dify-storage-tool: replicas 1 → 0',
+        'CronJob/dify-storage-cleanup: suspend false → true',
+      ]),
+    );
+    const store = i.server.store;
+    const cleanup = () =>
+      store.get('cronjobs', i.namespace, 'dify-storage-cleanup') as {
+        spec: { suspend?: boolean };
+      };
+    expect(cleanup().spec.suspend).toBe(true);
+    expect(originalObjects(i)['deployments/dify-storage-tool']).toBe(0);
+
+    const rolled = await runRollback(
+      readRollbackConfig(
+        read({ 'backup-id': backup.backup!.record.id, 'run-id': 'after-freeze' }),
+        {},
+        noMask,
+      ),
+      log,
+    );
+    expect(rolled.journal.map((e) => `${e.kind}/${e.name}: ${e.detail}`)).toEqual(
+      expect.arrayContaining([
+        'Deployment/dify-storage-tool: replicas 0 → 1',
+        'CronJob/dify-storage-cleanup: suspend true → false',
+      ]),
+    );
+    expect(originalObjects(i)).toEqual(before);
+    await i.waitForApi();
+  }, 300_000);
 });

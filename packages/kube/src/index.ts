@@ -78,7 +78,12 @@ export {
   type EnvObjectLookup,
   type EnvSource,
 } from './env.js';
-export { otherWorkloadFindings } from './other-workloads.js';
+export {
+  otherStorageWriters,
+  otherWorkloadFindings,
+  type StorageWriter,
+} from './other-workloads.js';
+export { freezeOthers, ORIGINAL_SUSPEND_ANNOTATION, unfreezeOthers } from './freeze-others.js';
 export { UNSUPPORTED_VERSION, imageTag, versionFindings } from './versions.js';
 export {
   STORAGE_OVERRIDDEN,

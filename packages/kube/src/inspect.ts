@@ -5,6 +5,7 @@ import { labelSelectorString, objectPath } from './paths.js';
 import { REDACTED } from './diff.js';
 import type { EnvObjectLookup } from './env.js';
 import { readOtherWorkloads, type OtherWorkloads } from './local-state.js';
+import { otherStorageWriters } from './other-workloads.js';
 import { storageRootFindings } from './storage-root.js';
 import { resolveClaim, type ResolvedVolume } from './volumes.js';
 import type {
@@ -636,14 +637,15 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
 
 /**
  * What a backup should snapshot for this install: the workloads, the ConfigMaps they use, the
- * Services selecting them, and (as digests only) the Secrets they reference.
+ * Services selecting them, the claims behind the storage, the other workloads that write the
+ * storage (the cutover freezes them; rollback gives them back their replicas or suspend), and
+ * (as digests only) the Secrets they reference.
  */
 export function snapshotTargets(inspection: InstallInspection): {
-  objects: { kind: 'StatefulSet' | 'Deployment' | 'ConfigMap' | 'Service'; name: string }[];
+  objects: { kind: SnapshotKind; name: string }[];
   secrets: string[];
 } {
-  const objects: { kind: 'StatefulSet' | 'Deployment' | 'ConfigMap' | 'Service'; name: string }[] =
-    [];
+  const objects: { kind: SnapshotKind; name: string }[] = [];
   for (const w of [inspection.api, inspection.worker]) {
     if (w.statefulSet) objects.push({ kind: 'StatefulSet', name: w.name });
     if (w.deployment) objects.push({ kind: 'Deployment', name: w.name });
@@ -651,5 +653,13 @@ export function snapshotTargets(inspection: InstallInspection): {
   for (const cm of inspection.configMaps)
     if (cm.exists) objects.push({ kind: 'ConfigMap', name: cm.name });
   for (const svc of inspection.services) objects.push({ kind: 'Service', name: svc.name });
+  const claims = [inspection.api, inspection.worker].flatMap((w) =>
+    w.volumes.flatMap((v) => (v.claim && !v.problem ? [v.claim] : [])),
+  );
+  for (const claim of new Set(claims)) objects.push({ kind: 'PersistentVolumeClaim', name: claim });
+  for (const w of otherStorageWriters(inspection)) objects.push(w);
   return { objects, secrets: [...inspection.secrets] };
 }
+
+type SnapshotKind =
+  'StatefulSet' | 'Deployment' | 'ConfigMap' | 'Service' | 'PersistentVolumeClaim' | 'CronJob';

@@ -4,7 +4,14 @@ import { describePinning } from './convert.js';
 import { effectiveEnv, type EnvObjectLookup } from './env.js';
 import type { Finding } from './inspect.js';
 import { objectPath } from './paths.js';
-import type { ConfigMap, V1Container, V1PodSpec, V1Volume, Workload } from './types.js';
+import type {
+  ConfigMap,
+  PodTemplate,
+  V1Container,
+  V1PodSpec,
+  V1Volume,
+  Workload,
+} from './types.js';
 
 /**
  * Local state besides Dify's storage tree that the cutover would lose or leave behind on the
@@ -288,6 +295,17 @@ export async function readOtherWorkloads(
     for (const w of await client.list<Workload>(kind, namespace)) {
       if (!exclude.includes(w.metadata?.name ?? '')) workloads.push({ ...w, kind });
     }
+  }
+  // A CronJob's pods come from spec.jobTemplate.spec.template: seen here through spec.template,
+  // a read-only view for the findings (the freeze patches the real object).
+  for (const cj of await client.list<Workload>('CronJob', namespace)) {
+    const jobTemplate = cj.spec?.jobTemplate as { spec?: { template?: PodTemplate } } | undefined;
+    const template = jobTemplate?.spec?.template;
+    workloads.push({
+      ...cj,
+      kind: 'CronJob',
+      spec: { ...cj.spec, ...(template ? { template } : {}) },
+    });
   }
   const configMaps: Record<string, Record<string, string>> = {};
   const names = workloads.flatMap((w) =>

@@ -16,21 +16,47 @@ function containersOf(w: Workload): V1Container[] {
 }
 
 /** Whether the workload mounts the same storage as the api (same hostPath, claim or NFS export). */
-function mountsStorage(w: Workload, inspection: InstallInspection): string | undefined {
+function mountsStorage(
+  w: Workload,
+  inspection: InstallInspection,
+): { what: string; readOnly: boolean } | undefined {
   const api = inspection.api.volumes[0];
   for (const v of w.spec?.template?.spec?.volumes ?? []) {
+    let what: string | undefined;
     if (
       v.hostPath &&
       api?.kind === 'hostPath' &&
       v.hostPath.path === inspection.api.storage?.hostPath?.path
     )
-      return `hostPath ${v.hostPath.path}`;
-    if (v.persistentVolumeClaim && v.persistentVolumeClaim.claimName === api?.claim)
-      return `claim "${v.persistentVolumeClaim.claimName}"`;
-    if (v.nfs && api?.nfs && v.nfs.server === api.nfs.server && v.nfs.path === api.nfs.path)
-      return `NFS ${v.nfs.server}:${v.nfs.path}`;
+      what = `hostPath ${v.hostPath.path}`;
+    else if (v.persistentVolumeClaim && v.persistentVolumeClaim.claimName === api?.claim)
+      what = `claim "${v.persistentVolumeClaim.claimName}"`;
+    else if (v.nfs && api?.nfs && v.nfs.server === api.nfs.server && v.nfs.path === api.nfs.path)
+      what = `NFS ${v.nfs.server}:${v.nfs.path}`;
+    if (!what) continue;
+    const mounts = containersOf(w).flatMap((c) =>
+      (c.volumeMounts ?? []).filter((m) => m.name === v.name),
+    );
+    const readOnly =
+      (v.persistentVolumeClaim?.readOnly ?? false) || mounts.every((m) => m.readOnly === true);
+    return { what, readOnly };
   }
   return undefined;
+}
+
+/** A workload the cutover freezes with api and worker during the final delta (freeze-others.ts). */
+export interface StorageWriter {
+  kind: 'Deployment' | 'StatefulSet' | 'CronJob';
+  name: string;
+}
+
+/** The other workloads that mount the storage writable: they are frozen for the final delta. */
+export function otherStorageWriters(inspection: InstallInspection): StorageWriter[] {
+  return inspection.others.workloads.flatMap((w) => {
+    const kind = w.kind as StorageWriter['kind'];
+    const mount = mountsStorage(w, inspection);
+    return mount && !mount.readOnly ? [{ kind, name: w.metadata?.name ?? '' }] : [];
+  });
 }
 
 function readsConfigMap(w: Workload, name: string): boolean {
@@ -55,11 +81,21 @@ export function otherWorkloadFindings(
   for (const w of inspection.others.workloads) {
     const ref = `${w.kind}/${w.metadata?.name}`;
     const storage = mountsStorage(w, inspection);
-    if (storage) {
+    const frozen =
+      w.kind === 'CronJob'
+        ? 'suspended (and its running Jobs waited for) during the final delta, then resumed'
+        : `scaled to 0 during the final delta, then given back its ${w.spec?.replicas ?? 1} replica(s)`;
+    if (storage && !storage.readOnly) {
       out.push({
         code: 'other-storage-writer',
         severity: 'warning',
-        message: `${ref} mounts the storage (${storage}) but is not converted or frozen by the cutover: files it writes during the final delta or afterwards stay in the old directory. Scale it to zero before approving, or convert it by hand.`,
+        message: `${ref} mounts the storage (${storage.what}) writable and is not converted: the cutover freezes it with api and worker - ${frozen}. Files it writes after the cutover stay in the old directory, not in the bucket: convert it by hand, or scale it down for good if Dify's files are all it writes.`,
+      });
+    } else if (storage) {
+      out.push({
+        code: 'other-storage-reader',
+        severity: 'info',
+        message: `${ref} mounts the storage (${storage.what}) read-only: not frozen; after the cutover it reads a directory Dify no longer writes.`,
       });
     }
     if (configMap && configMap.changes.length && readsConfigMap(w, configMap.name)) {

@@ -8,6 +8,7 @@ export type KindName =
   | 'Service'
   | 'Pod'
   | 'PersistentVolumeClaim'
+  | 'CronJob'
   | 'Lease';
 
 interface KindInfo {
@@ -30,6 +31,7 @@ export const KINDS: Record<KindName, KindInfo> = {
     plural: 'persistentvolumeclaims',
     resource: 'persistentvolumeclaims',
   },
+  CronJob: { apiVersion: 'batch/v1', plural: 'cronjobs', resource: 'cronjobs.batch' },
   Lease: {
     apiVersion: 'coordination.k8s.io/v1',
     plural: 'leases',

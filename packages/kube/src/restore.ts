@@ -5,7 +5,8 @@ import { CA_BUNDLE_CONFIGMAP } from './ca-bundle.js';
 import { Journal, JournaledError, type JournalEntry } from './journal.js';
 import { isKindName, labelSelectorString, objectPath, type KindName } from './paths.js';
 import { isSubset, jsonEqual, sanitizeObject } from './sanitize.js';
-import { scaleWorkload, waitForPodsGone } from './scale.js';
+import { ORIGINAL_SUSPEND_ANNOTATION } from './freeze-others.js';
+import { ORIGINAL_REPLICAS_ANNOTATION, scaleWorkload, waitForPodsGone } from './scale.js';
 import type { KubeObject, Logger, Workload } from './types.js';
 import { pollUntil } from './wait.js';
 
@@ -29,6 +30,11 @@ export interface RestoreOptions {
    * settings-secret wrote one, and its data is put back exactly (values never logged).
    */
   secrets?: KubeObject[];
+  /**
+   * The other workloads that write the storage, as the backup saw them: the cutover froze them
+   * (freeze-others.ts), so their replicas or suspend come back; they are never created or deleted.
+   */
+  others?: KubeObject[];
   /** The S3 Secret the cutover created; deleted when it carries this tool's label. */
   secretName?: string;
   /** Also delete the private CA's ConfigMap the cutover created (when it carries the label). */
@@ -47,7 +53,7 @@ export interface RestoreResult {
   journal: JournalEntry[];
 }
 
-const RESTORABLE: KindName[] = ['ConfigMap', 'Service', 'StatefulSet'];
+const RESTORABLE: KindName[] = ['ConfigMap', 'Service', 'StatefulSet', 'PersistentVolumeClaim'];
 
 /**
  * Puts the snapshot back: Deployments of the StatefulSets' names scaled to zero and deleted,
@@ -65,6 +71,11 @@ export async function restoreObjects(
   const intervalMs = options.intervalMs ?? 2000;
   const objects = validateSnapshot(options.objects, namespace);
   const secrets = validateSnapshot(options.secrets ?? [], namespace, ['Secret']);
+  const others = validateSnapshot(options.others ?? [], namespace, [
+    'Deployment',
+    'StatefulSet',
+    'CronJob',
+  ]);
   const byKind = (kind: KindName): KubeObject[] => objects.filter((o) => o.kind === kind);
   try {
     for (const sts of byKind('StatefulSet')) {
@@ -76,11 +87,13 @@ export async function restoreObjects(
     }
     for (const saved of [...byKind('ConfigMap'), ...secrets])
       await restoreDataObject(client, namespace, saved, journal);
-    for (const svc of byKind('Service')) {
-      const name = svc.metadata?.name ?? '';
-      if (await client.getOrNull(objectPath('Service', namespace, name))) continue;
-      await client.create(objectPath('Service', namespace), svc);
-      journal.record('created', 'Service', name, 'from the snapshot');
+    // Services and claims are never changed by the cutover: only missing ones are created.
+    for (const o of [...byKind('Service'), ...byKind('PersistentVolumeClaim')]) {
+      const kind = o.kind as 'Service' | 'PersistentVolumeClaim';
+      const name = o.metadata?.name ?? '';
+      if (await client.getOrNull(objectPath(kind, namespace, name))) continue;
+      await client.create(objectPath(kind, namespace), o);
+      journal.record('created', kind, name, 'from the snapshot');
     }
     for (const sts of byKind('StatefulSet')) {
       const desired = structuredClone(sts) as Workload;
@@ -89,6 +102,7 @@ export async function restoreObjects(
       }
       await restoreStatefulSet(client, namespace, desired, journal, { timeoutMs, intervalMs });
     }
+    for (const o of others) await restoreFrozenWriter(client, namespace, o, journal, logger);
     if (options.secretName)
       await deleteOurs(client, namespace, 'Secret', options.secretName, journal, logger);
     if (options.caBundle)
@@ -179,6 +193,45 @@ async function restoreDataObject(
     jsonEqual(sanitizeObject(current), saved) ? undefined : structuredClone(saved),
   );
   if (changed) journal.record('replaced', kind, name, `data replaced by ${from}`);
+}
+
+/** A storage writer the cutover froze gets its saved replicas (or suspend) back, annotation gone. */
+async function restoreFrozenWriter(
+  client: KubeClient,
+  namespace: string,
+  saved: KubeObject,
+  journal: Journal,
+  logger?: Logger,
+): Promise<void> {
+  const kind = saved.kind as 'Deployment' | 'StatefulSet' | 'CronJob';
+  const name = saved.metadata?.name ?? '';
+  const path = objectPath(kind, namespace, name);
+  const current = await client.getOrNull<Workload>(path);
+  if (!current) {
+    logger?.warning?.(
+      `${kind}/${name} (a storage writer the cutover freezes) is gone; not re-created`,
+    );
+    return;
+  }
+  const spec = (saved as Workload).spec ?? {};
+  const annotations = current.metadata?.annotations ?? {};
+  if (kind === 'CronJob') {
+    const suspend = spec.suspend === true;
+    if (current.spec?.suspend === suspend && !(ORIGINAL_SUSPEND_ANNOTATION in annotations)) return;
+    await client.patch(path, {
+      metadata: { annotations: { [ORIGINAL_SUSPEND_ANNOTATION]: null } },
+      spec: { suspend },
+    });
+    journal.record('updated', kind, name, `suspend ${current.spec?.suspend === true} → ${suspend}`);
+    return;
+  }
+  const replicas = spec.replicas ?? 1;
+  const { previous, changed } = await scaleWorkload(client, namespace, { kind, name }, replicas);
+  if (changed) journal.record('scaled', kind, name, `replicas ${previous} → ${replicas}`);
+  if (ORIGINAL_REPLICAS_ANNOTATION in annotations)
+    await client.patch(path, {
+      metadata: { annotations: { [ORIGINAL_REPLICAS_ANNOTATION]: null } },
+    });
 }
 
 async function restoreStatefulSet(

@@ -310,7 +310,7 @@ describe('inspect and plan', () => {
       [
         'other-storage-writer',
         expect.stringContaining(
-          'Deployment/storage-cleaner mounts the storage (hostPath /root/dify/app/api/storage) but is not converted or frozen',
+          'Deployment/storage-cleaner mounts the storage (hostPath /root/dify/app/api/storage) writable and is not converted: the cutover freezes it with api and worker - scaled to 0 during the final delta, then given back its',
         ),
       ],
     ]);
@@ -639,7 +639,7 @@ describe('freeze, apply, re-run, restore', () => {
       [
         'the snapshot cannot be restored:',
         '  - ConfigMap/a belongs to namespace "prod", not "dify"',
-        '  - Secret/b: only ConfigMap, Service, StatefulSet can be restored',
+        '  - Secret/b: only ConfigMap, Service, StatefulSet, PersistentVolumeClaim can be restored',
         '  - object #2 has no metadata.name',
       ].join('\n'),
     );

@@ -13,6 +13,9 @@ import { NoCredentialsError } from '@dify-storage/s3';
 import {
   acquireLock,
   applyCutover,
+  freezeOthers,
+  otherStorageWriters,
+  unfreezeOthers,
   desiredDeployment,
   probeEndpointFromPod,
   inspectInstall,
@@ -416,6 +419,13 @@ class ConvertRun {
       }
       this.step('Applying: Secret, ConfigMap, Deployments, rollout');
       const applied = await this.apply(credentials!);
+      // The other writers come back only once api and worker run on the bucket.
+      await unfreezeOthers(this.client, {
+        namespace: this.namespace,
+        writers: otherStorageWriters(this.inspection!),
+        logger: this.kubeLog,
+        journal: new Journal(this.record),
+      });
       if (!applied.noop && this.freezeStartedAt !== undefined) {
         this.freezeSeconds = round1((Date.now() - this.freezeStartedAt) / 1000);
         this.log.info(
@@ -600,6 +610,20 @@ class ConvertRun {
     }
     for (const w of withSts.filter((x) => x.state === 'both')) {
       replicas[w.name] = await this.freezeBesideDeployment(w.statefulSet!, journal);
+    }
+    const writers = otherStorageWriters(i);
+    if (writers.length) {
+      this.step(
+        `Freezing the other storage writers: ${writers.map((w) => `${w.kind}/${w.name}`).join(', ')}`,
+      );
+      await freezeOthers(this.client, {
+        namespace: this.namespace,
+        writers,
+        timeoutMs: this.config.rolloutTimeoutSeconds * 1000,
+        intervalMs: this.interval,
+        logger: this.kubeLog,
+        journal,
+      });
     }
     this.replicas = replicas;
     // A freeze that changed nothing continues an earlier one: its window started then.

@@ -244,9 +244,19 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     );
   }
   const target = config.s3;
-  const objects: KubeObject[] = await Promise.all(
+  const workloadNames = [config.apiName, config.workerName];
+  const saved: KubeObject[] = await Promise.all(
     record.kubernetes.objects
-      .filter((o) => ['StatefulSet', 'ConfigMap', 'Service'].includes(o.kind))
+      .filter((o) =>
+        [
+          'StatefulSet',
+          'ConfigMap',
+          'Service',
+          'PersistentVolumeClaim',
+          'Deployment',
+          'CronJob',
+        ].includes(o.kind),
+      )
       .map(
         async (o) =>
           JSON.parse(
@@ -261,6 +271,18 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
           await readFile(resolveBackupFile(config.backupDir, s.file), 'utf8'),
         ) as KubeObject,
     ),
+  );
+  // api and worker come back as StatefulSets; other workloads in the snapshot are the storage
+  // writers the cutover froze (they get their replicas or suspend back).
+  const isWorkload = (o: KubeObject) =>
+    ['StatefulSet', 'Deployment', 'CronJob'].includes(String(o.kind));
+  const objects = saved.filter(
+    (o) =>
+      !isWorkload(o) ||
+      (o.kind === 'StatefulSet' && workloadNames.includes(o.metadata?.name ?? '')),
+  );
+  const others = saved.filter(
+    (o) => isWorkload(o) && !workloadNames.includes(o.metadata?.name ?? ''),
   );
   const statefulSets = objects.filter((o) => o.kind === 'StatefulSet') as Workload[];
   const client = kubeClient(config.kube);
@@ -296,6 +318,7 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
       namespace,
       objects,
       secrets,
+      others,
       secretName: DEFAULT_SECRET_NAME,
       caBundle: true,
       ...(state.completedAt ? {} : { statefulSetReplicas: 0 }),
