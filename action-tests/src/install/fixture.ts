@@ -21,6 +21,9 @@ export const CONFIG_MAP = 'dify-shared-config';
  * - `settings-secret` (5): the storage settings in a Secret, read by the api through
  *   `envFrom.secretRef` (after the shared ConfigMap) and by the worker through `valueFrom.secretKeyRef`;
  *   the Secret also holds a value that is not a storage setting (it must come back exactly);
+ * - `kustomize-prefix` (10): the runbook's shape as a kustomize overlay with `namePrefix: prod-` and
+ *   `commonLabels` renders it (every object renamed, references too; labels gain the instance),
+ *   plus a second Service selecting the api;
  * - `other-workloads` (8): the runbook's shape plus an init container mounting the storage,
  *   `dify-worker-beat` reading the ConfigMap, and the plugin daemon on its own hostPath.
  */
@@ -31,6 +34,7 @@ export type InstallShape =
   | 'claim-templates'
   | 'settings-configmaps'
   | 'settings-secret'
+  | 'kustomize-prefix'
   | 'other-workloads';
 
 export const LOCAL_PV_PATH = '/mnt/disks/dify';
@@ -327,7 +331,57 @@ function settingsSecret(): Record<string, unknown> {
   };
 }
 
+export const KUSTOMIZE_PREFIX = 'prod-';
+const INSTANCE_LABEL = { 'app.kubernetes.io/instance': 'prod' };
+
+/**
+ * What `kustomize build` makes of the objects with `namePrefix` and `commonLabels`: names and the
+ * references to them (envFrom, serviceName) prefixed, the labels added to metadata, selectors
+ * and pod templates. Container, volume and label values stay as they were.
+ */
+function kustomize(objects: Record<string, unknown>[]): Record<string, unknown>[] {
+  type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const named = new Set(objects.map((x) => (x as Obj).metadata.name as string));
+  const renamed = (name: string) => (named.has(name) ? `${KUSTOMIZE_PREFIX}${name}` : name);
+  return objects.map((original) => {
+    const o = structuredClone(original) as Obj;
+    if (o.kind === 'Namespace') return o;
+    o.metadata.name = renamed(o.metadata.name);
+    o.metadata.labels = { ...o.metadata.labels, ...INSTANCE_LABEL };
+    const spec = o.spec as Obj | undefined;
+    if (o.kind === 'Service') spec!.selector = { ...spec!.selector, ...INSTANCE_LABEL };
+    if (spec?.template) {
+      spec.selector.matchLabels = { ...spec.selector.matchLabels, ...INSTANCE_LABEL };
+      spec.template.metadata.labels = { ...spec.template.metadata.labels, ...INSTANCE_LABEL };
+      if (spec.serviceName) spec.serviceName = renamed(spec.serviceName);
+      for (const c of spec.template.spec.containers as Obj[])
+        for (const e of (c.envFrom ?? []) as Obj[])
+          if (e.configMapRef) e.configMapRef.name = renamed(e.configMapRef.name);
+    }
+    return o;
+  });
+}
+
+/** A second Service selecting the api (an internal one beside the public one). */
+function internalApiService(): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'dify-api-internal', namespace: NAMESPACE },
+    spec: { selector: { app: 'dify-api' }, ports: [{ port: 80, targetPort: 5001, name: 'http' }] },
+  };
+}
+
 export function fixtureObjects(o: {
+  node: string;
+  env: Record<string, string>;
+  shape?: InstallShape;
+}): Record<string, unknown>[] {
+  const objects = baseObjects(o);
+  return o.shape === 'kustomize-prefix' ? kustomize([...objects, internalApiService()]) : objects;
+}
+
+function baseObjects(o: {
   node: string;
   env: Record<string, string>;
   shape?: InstallShape;

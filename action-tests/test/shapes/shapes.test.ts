@@ -98,6 +98,11 @@ const CASES: { shape: InstallShape; volume: RegExp; inputs?: Record<string, stri
     inputs: { 'settings-secret': SETTINGS_SECRET },
   },
   { shape: 'other-workloads', volume: /hostPath \/root\/dify\/app\/api\/storage on node node-a/ },
+  {
+    shape: 'kustomize-prefix',
+    volume: /`prod-dify-api`: hostPath \/root\/dify\/app\/api\/storage on node node-a/,
+    inputs: { 'api-name': 'prod-dify-api', 'worker-name': 'prod-dify-worker' },
+  },
 ];
 
 /** §5 safety rule: unnamed, the settings Secret wins over the ConfigMap and the plan refuses. */
@@ -135,8 +140,9 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
       const plan = await runConvert(readConvertConfig(read({ phase: 'plan' }), {}, noMask), log);
       expect(plan.plan.blockers).toEqual([]);
       expect(plan.planMarkdown).toMatch(volume);
-      expect(plan.planMarkdown).toContain('`dify-api`');
-      expect(plan.planMarkdown).toContain('`dify-worker`');
+      const prefix = shape === 'kustomize-prefix' ? 'prod-' : '';
+      expect(plan.planMarkdown).toContain(`\`${prefix}dify-api\``);
+      expect(plan.planMarkdown).toContain(`\`${prefix}dify-worker\``);
       if (shape === 'other-workloads') {
         // §8/§9: every other workload is named with what happens to it.
         expect(plan.planMarkdown).toContain(
@@ -257,6 +263,16 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
         expect(Object.keys(after).filter((k) => k.startsWith('OPENDAL_'))).toEqual([]);
       }
 
+      if (shape === 'kustomize-prefix') {
+        // §10: both Services selecting the api select the Deployment's pods.
+        const deployment = i.server.store.get('deployments', i.namespace, 'prod-dify-api')!;
+        const labels = deployment.spec!.template.metadata.labels as Record<string, string>;
+        for (const name of ['prod-dify-api', 'prod-dify-api-internal']) {
+          const svc = i.server.store.get('services', i.namespace, name)!;
+          const selector = svc.spec!.selector as Record<string, string>;
+          expect([name, labels]).toEqual([name, expect.objectContaining(selector)]);
+        }
+      }
       const tenant = i.seeded.tenants[0]!;
       const verified = await runVerify(
         readVerifyConfig(

@@ -192,7 +192,11 @@ export async function inspectInstall(
   if (node) inspection.node = node;
   inspection.storageConfigMap = chooseStorageConfigMap(inspection, options.configMapName);
   inspection.converted = [api, worker].every((w) => w.state === 'deployment');
-  findings.push(...explain(inspection, options.configMapName), ...storageRootFindings(inspection));
+  findings.push(
+    ...explain(inspection, options.configMapName),
+    ...splitDataFindings(inspection),
+    ...storageRootFindings(inspection),
+  );
   return inspection;
 }
 
@@ -633,6 +637,36 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
     );
   }
   return f;
+}
+
+/**
+ * Data split across pods of one workload: a claim per ordinal (volumeClaimTemplates with several
+ * replicas), or node-local storage with pods on several nodes. Each ordinal or node keeps its own
+ * files, and the backup and the copy read one of them only (ordinal 0, the api pod's node):
+ * the others would be lost, so the plan refuses and names them.
+ */
+function splitDataFindings(i: InstallInspection): Finding[] {
+  const out: Finding[] = [];
+  for (const w of [i.api, i.worker]) {
+    if (!w.statefulSet) continue;
+    const others = w.volumes.filter((v) => (v.ordinal ?? 0) > 0);
+    if (others.length) {
+      out.push({
+        code: 'ordinal-volumes',
+        severity: 'blocker',
+        message: `StatefulSet "${w.name}" has ${w.volumes.length} replicas with a claim each: ${others.map((v) => `ordinal ${v.ordinal} keeps its own files in ${describeVolume(v)}`).join('; ')}. Only ordinal 0's volume is backed up and copied, so those files would be lost. Move them into ordinal 0's volume (keys in both with different content need a decision), scale to 1, then plan again.`,
+      });
+    }
+    const nodes = [...new Set(w.pods.map((p) => p.nodeName).filter((n): n is string => !!n))];
+    if (w.volumes[0]?.nodeLocal && w.volumes[0].ordinal === undefined && nodes.length > 1) {
+      out.push({
+        code: 'pods-on-several-nodes',
+        severity: 'blocker',
+        message: `The pods of "${w.name}" run on ${nodes.join(', ')} with a node-local ${w.volumes[0].kind} (${w.volumes[0].path}): each node's directory holds different files, and only one node's is backed up and copied. Move the files to one node and pin the workload there, then plan again.`,
+      });
+    }
+  }
+  return out;
 }
 
 /**

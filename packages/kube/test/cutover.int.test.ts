@@ -316,45 +316,55 @@ describe('inspect and plan', () => {
     ]);
   });
 
+  /** A PV with `source` and its claim, bound as the PV controller would (no binder here). */
+  async function boundClaim(
+    claim: string,
+    pv: string,
+    source: Record<string, unknown>,
+  ): Promise<void> {
+    await cluster.client.request('POST', '/api/v1/persistentvolumes', {
+      body: {
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: '10Gi' },
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: '',
+          ...source,
+        },
+      },
+    });
+    await cluster.client.create(objectPath('PersistentVolumeClaim', ns), {
+      metadata: { name: claim },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: '',
+        volumeName: pv,
+        resources: { requests: { storage: '10Gi' } },
+      },
+    });
+    cluster.server.store.updateStatus('persistentvolumeclaims', ns, claim, { phase: 'Bound' });
+  }
+
   it('refuses one RWO claim per workload (shape 3) naming both volumes, and resolves a local PV', async () => {
-    const { client, server } = cluster;
+    const { client } = cluster;
     for (const [name, node] of [
       ['dify-api', 'node-1'],
       ['dify-worker', 'node-1'],
     ] as const) {
-      await client.request('POST', '/api/v1/persistentvolumes', {
-        body: {
-          metadata: { name: `pv-${name}` },
-          spec: {
-            capacity: { storage: '10Gi' },
-            accessModes: ['ReadWriteOnce'],
-            storageClassName: '',
-            local: { path: `/mnt/${name}` },
-            nodeAffinity: {
-              required: {
-                nodeSelectorTerms: [
-                  {
-                    matchExpressions: [
-                      { key: 'kubernetes.io/hostname', operator: 'In', values: [node] },
-                    ],
-                  },
+      await boundClaim(`data-${name}`, `pv-${name}`, {
+        local: { path: `/mnt/${name}` },
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'kubernetes.io/hostname', operator: 'In', values: [node] },
                 ],
               },
-            },
+            ],
           },
         },
       });
-      await client.create(objectPath('PersistentVolumeClaim', ns), {
-        metadata: { name: `data-${name}` },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          storageClassName: '',
-          volumeName: `pv-${name}`,
-          resources: { requests: { storage: '10Gi' } },
-        },
-      });
-      // No volume binder in this cluster: bind as the PV controller would.
-      server.store.updateStatus('persistentvolumeclaims', ns, `data-${name}`, { phase: 'Bound' });
       await client.updateWithRetry<Workload>(objectPath('StatefulSet', ns, name), (sts) => {
         sts.spec!.template!.spec!.volumes![0] = {
           name: `${name}-storage`,
@@ -379,6 +389,66 @@ describe('inspect and plan', () => {
     expect(md).toContain(
       '⛔ blocker `different-volumes`: dify-api stores files in claim "data-dify-api" → local PV "pv-dify-api" /mnt/dify-api on node node-1 but dify-worker in claim "data-dify-worker" → local PV "pv-dify-worker" /mnt/dify-worker on node node-1',
     );
+  });
+
+  it('refuses data split over ordinals (a claim each) naming the ordinals left out', async () => {
+    const { client } = cluster;
+    for (const ordinal of [0, 1]) {
+      const claim = `data-dify-api-${ordinal}`;
+      await boundClaim(claim, `pv-${ordinal}`, { hostPath: { path: `/mnt/ordinal-${ordinal}` } });
+    }
+    const sts = await client.get<Workload>(objectPath('StatefulSet', ns, 'dify-api'));
+    await client.delete(objectPath('StatefulSet', ns, 'dify-api'), { propagationPolicy: 'Orphan' });
+    // Orphan deletion finishes once the garbage collector has released the pods.
+    await pollUntil(
+      async () =>
+        (await client.getOrNull(objectPath('StatefulSet', ns, 'dify-api'))) ? undefined : true,
+      { timeoutMs: 10_000, intervalMs: 20 },
+      () => new Error('StatefulSet dify-api was not deleted'),
+    );
+    const spec = sanitizeObject(sts).spec!;
+    spec.template!.spec!.volumes = spec.template!.spec!.volumes!.filter((v) => !v.hostPath);
+    spec.template!.spec!.containers[0]!.volumeMounts = [
+      { name: 'data', mountPath: '/app/api/storage' },
+    ];
+    await client.create(objectPath('StatefulSet', ns), {
+      metadata: { name: 'dify-api', labels: sts.metadata?.labels },
+      spec: {
+        ...spec,
+        replicas: 2,
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data' },
+            spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+          },
+        ],
+      },
+    });
+    const i = await inspectInstall(client, { namespace: ns });
+    expect(i.findings.filter((f) => f.code === 'ordinal-volumes').map((f) => f.message)).toEqual([
+      expect.stringContaining(
+        'StatefulSet "dify-api" has 2 replicas with a claim each: ordinal 1 keeps its own files in claim "data-dify-api-1" → hostPath PV "pv-1" /mnt/ordinal-1',
+      ),
+    ]);
+    expect(planCutover(i, settings).blockers.map((b) => b.code)).toContain('ordinal-volumes');
+  });
+
+  it('refuses node-local storage whose pods run on several nodes', async () => {
+    const { client } = cluster;
+    // A second api pod that once landed on another node (an unpinned hostPath StatefulSet).
+    await client.create(objectPath('Pod', ns), {
+      metadata: { name: 'dify-api-1', labels: { app: 'dify-api' } },
+      spec: {
+        nodeName: 'node-2',
+        containers: [{ name: 'api', image: 'langgenius/dify-api:1.3.0' }],
+      },
+    });
+    const i = await inspectInstall(client, { namespace: ns });
+    expect(
+      i.findings.filter((f) => f.code === 'pods-on-several-nodes').map((f) => f.message),
+    ).toEqual([
+      'The pods of "dify-api" run on node-1, node-2 with a node-local hostPath (/root/dify/app/api/storage): each node\'s directory holds different files, and only one node\'s is backed up and copied. Move the files to one node and pin the workload there, then plan again.',
+    ]);
   });
 
   it('explains storage that is not a hostPath, or not mounted at all', async () => {
