@@ -21,6 +21,8 @@ export const CONFIG_MAP = 'dify-shared-config';
  * - `settings-secret` (5): the storage settings in a Secret, read by the api through
  *   `envFrom.secretRef` (after the shared ConfigMap) and by the worker through `valueFrom.secretKeyRef`;
  *   the Secret also holds a value that is not a storage setting (it must come back exactly);
+ * - `rwo-per-workload` (3): api and worker each on their own RWO claim, bound to two local PVs
+ *   on the node (each sees different files);
  * - `kustomize-prefix` (10): the runbook's shape as a kustomize overlay with `namePrefix: prod-` and
  *   `commonLabels` renders it (every object renamed, references too; labels gain the instance),
  *   plus a second Service selecting the api;
@@ -35,9 +37,12 @@ export type InstallShape =
   | 'settings-configmaps'
   | 'settings-secret'
   | 'kustomize-prefix'
+  | 'rwo-per-workload'
   | 'other-workloads';
 
 export const LOCAL_PV_PATH = '/mnt/disks/dify';
+/** The worker's own local PV of shape 3. */
+export const WORKER_PV_PATH = '/mnt/disks/dify-worker';
 export const NFS_SERVER = 'nfs.dify.internal';
 export const NFS_EXPORT = '/exports/dify';
 export const NFS_SUBPATH = 'app/api/storage';
@@ -52,6 +57,7 @@ export function storageLocation(shape: InstallShape): { on: 'node' | 'nfs'; path
   switch (shape) {
     case 'local-pv':
     case 'claim-templates':
+    case 'rwo-per-workload':
       return { on: 'node', path: LOCAL_PV_PATH };
     case 'nfs-subpath':
       return { on: 'nfs', path: `${NFS_SERVER}${NFS_EXPORT}/${NFS_SUBPATH}` };
@@ -84,7 +90,9 @@ function statefulSet(
     for (const key of ['STORAGE_TYPE', 'OPENDAL_SCHEME', 'OPENDAL_FS_ROOT'])
       env.push({ name: key, valueFrom: { secretKeyRef: { name: SETTINGS_SECRET, key } } });
   }
-  const unpinned = shape === 'local-pv' || shape === 'nfs-subpath' || shape === 'claim-templates';
+  const unpinned = ['local-pv', 'nfs-subpath', 'claim-templates', 'rwo-per-workload'].includes(
+    shape,
+  );
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -146,6 +154,8 @@ function storageVolume(
     case 'local-pv':
     case 'nfs-subpath':
       return claim(CLAIM);
+    case 'rwo-per-workload':
+      return claim(name === 'dify-api' ? CLAIM : `${name}-storage`);
     case 'claim-templates':
       return name === 'dify-api'
         ? {
@@ -262,13 +272,28 @@ function otherWorkloads(): Record<string, unknown>[] {
   ];
 }
 
+function storageClass(): Record<string, unknown> {
+  return {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: 'local-storage' },
+    provisioner: 'kubernetes.io/no-provisioner',
+    volumeBindingMode: 'WaitForFirstConsumer',
+  };
+}
+
 /** StorageClass, PersistentVolume and claim of the PV-backed shapes. */
 function volumeObjects(shape: InstallShape, node: string): Record<string, unknown>[] {
   if (shape === 'hostpath' || shape === 'settings-configmaps') return [];
-  const pv = (source: Record<string, unknown>, className: string, mode: string) => ({
+  const pv = (
+    source: Record<string, unknown>,
+    className: string,
+    mode: string,
+    name = `dify-storage-${shape}`,
+  ) => ({
     apiVersion: 'v1',
     kind: 'PersistentVolume',
-    metadata: { name: `dify-storage-${shape}` },
+    metadata: { name },
     spec: {
       capacity: { storage: '100Gi' },
       accessModes: [mode],
@@ -277,11 +302,11 @@ function volumeObjects(shape: InstallShape, node: string): Record<string, unknow
       ...source,
     },
   });
-  const claim = (className: string, mode: string) => ({
+  const claim = (className: string, mode: string, name = CLAIM, volumeName?: string) => ({
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: { name: CLAIM, namespace: NAMESPACE },
-    spec: claimSpec(className, mode),
+    metadata: { name, namespace: NAMESPACE },
+    spec: { ...claimSpec(className, mode), ...(volumeName ? { volumeName } : {}) },
   });
   if (shape === 'nfs-subpath') {
     return [
@@ -289,30 +314,38 @@ function volumeObjects(shape: InstallShape, node: string): Record<string, unknow
       claim('', 'ReadWriteMany'),
     ];
   }
-  const local = pv(
-    {
-      local: { path: LOCAL_PV_PATH },
-      nodeAffinity: {
-        required: {
-          nodeSelectorTerms: [
-            {
-              matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }],
-            },
-          ],
+  const localPv = (path: string, name?: string) =>
+    pv(
+      {
+        local: { path },
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'kubernetes.io/hostname', operator: 'In', values: [node] },
+                ],
+              },
+            ],
+          },
         },
       },
-    },
-    'local-storage',
-    'ReadWriteOnce',
-  );
+      'local-storage',
+      'ReadWriteOnce',
+      name,
+    );
+  if (shape === 'rwo-per-workload') {
+    return [
+      storageClass(),
+      localPv(LOCAL_PV_PATH, 'dify-api-pv'),
+      localPv(WORKER_PV_PATH, 'dify-worker-pv'),
+      claim('local-storage', 'ReadWriteOnce', CLAIM, 'dify-api-pv'),
+      claim('local-storage', 'ReadWriteOnce', 'dify-worker-storage', 'dify-worker-pv'),
+    ];
+  }
+  const local = localPv(LOCAL_PV_PATH);
   return [
-    {
-      apiVersion: 'storage.k8s.io/v1',
-      kind: 'StorageClass',
-      metadata: { name: 'local-storage' },
-      provisioner: 'kubernetes.io/no-provisioner',
-      volumeBindingMode: 'WaitForFirstConsumer',
-    },
+    storageClass(),
     local,
     ...(shape === 'local-pv' ? [claim('local-storage', 'ReadWriteOnce')] : []),
   ];

@@ -3,7 +3,7 @@
  * shows no blocker and names volume type, node and path; backup, bulk copy, cutover; verify-dify
  * passes; rollback restores the original objects and files.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
@@ -19,8 +19,10 @@ import {
   runVerify,
 } from '@dify-storage/operations';
 import {
+  LOCAL_PV_PATH,
   SETTINGS_SECRET,
   SETTINGS_SECRET_CANARY,
+  WORKER_PV_PATH,
   type InstallShape,
 } from '../../src/install/fixture.js';
 import {
@@ -119,13 +121,13 @@ async function settingsSecretRefusal(i: SimulatedInstall): Promise<void> {
   ]);
 }
 
-describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
-  let install: SimulatedInstall | undefined;
-  afterEach(async () => {
-    await install?.stop();
-    install = undefined;
-  });
+let install: SimulatedInstall | undefined;
+afterEach(async () => {
+  await install?.stop();
+  install = undefined;
+});
 
+describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
   it.each(CASES)(
     '$shape',
     async ({ shape, volume, inputs }) => {
@@ -312,21 +314,15 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
   );
 });
 
-describe('storage writers frozen by the cutover come back with a rollback (§8)', () => {
-  let install: SimulatedInstall | undefined;
-  afterEach(async () => {
-    await install?.stop();
-    install = undefined;
-  });
+/** A small install of `shape` (6 files), stopped after the test. */
+async function small(shape: InstallShape): Promise<SimulatedInstall> {
+  install = await startSimulatedInstall({ env: testEnv(), files: 6, timeScale: 0.1, shape });
+  return install;
+}
 
+describe('storage writers frozen by the cutover come back with a rollback (§8)', () => {
   it('freeze, then rollback from the backup record: replicas and suspend restored', async () => {
-    install = await startSimulatedInstall({
-      env: testEnv(),
-      files: 6,
-      timeScale: 0.1,
-      shape: 'other-workloads',
-    });
-    const i = install;
+    const i = await small('other-workloads');
     const read = (extra: Record<string, string> = {}) =>
       reader(inputValues(i, { 'rollout-timeout': '300', ...extra }));
     const before = originalObjects(i);
@@ -368,4 +364,42 @@ describe('storage writers frozen by the cutover come back with a rollback (§8)'
     expect(originalObjects(i)).toEqual(before);
     await i.waitForApi();
   }, 300_000);
+});
+
+describe('one RWO claim per workload (shape 3)', () => {
+  it('the plan refuses, naming both volumes and what only the worker holds, and each conflict', async () => {
+    const i = await small('rwo-per-workload');
+    const workerTree = path.join(i.workDir, 'nodes', i.node, WORKER_PV_PATH);
+    const apiFiles = [...(await treeOf(i.storagePath))]
+      .filter(([rel, hash]) => !hash.startsWith('(') && /^[\w/.-]+$/.test(rel))
+      .map(([rel]) => rel)
+      .sort();
+    const [same, differs] = [apiFiles[0]!, apiFiles[1]!];
+    const put = async (rel: string, body: Buffer) => {
+      await mkdir(path.dirname(path.join(workerTree, rel)), { recursive: true });
+      await writeFile(path.join(workerTree, rel), body);
+    };
+    await put(same, await readFile(path.join(i.storagePath, same)));
+    await put(differs, Buffer.from('the worker wrote another version'));
+    await put('image_files/t/only-in-worker.png', Buffer.from('png'));
+    const plan = await runConvert(
+      readConvertConfig(reader(inputValues(i, { phase: 'plan' })), {}, noMask),
+      log,
+    );
+    expect(plan.plan.blockers.map((b) => [b.code, b.message])).toEqual([
+      [
+        'different-volumes',
+        expect.stringContaining(
+          `dify-api stores files in claim "dify-storage" → local PV "dify-api-pv" ${LOCAL_PV_PATH} on node node-a but dify-worker in claim "dify-worker-storage" → local PV "dify-worker-pv" ${WORKER_PV_PATH} on node node-a`,
+        ),
+      ],
+    ]);
+    expect(plan.plan.blockers[0]!.message).toContain(
+      `Compared on this runner: dify-worker's tree holds 3 file(s); 1 only there (they would be lost: "image_files/t/only-in-worker.png"), 1 identical in both, 1 in both with different content (${JSON.stringify(differs)}; neither is overwritten with the other: decide which to keep).`,
+    );
+    // Nothing was changed: the api's version of the conflicting key is still its own.
+    expect(await readFile(path.join(workerTree, differs), 'utf8')).toBe(
+      'the worker wrote another version',
+    );
+  }, 180_000);
 });

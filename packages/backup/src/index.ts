@@ -47,4 +47,4 @@ export {
 export { restoreBackup, type RestoreBackupOptions, type RestoreBackupResult } from './restore.js';
 export { verifyBackup, type VerifyBackupOptions, type VerifyBackupResult } from './verify.js';
 export { TOOL_VERSION } from './version.js';
-export { SKIP_REASON_TEXT, type SkipReason } from './walk.js';
+export { SKIP_REASON_TEXT, walkTree, type SkipReason, type WalkEntry } from './walk.js';

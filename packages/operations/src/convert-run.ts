@@ -62,6 +62,7 @@ import type { ConvertConfig } from './convert-config.js';
 import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
 import { checkStorageIdentity } from './identity.js';
 import { lockStateDir } from './state-lock.js';
+import { separateTreesNote } from './tree-compare.js';
 import type { Logger } from './logger.js';
 import { kubeClient } from './targets.js';
 import { fixUpKeys, formatKeyFixUp } from './key-fixup.js';
@@ -544,6 +545,12 @@ class ConvertRun {
         if (finding.severity === 'blocker') plan.blockers.push(finding);
       }
     }
+    // Shape 3: say what the worker's own tree holds, when this runner sees it.
+    const split = plan.findings.filter((f) => f.code === 'different-volumes');
+    const note = split.length
+      ? await separateTreesNote(inspection, this.config.storagePath)
+      : undefined;
+    for (const f of note ? split : []) f.message = `${f.message} ${note}`;
     this.plan = plan;
     this.planMarkdown = renderPlanMarkdown(plan);
     if (this.config.databaseUrl && this.config.storagePath) {
