@@ -11,6 +11,7 @@ import type { S3Target } from '@dify-storage/s3';
 import { verifyBucket } from '@dify-storage/sync';
 import { largeFiles, smallFiles, type Dataset } from './datasets.js';
 import { freezeScenario } from './freeze-bench.js';
+import { largeScenarios, mixesScenario, tlsScenario } from './mixes.js';
 import { millionScenario } from './million-bench.js';
 import type { ScenarioContext } from './scenario.js';
 import {
@@ -54,6 +55,7 @@ let serverNote = '';
 
 async function s3Env(): Promise<{
   target: (bucket: string) => S3Target;
+  tlsTarget: ((bucket: string) => S3Target) | undefined;
   stop: () => Promise<void>;
   /** A proving ground this run started: discarded at the end, buckets and all. */
   ownServer: boolean;
@@ -82,14 +84,24 @@ async function s3Env(): Promise<{
     ownServer = !ground.reused;
   }
   const e = env;
+  const target = (bucket: string): S3Target => ({
+    endpoint: e.DSM_S3_ENDPOINT!,
+    region: e.DSM_S3_REGION ?? 'us-east-1',
+    bucket,
+    forcePathStyle: true,
+    credentials: { accessKeyId: e.DSM_S3_ACCESS_KEY!, secretAccessKey: e.DSM_S3_SECRET_KEY! },
+  });
+  const ca = e.DSM_S3_CA_FILE && fs.existsSync(e.DSM_S3_CA_FILE) ? e.DSM_S3_CA_FILE : undefined;
   return {
-    target: (bucket) => ({
-      endpoint: e.DSM_S3_ENDPOINT!,
-      region: e.DSM_S3_REGION ?? 'us-east-1',
-      bucket,
-      forcePathStyle: true,
-      credentials: { accessKeyId: e.DSM_S3_ACCESS_KEY!, secretAccessKey: e.DSM_S3_SECRET_KEY! },
-    }),
+    target,
+    tlsTarget:
+      e.DSM_S3_TLS_ENDPOINT && ca
+        ? (bucket) => ({
+            ...target(bucket),
+            endpoint: e.DSM_S3_TLS_ENDPOINT!,
+            caBundle: fs.readFileSync(ca, 'utf8'),
+          })
+        : undefined,
     stop,
     ownServer,
   };
@@ -148,6 +160,9 @@ function check(name: string, value: number, op: '>=' | '<=', want: number, digit
 /** The long scenarios, each with its own table (`--scenario NAME`). */
 const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<void>> = {
   freeze: freezeScenario,
+  mixes: mixesScenario,
+  tls: tlsScenario,
+  large: largeScenarios,
   '1m': millionScenario,
 };
 
@@ -155,10 +170,16 @@ async function main(): Promise<void> {
   const scenario = arg('scenario');
   if (scenario !== undefined && !SCENARIOS[scenario])
     throw new Error(`--scenario must be one of ${Object.keys(SCENARIOS).join(', ')}`);
-  const { target, stop, ownServer } = await s3Env();
+  const { target, tlsTarget, stop, ownServer } = await s3Env();
   if (scenario) {
     try {
-      return await SCENARIOS[scenario]!({ target, log, dataDir, arg });
+      return await SCENARIOS[scenario]!({
+        target,
+        ...(tlsTarget ? { tlsTarget } : {}),
+        log,
+        dataDir,
+        arg,
+      });
     } finally {
       await stop();
     }

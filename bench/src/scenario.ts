@@ -8,6 +8,8 @@ import { REPO, createBucket } from './tools.js';
 
 export interface ScenarioContext {
   target: (bucket: string) => S3Target;
+  /** The same gateway over TLS, its private CA given (undefined when the server has no TLS). */
+  tlsTarget?: (bucket: string) => S3Target;
   log: (s: string) => void;
   dataDir: string;
   arg: (name: string) => string | undefined;

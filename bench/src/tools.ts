@@ -95,6 +95,17 @@ export function timed(
   });
 }
 
+/** The target's private CA as a file, in the variable the tool reads it from (verification on). */
+function caEnv(target: S3Target, name: string): NodeJS.ProcessEnv {
+  if (!target.caBundle) return {};
+  const file = path.join(
+    os.tmpdir(),
+    `dsm-bench-ca-${createHash('sha1').update(target.caBundle).digest('hex').slice(0, 12)}.pem`,
+  );
+  if (!fs.existsSync(file)) fs.writeFileSync(file, target.caBundle);
+  return { [name]: file };
+}
+
 export async function createBucket(target: S3Target): Promise<void> {
   const t = new S3Transport(target);
   try {
@@ -123,7 +134,7 @@ export async function rcloneSync(
       '--exclude',
       '.bench-spec',
     ],
-    { env: rcloneEnv(target) },
+    { env: { ...rcloneEnv(target), ...caEnv(target, 'RCLONE_CA_CERT') } },
   );
   return toolResult('rclone sync --transfers 16 --checkers 16', r, files, bytes);
 }
@@ -136,10 +147,14 @@ export async function rcloneSync(
  */
 export async function rclonePurge(target: S3Target): Promise<void> {
   await timed('/usr/bin/rclone', ['purge', `ceph:${target.bucket}`, '--checkers', '32'], {
-    env: rcloneEnv(target),
+    env: { ...rcloneEnv(target), ...caEnv(target, 'RCLONE_CA_CERT') },
   });
   const conf = process.env.DSM_CEPH_CONF ?? path.join(REPO, '.proving-ground/ceph/ceph.conf');
-  const provingGround = new URL(target.endpoint!).port === (process.env.DSM_RGW_PORT ?? '17480');
+  const port = new URL(target.endpoint!).port;
+  const provingGround = [
+    process.env.DSM_RGW_PORT ?? '17480',
+    process.env.DSM_RGW_TLS_PORT ?? '17443',
+  ].includes(port);
   if ((!process.env.DSM_CEPH_CONF && !provingGround) || !fs.existsSync(conf)) return;
   await timed('timeout', ['300', 'radosgw-admin', 'gc', 'process', '--include-all'], {
     env: { ...process.env, CEPH_CONF: conf },
@@ -166,6 +181,7 @@ export async function awsSync(
     AWS_ACCESS_KEY_ID: staticKeys(target).accessKeyId,
     AWS_SECRET_ACCESS_KEY: staticKeys(target).secretAccessKey,
     AWS_DEFAULT_REGION: target.region,
+    ...caEnv(target, 'AWS_CA_BUNDLE'),
   };
   try {
     const r = await timed(
