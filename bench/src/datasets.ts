@@ -24,7 +24,7 @@ function content(size: number, seed: number): Buffer {
     BLOCK.copy(b, done, off, off + n);
     done += n;
   }
-  b.writeUInt32LE(seed >>> 0, 0);
+  if (size >= 4) b.writeUInt32LE(seed >>> 0, 0);
   return b;
 }
 

@@ -221,8 +221,13 @@ async function withContext(
     skip: new Set((sc.arg('skip') ?? '').split(',').filter(Boolean)),
   };
   const load0 = machineLine();
+  let failure = '';
   try {
     await body(ctx);
+  } catch (error) {
+    // What ran is still reported.
+    failure = `**The scenario stopped early:** ${error instanceof Error ? error.message : String(error)}`;
+    sc.log(failure);
   } finally {
     await ctx.emptyBuckets();
     fs.rmSync(stateRoot, { recursive: true, force: true });
@@ -232,6 +237,7 @@ async function withContext(
     `At start: ${load0}`,
     `At end: ${machineLine()}`,
     'CPU: our engine = process.cpuUsage() of its own process around the run; rclone and aws = rusage of their process (/usr/bin/time); raw ceiling = in-process. Each row is the best (shortest wall) of its runs, each into a fresh bucket.',
+    ...(failure ? [failure] : []),
     ...results.map((r) => resultTable(r.section, r.rows)),
     `### Targets (issue 17)\n${checksTable(checks)}`,
   ].join('\n\n');

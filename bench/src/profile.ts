@@ -1,7 +1,7 @@
 // CPU per file by phase of a bulk copy: runs the engine on a mix under `node --cpu-prof` and
 // sorts every sample of the profile into the phase its stack belongs to.
 // Usage: node --conditions=source --import tsx bench/src/profile.ts [--mix a|b|c] [--files N]
-//   [--concurrency N] (DSM_S3_* from the proving ground: `eval "$(… proving-ground.ts env)"`).
+//   [--concurrency N] [--tls] [--no-profile: CPU and peak RSS only] (DSM_S3_* from the proving ground: `eval "$(… proving-ground.ts env)"`).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,12 +130,20 @@ async function main(): Promise<void> {
     'engine',
     { root: ds.dir, target, stateDir: state, ...(conc ? { concurrency: Number(conc) } : {}) },
     undefined,
-    ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '500'],
+    process.argv.includes('--no-profile')
+      ? []
+      : ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '500'],
   );
+  if (process.argv.includes('--no-profile')) {
+    process.stdout.write(
+      `${MIX_LABEL[mix]}: ${r.files} files, wall ${r.wallS.toFixed(2)} s, CPU ${r.cpuS.toFixed(2)} s, peak RSS ${r.maxRssMiB?.toFixed(0)} MiB\n`,
+    );
+    return;
+  }
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!;
   const phases = phaseBreakdown(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
   const total = [...phases.values()].reduce((a, b) => a + b, 0);
-  let out = `${MIX_LABEL[mix]}: ${r.files} files, wall ${r.wallS.toFixed(2)} s, CPU ${r.cpuS.toFixed(2)} s (${((r.cpuS * 1e6) / r.files).toFixed(0)} µs/file); profile ${dir}/${file}\n`;
+  let out = `${MIX_LABEL[mix]}: ${r.files} files, wall ${r.wallS.toFixed(2)} s, CPU ${r.cpuS.toFixed(2)} s (${((r.cpuS * 1e6) / r.files).toFixed(0)} µs/file), peak RSS ${r.maxRssMiB?.toFixed(0)} MiB (with the profiler); profile ${dir}/${file}\n`;
   out += '| phase | CPU ms | µs/file | share |\n|:--|--:|--:|--:|\n';
   for (const p of PHASES) {
     const ms = phases.get(p) ?? 0;
