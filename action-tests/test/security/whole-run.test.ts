@@ -338,6 +338,12 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
         'the rollback re-creates a Service deleted since the backup (restore.ts)',
       'dify-storage-migrator update coordination.k8s.io/leases dify-storage-migration':
         'renewing the lock, taking over an expired one (packages/kube/src/lock.ts)',
+      // Storage on a claim: exercised by rbac-shapes.test.ts on the local-PV, NFS and
+      // claim-template installs.
+      'dify-storage-reader get core/persistentvolumeclaims ': 'claims (rbac-shapes.test.ts)',
+      'dify-storage-migrator get core/persistentvolumeclaims ': 'claims (the cutover inspects)',
+      'dify-storage-reader get core/persistentvolumes ': 'claims (rbac-shapes.test.ts)',
+      'dify-storage-migrator get core/persistentvolumes ': 'claims (the cutover inspects)',
     };
     const grantName = (g: Grant) =>
       `${g.user.split(':').at(-1)} ${g.verb} ${g.apiGroup || 'core'}/${g.resource} ${g.resourceNames.join(',')}`;
@@ -374,6 +380,9 @@ describe('the whole workflow with canaries planted and the Roles of docs/example
           // plugin daemon, packages/kube/src/local-state.ts) reference differ per install.
           'dify-storage-migrator get core/configmaps ',
           'dify-storage-migrator get core/secrets ',
+          // Claims and their volumes (names per install; PersistentVolumes are often generated).
+          'dify-storage-migrator get core/persistentvolumeclaims ',
+          'dify-storage-migrator get core/persistentvolumes ',
         ].sort(),
       );
       const probe = accesses.filter(
