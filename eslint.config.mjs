@@ -45,5 +45,29 @@ export default defineConfig(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // Functions stay short enough to read as named stages (issue 18 §1).
+    files: ['packages/*/src/**/*.ts'],
+    rules: {
+      'max-lines-per-function': [
+        'error',
+        { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true },
+      ],
+    },
+  },
+  {
+    // Still over 80 lines, each one function to be split into named stages (issue 18 §1, not
+    // done yet): remove a file from this list when its function is split.
+    files: [
+      'packages/backup/src/create.ts', // createBackup
+      'packages/backup/src/restore.ts', // restoreBackup
+      'packages/kube/src/inspect.ts', // explain
+      'packages/operations/src/backup-run.ts', // runBackup
+      'packages/operations/src/convert-run.ts', // ConvertRun.execute
+      'packages/operations/src/rollback-run.ts', // runRollback
+      'packages/operations/src/workloads-check.ts', // checkWorkloads
+    ],
+    rules: { 'max-lines-per-function': 'off' },
+  },
   prettier,
 );

@@ -123,22 +123,7 @@ export async function applyCutover(
       });
     }
     rolloutMs = Date.now() - started;
-    for (const w of workloads) {
-      if (!w.statefulSet) continue;
-      // Pods are already gone (frozen), so Background deletion cannot leave orphans running.
-      const deleted = await client.delete(objectPath('StatefulSet', namespace, w.name), {
-        propagationPolicy: 'Background',
-      });
-      if (deleted) {
-        journal.record(
-          'deleted',
-          'StatefulSet',
-          w.name,
-          'replaced by the Deployment of the same name',
-        );
-        logger?.info(`Deleted StatefulSet/${w.name}`);
-      }
-    }
+    await deleteStatefulSets(client, namespace, workloads, journal, logger);
   } catch (error) {
     throw new JournaledError(
       `cutover apply failed: ${(error as Error).message}`,
@@ -152,6 +137,32 @@ export async function applyCutover(
     : `namespace "${namespace}" converted to S3 (${journal.entries.length} change(s))`;
   logger?.info(message);
   return { noop, message, journal: journal.entries, plan, rolloutMs };
+}
+
+/** The StatefulSets the Deployments replaced, once those rolled out. */
+async function deleteStatefulSets(
+  client: KubeClient,
+  namespace: string,
+  workloads: WorkloadInspection[],
+  journal: Journal,
+  logger: ApplyCutoverOptions['logger'],
+): Promise<void> {
+  for (const w of workloads) {
+    if (!w.statefulSet) continue;
+    // Pods are already gone (frozen), so Background deletion cannot leave orphans running.
+    const deleted = await client.delete(objectPath('StatefulSet', namespace, w.name), {
+      propagationPolicy: 'Background',
+    });
+    if (deleted) {
+      journal.record(
+        'deleted',
+        'StatefulSet',
+        w.name,
+        'replaced by the Deployment of the same name',
+      );
+      logger?.info(`Deleted StatefulSet/${w.name}`);
+    }
+  }
 }
 
 function validateCredentials(c: DifyS3Keys): void {

@@ -130,16 +130,7 @@ export function planCutover(inspection: InstallInspection, settings: CutoverSett
     storage: [inspection.api, inspection.worker]
       .filter((w) => w.volumes.length)
       .map((w) => ({ workload: w.name, volumes: w.volumes })),
-    ...(settings.caBundle
-      ? {
-          caBundle: {
-            configMap: CA_BUNDLE_CONFIGMAP,
-            path: CA_BUNDLE_PATH,
-            certificates: settings.caBundle.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0,
-            env: Object.keys(CA_BUNDLE_ENV),
-          },
-        }
-      : {}),
+    ...caBundlePlan(settings.caBundle),
   };
   const cmInfo = inspection.configMaps.find((c) => c.name === inspection.storageConfigMap);
   const patchedConfigMaps: Record<string, Record<string, string>> = {};
@@ -216,6 +207,19 @@ function planSettingsSecret(
   patched[name] = patch.data;
   plan.settingsSecret = { name, changes: patch.changes.map((c) => redactKeyChange(c)) };
   return [];
+}
+
+/** The private CA's ConfigMap, mount and env, when the endpoint needs one. */
+function caBundlePlan(caBundle: string | undefined): Pick<CutoverPlan, 'caBundle'> {
+  if (!caBundle) return {};
+  return {
+    caBundle: {
+      configMap: CA_BUNDLE_CONFIGMAP,
+      path: CA_BUNDLE_PATH,
+      certificates: caBundle.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0,
+      env: Object.keys(CA_BUNDLE_ENV),
+    },
+  };
 }
 
 /** State besides the storage tree that the cutover would lose or leave on the node (local-state.ts). */
