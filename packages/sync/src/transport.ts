@@ -288,6 +288,23 @@ export class S3Transport {
     return spec.key === undefined ? `${spec.op} s3://${this.bucket}` : `${spec.op} ${spec.key}`;
   }
 
+  /** The error of a request that got no answer (after `attempt + 1` attempts). */
+  private unreachable(
+    spec: RequestSpec,
+    error: Error,
+    attempt: number,
+    retryable: boolean,
+  ): S3RequestError {
+    const after = attempt > 0 ? ` (after ${attempt + 1} attempts)` : '';
+    return new S3RequestError(
+      `${this.describe(spec)}: cannot reach ${this.endpointUrl.origin}: ${error.message}${after}`,
+      spec.op,
+      undefined,
+      (error as NodeJS.ErrnoException).code ?? 'NetworkError',
+      retryable,
+    );
+  }
+
   /**
    * Sends a request with retries (full-jitter backoff) and returns the response with the body
    * read (or, with `stream`, unread for a 2xx answer).
@@ -332,15 +349,7 @@ export class S3Transport {
           if (attempt > 0 || code !== 'ECONNRESET') await this.backoff(attempt);
           continue;
         }
-        throw new S3RequestError(
-          `${this.describe(spec)}: cannot reach ${this.endpointUrl.origin}: ${(error as Error).message}${
-            attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''
-          }`,
-          spec.op,
-          undefined,
-          code ?? 'NetworkError',
-          retryable,
-        );
+        throw this.unreachable(spec, error as Error, attempt, retryable);
       }
       const ok = (status >= 200 && status < 300) || spec.okStatuses?.includes(status);
       if (ok) return { status, headers, body };
