@@ -27,7 +27,16 @@ export {
   signedToolFileUrl,
   verifyFileSignature,
 } from './signing.js';
-export { uploadFileKey, imageFileKey, toolFileKey, privkeyKey, uploadExtension } from './keys.js';
+export {
+  uploadFileKey,
+  imageFileKey,
+  toolFileKey,
+  privkeyKey,
+  keywordFileKey,
+  uploadExtension,
+} from './keys.js';
+export { decryptToken, PrivkeyNotFoundError } from './encrypter.js';
+export { keywordTableDict } from './keyword.js';
 export { DATASET_QUEUE, TASKS, encodeTask, decodeTask } from './queue.js';
 export { difyEmulatorCommand, DIFY_MAIN } from './command.js';
 export { FileNotFoundError, ClientError, PythonError } from './log.js';

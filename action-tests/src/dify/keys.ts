@@ -44,6 +44,11 @@ export function privkeyKey(tenantId: string): string {
   return `privkeys/${tenantId}/private.pem`;
 }
 
+/** `keyword_files/{tenant_id}/{dataset_id}.txt` (core/rag/datasource/keyword/jieba/jieba.py:140-143). */
+export function keywordFileKey(tenantId: string, datasetId: string): string {
+  return `keyword_files/${tenantId}/${datasetId}.txt`;
+}
+
 const MIME: Record<string, string> = {
   txt: 'text/plain',
   md: 'text/markdown',

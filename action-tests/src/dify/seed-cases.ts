@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildDocx, extractDocx } from './docx.js';
-import { uploadExtension, uploadFileKey, imageFileKey } from './keys.js';
+import { uploadExtension, uploadFileKey, imageFileKey, keywordFileKey } from './keys.js';
 import type { Db } from './schema.js';
 import { Storage } from './storage/base.js';
 import { OpenDalFsStorage, normalizePath } from './storage/opendal-fs.js';
@@ -226,7 +226,7 @@ export async function seedCases(
   }
   // Jieba with KEYWORD_DATA_SOURCE_TYPE=file (jieba.py:129-143).
   {
-    const key = `keyword_files/${tenant.id}/${tenant.datasetId}.txt`;
+    const key = keywordFileKey(tenant.id, tenant.datasetId);
     const body = Buffer.from(JSON.stringify({ __set__: 'dict', __data__: { 迁移: ['node-1'] } }));
     await db.query(
       `INSERT INTO dataset_keyword_tables (id, dataset_id, keyword_table, data_source_type) VALUES ($1, $2, '', 'file')`,

@@ -3,7 +3,7 @@
  * bulk copy, cutover, as the demo does). Each test injects one cause of failure into that one
  * install and puts it back in `finally`, so the tests stay independent.
  */
-import { createHash } from 'node:crypto';
+import { constants, createHash, createPublicKey, publicEncrypt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,7 +37,12 @@ import {
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
 import { buildDocx } from '../../src/dify/docx.js';
-import { normalizePath, signedFilePreviewUrl, signedToolFileUrl } from '../../src/dify/index.js';
+import {
+  normalizePath,
+  privkeyKey,
+  signedFilePreviewUrl,
+  signedToolFileUrl,
+} from '../../src/dify/index.js';
 import { createDocumentByFile, createDocumentByText } from '../../src/install/dify-client.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import {
@@ -101,6 +106,24 @@ describe('verify-dify on a simulated install migrated to S3', () => {
     Object.fromEntries(r.stages.map((s) => [s.stage, s.status])) as Statuses;
   const summary = (r: VerifyRunResult, stage: StageName) =>
     r.stages.find((s) => s.stage === stage)?.summary ?? '';
+
+  /**
+   * Emulated `decrypt_token` of a challenge encrypted (non-hybrid OAEP) with the public half of
+   * the tenant's private key on disk: the api loads the key through its configured storage.
+   */
+  const decryptThroughDify = async (tenantId: string, challenge: string) => {
+    const pem = await readFile(path.join(install.storagePath, privkeyKey(tenantId)));
+    const token = publicEncrypt(
+      { key: createPublicKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' },
+      Buffer.from(challenge),
+    ).toString('base64');
+    const got = await fetch(`${install.difyUrl}/console/api/workspaces/${tenantId}/decrypt-token`, {
+      method: 'POST',
+      headers: { 'X-Emulator-Admin-Token': install.adminToken, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    return { status: got.status, body: (await got.json()) as unknown };
+  };
 
   beforeAll(async () => {
     install = await startSimulatedInstall({
@@ -191,6 +214,35 @@ describe('verify-dify on a simulated install migrated to S3', () => {
       expect(Buffer.from(await got.arrayBuffer())).toEqual(
         await readFile(path.join(install.storagePath, normalizePath(t.file_key))),
       );
+    }
+    // Every tenant's private key as decrypt_token loads it (libs/rsa.py:48-64): a challenge
+    // encrypted with the public half of the key on disk decrypts only with that very key.
+    expect(install.seeded.tenants.length).toBeGreaterThan(0);
+    for (const tenant of install.seeded.tenants) {
+      const challenge = `challenge for ${tenant.id}`;
+      expect({ tenant: tenant.id, ...(await decryptThroughDify(tenant.id, challenge)) }).toEqual({
+        tenant: tenant.id,
+        status: 200,
+        body: { text: challenge },
+      });
+    }
+    // The keyword file as Jieba's keyword table reads it (models/dataset.py:897-908).
+    expect(c.keyword.length).toBeGreaterThan(0);
+    for (const kw of c.keyword) {
+      const got = await fetch(
+        `${install.difyUrl}/console/api/datasets/${kw.datasetId}/keyword-table`,
+        {
+          headers: { 'X-Emulator-Admin-Token': install.adminToken },
+        },
+      );
+      const onDiskTable: unknown = JSON.parse(
+        (await readFile(path.join(install.storagePath, normalizePath(kw.key)))).toString('utf8'),
+      );
+      expect({ key: kw.key, status: got.status, body: await got.json() }).toEqual({
+        key: kw.key,
+        status: 200,
+        body: { data_source_type: 'file', keyword_table: onDiskTable },
+      });
     }
   }, 30_000);
 
@@ -404,6 +456,9 @@ describe('verify-dify on a simulated install migrated to S3', () => {
       });
       expect(summary(r, 'database-references')).toContain(key);
       expect(summary(r, 'stored-files')).toContain(key);
+      // Still on disk, gone from the bucket: the api's read (S3) fails as Dify's uncaught
+      // PrivkeyNotFoundError does.
+      expect((await decryptThroughDify(tenant.id, 'challenge')).status).toBe(500);
     } finally {
       await restore();
     }

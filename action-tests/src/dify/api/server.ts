@@ -17,6 +17,8 @@ import {
   type ToolFileRow,
   type UploadFileRow,
 } from '../files.js';
+import { decryptToken } from '../encrypter.js';
+import { keywordTableDict } from '../keyword.js';
 import { log } from '../log.js';
 import { signedFilePreviewUrl, verifyFileSignature } from '../signing.js';
 import { provisionWorkspace } from '../tenants.js';
@@ -387,11 +389,54 @@ async function handleToolFile(
   await streamObject(ctx, req, res, file.file_key, file.size, { 'Content-Type': file.mimetype });
 }
 
-async function handleCreateWorkspace(ctx: DifyContext, req: Req, res: Res): Promise<void> {
+/** The emulator-only console endpoints: enabled by DIFY_EMULATOR_ADMIN_TOKEN, sent as a header. */
+function requireAdmin(ctx: DifyContext, req: Req): void {
   const token = ctx.config.adminToken;
   if (!token || req.headers['x-emulator-admin-token'] !== token) {
     throw new HttpError(401, 'unauthorized', 'Invalid admin token.');
   }
+}
+
+/**
+ * Emulator only: `decrypt_token(tenant, token)` as a model provider's credentials are read
+ * (core/helper/encrypter.py:24-39), so the tenant's private key is loaded through the configured
+ * storage (libs/rsa.py:48-64). A missing key is Dify's uncaught PrivkeyNotFoundError: a 500.
+ */
+async function handleDecryptToken(
+  ctx: DifyContext,
+  req: Req,
+  res: Res,
+  tenantId: string,
+): Promise<void> {
+  requireAdmin(ctx, req);
+  let token: unknown;
+  try {
+    token = (JSON.parse((await readBody(req)).toString('utf8')) as { token?: unknown }).token;
+  } catch {
+    throw new HttpError(400, 'invalid_param', 'body must be JSON');
+  }
+  if (typeof token !== 'string') throw new HttpError(400, 'invalid_param', 'token is required.');
+  send(res, 200, { text: await decryptToken(ctx.storage, tenantId, token) });
+}
+
+/**
+ * Emulator only: the dataset's keyword table as Jieba's `_get_dataset_keyword_table` reads it
+ * (models/dataset.py:897-908; the keyword file through the configured storage, None on error).
+ */
+async function handleKeywordTable(
+  ctx: DifyContext,
+  req: Req,
+  res: Res,
+  datasetId: string,
+): Promise<void> {
+  requireAdmin(ctx, req);
+  const got = await keywordTableDict(ctx.db, ctx.storage, datasetId);
+  if (!got) throw new HttpError(404, 'not_found', 'Dataset keyword table not found.');
+  send(res, 200, { data_source_type: got.dataSourceType, keyword_table: got.table });
+}
+
+async function handleCreateWorkspace(ctx: DifyContext, req: Req, res: Res): Promise<void> {
+  requireAdmin(ctx, req);
   const raw = (await readBody(req)).toString('utf8');
   let name: string | undefined;
   if (raw.trim()) {
@@ -582,6 +627,18 @@ async function route(ctx: DifyContext, req: Req, res: Res): Promise<void> {
   }
   if (method === 'POST' && p === '/console/api/workspaces')
     return handleCreateWorkspace(ctx, req, res);
+  if (
+    method === 'POST' &&
+    (m = new RegExp(`^/console/api/workspaces/(${UUID})/decrypt-token$`).exec(p))
+  ) {
+    return handleDecryptToken(ctx, req, res, m[1]!.toLowerCase());
+  }
+  if (
+    method === 'GET' &&
+    (m = new RegExp(`^/console/api/datasets/(${UUID})/keyword-table$`).exec(p))
+  ) {
+    return handleKeywordTable(ctx, req, res, m[1]!.toLowerCase());
+  }
   throw new HttpError(
     404,
     'not_found',
