@@ -51,6 +51,8 @@ export interface SimulatedInstall {
     region: string;
     accessKeyId: string;
     secretAccessKey: string;
+    /** Keys that may read but not write the bucket (what the plan job gets). */
+    read: { accessKeyId: string; secretAccessKey: string };
   };
   seeded: SeedSummary;
   server: FakeApiServer;
@@ -219,6 +221,10 @@ export async function startSimulatedInstall(o: SimulatedInstallOptions): Promise
         region: o.env.DSM_S3_REGION,
         accessKeyId: o.env.DSM_S3_ACCESS_KEY,
         secretAccessKey: o.env.DSM_S3_SECRET_KEY,
+        read: {
+          accessKeyId: o.env.DSM_S3_READ_ACCESS_KEY,
+          secretAccessKey: o.env.DSM_S3_READ_SECRET_KEY,
+        },
       },
       seeded,
       server,
@@ -344,6 +350,8 @@ export function installWorkflowSecrets(
     DIFY_KUBECONFIG_WRITE: kubeconfig.write,
     's3-access-key-id': install.s3.accessKeyId,
     's3-secret-access-key': install.s3.secretAccessKey,
+    's3-read-access-key-id': install.s3.read.accessKeyId,
+    's3-read-secret-access-key': install.s3.read.secretAccessKey,
     'dify-app-api-key': install.seeded.tenants[0]!.appApiKey,
     'dify-dataset-api-key': install.seeded.tenants[0]!.datasetApiKey,
     'dify-secret-key': install.secretKey,

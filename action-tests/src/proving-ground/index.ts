@@ -10,7 +10,7 @@ import { createS3Client } from '@dify-storage/s3';
 import pg from 'pg';
 import { makePostgresHome, removePostgresHome, startPostgres, stopPostgres } from './postgres.js';
 import { startRedis, stopRedis } from './redis.js';
-import { startRgw, stopRgw } from './rgw.js';
+import { createReadOnlyKeys, startRgw, stopRgw } from './rgw.js';
 import { generateTestCertificates } from './tls.js';
 
 /** Connection settings of a running proving ground, exported to tests as environment variables. */
@@ -22,6 +22,9 @@ export interface ProvingGroundEnv {
   DSM_S3_CA_FILE: string;
   DSM_S3_ACCESS_KEY: string;
   DSM_S3_SECRET_KEY: string;
+  /** A read-only key pair of the same user (an RGW subuser with read access): the plan's keys. */
+  DSM_S3_READ_ACCESS_KEY: string;
+  DSM_S3_READ_SECRET_KEY: string;
   DSM_S3_REGION: string;
   DSM_PG_URL: string;
   DSM_PG_ADMIN_URL: string;
@@ -184,12 +187,15 @@ export async function startProvingGround(
     Awaited<ReturnType<typeof startPostgres>>,
     Awaited<ReturnType<typeof startRedis>>,
   ];
+  const readKeys = await createReadOnlyKeys(path.join(stateDir, 'ceph'));
   const env: ProvingGroundEnv = {
     DSM_S3_ENDPOINT: rgw.endpoint,
     DSM_S3_TLS_ENDPOINT: rgw.tlsEndpoint,
     DSM_S3_CA_FILE: rgw.caFile,
     DSM_S3_ACCESS_KEY: rgw.accessKey,
     DSM_S3_SECRET_KEY: rgw.secretKey,
+    DSM_S3_READ_ACCESS_KEY: readKeys.accessKeyId,
+    DSM_S3_READ_SECRET_KEY: readKeys.secretAccessKey,
     DSM_S3_REGION: rgw.region,
     DSM_PG_URL: postgres.url,
     DSM_PG_ADMIN_URL: postgres.adminUrl,
@@ -209,6 +215,8 @@ export function testEnv(): ProvingGroundEnv {
     'DSM_S3_CA_FILE',
     'DSM_S3_ACCESS_KEY',
     'DSM_S3_SECRET_KEY',
+    'DSM_S3_READ_ACCESS_KEY',
+    'DSM_S3_READ_SECRET_KEY',
     'DSM_S3_REGION',
     'DSM_PG_URL',
     'DSM_PG_ADMIN_URL',

@@ -15,11 +15,16 @@ describe('the approval gate check at the start of the workflow', () => {
   });
   afterAll(() => gh.close());
 
-  const run = async (inputs: Record<string, string> = {}) => {
+  // The plan job's read-only bucket keys (required in modes dry-run and migrate).
+  const READ_KEYS = {
+    's3-read-access-key-id': 'READKEY',
+    's3-read-secret-access-key': 'readsecret',
+  };
+  const run = async (inputs: Record<string, string> = {}, secrets = READ_KEYS) => {
     gh.requests.length = 0;
     const runs = await runWorkflow('dify-storage-migration.yml', {
       inputs: { mode: 'migrate', bucket: 'dify', ...inputs },
-      secrets: {},
+      secrets,
       github: { api_url: gh.apiUrl, repository: 'acme/dify-ops', token: 'ghs_test-token' },
       env: { HOME: process.env.HOME },
     });
@@ -29,6 +34,21 @@ describe('the approval gate check at the start of the workflow', () => {
   };
   const later = (runs: Record<string, JobRun>) =>
     ['backup', 'bulk-copy', 'plan', 'cutover'].map((j) => runs[j]!.result);
+
+  it('refuses modes dry-run and migrate without read-only bucket keys for the plan, before anything', async () => {
+    gh.answer = { status: 200, body: REVIEWED_ENVIRONMENT };
+    for (const mode of ['dry-run', 'migrate']) {
+      const { runs, preflight } = await run({ mode }, {} as typeof READ_KEYS);
+      const validate = preflight.steps.find((s) => s.id === 'validate')!;
+      expect(validate.result.code).toBe(2);
+      expect(validate.result.stdout + validate.result.stderr).toContain(
+        `::error::the secrets s3-read-access-key-id and s3-read-secret-access-key are required in mode ${mode}`,
+      );
+      expect(preflight.steps.map((s) => s.id)).toEqual(['validate']);
+      expect(later(runs)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    }
+    expect(gh.requests).toEqual([]);
+  }, 60_000);
 
   it('passes when the environment has required reviewers (and asked GitHub with the token)', async () => {
     gh.answer = { status: 200, body: REVIEWED_ENVIRONMENT };
