@@ -78,7 +78,7 @@ describe('a swap loop racing the backup (bounded, second line of defence)', () =
     for (let i = 0; i < 300; i++)
       fs.writeFileSync(path.join(root, `upload_files/t1/f${i}.txt`), `tenant one ${i}`);
     const t1 = path.join(root, 'upload_files/t1');
-    await raceSymlinkSwap(t1, outside, 8000, async (run) => {
+    await raceSymlinkSwap(t1, outside, 10_000, async (run) => {
       const result = await backup(root, path.join(backups, String(run)));
       expect(leaks(result)).toBe(false);
     });
