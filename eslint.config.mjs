@@ -61,7 +61,6 @@ export default defineConfig(
     files: [
       'packages/backup/src/create.ts', // createBackup
       'packages/backup/src/restore.ts', // restoreBackup
-      'packages/kube/src/inspect.ts', // explain
       'packages/operations/src/backup-run.ts', // runBackup
       'packages/operations/src/convert-run.ts', // ConvertRun.execute
       'packages/operations/src/rollback-run.ts', // runRollback

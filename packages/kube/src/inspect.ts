@@ -501,81 +501,121 @@ function chooseStorageConfigMap(
   return undefined;
 }
 
+/**
+ * The findings about the install's shape, in a fixed order: each workload, the storage both
+ * share, the api pod, the ConfigMaps, routing.
+ */
 function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
+  return [
+    ...[i.api, i.worker].flatMap((w) => workloadFindings(i, w)),
+    ...sharedStorageFindings(i),
+    ...apiPodFindings(i),
+    ...configMapFindings(i, explicitConfigMap),
+    ...serviceFindings(i),
+  ];
+}
+
+function finding(code: string, severity: FindingSeverity, message: string): Finding {
+  return { code, severity, message };
+}
+
+/** What kind the workload is now, its storage mount, and inline storage env. */
+function workloadFindings(i: InstallInspection, w: WorkloadInspection): Finding[] {
   const f: Finding[] = [];
-  const add = (code: string, severity: FindingSeverity, message: string): void => {
-    f.push({ code, severity, message });
-  };
-  for (const w of [i.api, i.worker]) {
-    if (w.state === 'missing') {
-      add(
+  if (w.state === 'missing') {
+    f.push(
+      finding(
         'workload-missing',
         'blocker',
         `Neither a StatefulSet nor a Deployment named "${w.name}" exists in namespace "${i.namespace}"; check the namespace and the ${w.role} name.`,
-      );
-    } else if (w.state === 'deployment') {
-      const ours =
-        w.deployment?.metadata?.annotations?.[CONVERTED_FROM_ANNOTATION] === 'StatefulSet';
-      add(
+      ),
+    );
+  } else if (w.state === 'deployment') {
+    const ours = w.deployment?.metadata?.annotations?.[CONVERTED_FROM_ANNOTATION] === 'StatefulSet';
+    f.push(
+      finding(
         'already-deployment',
         'info',
         `"${w.name}" is already a Deployment${ours ? ' (converted by this tool)' : ''} and no StatefulSet of that name is left: there is nothing to convert for it.`,
-      );
-    } else if (w.state === 'both') {
-      add(
+      ),
+    );
+  } else if (w.state === 'both') {
+    f.push(
+      finding(
         'partially-converted',
         'warning',
         `Both a StatefulSet and a Deployment named "${w.name}" exist: an earlier cutover stopped half way. Applying again converges (the StatefulSet is deleted once the Deployment is rolled out).`,
-      );
-    }
-    if (w.statefulSet) {
-      if (!w.storage) {
-        add(
-          'no-storage-mount',
-          'blocker',
-          `StatefulSet "${w.name}" mounts nothing at ${i.storageMountPath}: Dify keeps its files in the container's own filesystem or elsewhere, so there is no hostPath to migrate from. Check storageMountPath.`,
-        );
-      } else {
-        for (const v of w.volumes.filter((x) => x.problem)) {
-          add(
-            'storage-unresolved',
-            'blocker',
-            `StatefulSet "${w.name}" mounts volume "${w.storage.volumeName}" (${w.storage.source}) at ${i.storageMountPath}, but ${v.problem}: the files cannot be located on a node.`,
-          );
-        }
-        if (w.storage.source === 'hostPath' && w.pinning.length === 0) {
-          add(
-            'not-pinned',
-            'warning',
-            `StatefulSet "${w.name}" uses hostPath ${w.storage.hostPath?.path} but is not pinned to a node: the node is taken from its running pods (${w.volumes[0]?.node ?? 'none running'}). Pods that ran on other nodes in the past may have written files there; the API keeps no reliable history of that, so check those nodes' ${w.storage.hostPath?.path} by hand.`,
-          );
-        }
-      }
-    }
-    if (w.inlineStorageEnv.length) {
-      add(
+      ),
+    );
+  }
+  if (w.statefulSet) f.push(...storageMountFindings(i, w));
+  if (w.inlineStorageEnv.length) {
+    f.push(
+      finding(
         'inline-storage-env',
         'info',
         `Containers ${w.inlineStorageEnv.join(', ')} of "${w.name}" set storage env inline (it overrides the ConfigMap); the Deployment gets the S3 settings inline as well.`,
-      );
-    }
+      ),
+    );
   }
+  return f;
+}
+
+/** A StatefulSet's storage mount: missing, unresolvable, or an unpinned hostPath. */
+function storageMountFindings(i: InstallInspection, w: WorkloadInspection): Finding[] {
+  if (!w.storage) {
+    return [
+      finding(
+        'no-storage-mount',
+        'blocker',
+        `StatefulSet "${w.name}" mounts nothing at ${i.storageMountPath}: Dify keeps its files in the container's own filesystem or elsewhere, so there is no hostPath to migrate from. Check storageMountPath.`,
+      ),
+    ];
+  }
+  const storage = w.storage;
+  const f = w.volumes
+    .filter((x) => x.problem)
+    .map((v) =>
+      finding(
+        'storage-unresolved',
+        'blocker',
+        `StatefulSet "${w.name}" mounts volume "${storage.volumeName}" (${storage.source}) at ${i.storageMountPath}, but ${v.problem}: the files cannot be located on a node.`,
+      ),
+    );
+  if (storage.source === 'hostPath' && w.pinning.length === 0) {
+    f.push(
+      finding(
+        'not-pinned',
+        'warning',
+        `StatefulSet "${w.name}" uses hostPath ${storage.hostPath?.path} but is not pinned to a node: the node is taken from its running pods (${w.volumes[0]?.node ?? 'none running'}). Pods that ran on other nodes in the past may have written files there; the API keeps no reliable history of that, so check those nodes' ${storage.hostPath?.path} by hand.`,
+      ),
+    );
+  }
+  return f;
+}
+
+/** Where the pods run, else (frozen, no pods) where the specs pin them. */
+function nodesOf(w: WorkloadInspection): Set<string> {
+  const running = w.pods.map((p) => p.nodeName).filter((n): n is string => !!n);
+  const pinned = pinnedNode(podSpecOf(w));
+  return new Set(running.length ? running : pinned ? [pinned] : []);
+}
+
+/** The api and the worker must see the same files: one volume, and one node if node-local. */
+function sharedStorageFindings(i: InstallInspection): Finding[] {
+  const f: Finding[] = [];
   const a = i.api.volumes[0];
   const b = i.worker.volumes[0];
   if (a && b && !a.problem && !b.problem && volumeIdentity(a) !== volumeIdentity(b)) {
     const both = a.kind === 'hostPath' && b.kind === 'hostPath';
-    add(
-      both ? 'different-hostpaths' : 'different-volumes',
-      'blocker',
-      `${i.api.name} stores files in ${describeVolume(a)} but ${i.worker.name} in ${describeVolume(b)}: each sees different files, and only the api's would be copied. Make them the same volume first.`,
+    f.push(
+      finding(
+        both ? 'different-hostpaths' : 'different-volumes',
+        'blocker',
+        `${i.api.name} stores files in ${describeVolume(a)} but ${i.worker.name} in ${describeVolume(b)}: each sees different files, and only the api's would be copied. Make them the same volume first.`,
+      ),
     );
   }
-  // Where the pods run, else (frozen, no pods) where the specs pin them.
-  const nodesOf = (w: WorkloadInspection): Set<string> => {
-    const running = w.pods.map((p) => p.nodeName).filter((n): n is string => !!n);
-    const pinned = pinnedNode(podSpecOf(w));
-    return new Set(running.length ? running : pinned ? [pinned] : []);
-  };
   const apiNodes = nodesOf(i.api);
   const workerNodes = nodesOf(i.worker);
   if (
@@ -585,39 +625,61 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
     workerNodes.size &&
     [...workerNodes].some((n) => !apiNodes.has(n))
   ) {
-    add(
-      'different-nodes',
-      'blocker',
-      `${i.api.name} runs on ${[...apiNodes].join(', ')} but ${i.worker.name} on ${[...workerNodes].join(', ')}: a ${a.kind} volume is per node, so each node's directory holds different files and the worker's would be lost. Move both to one node first.`,
+    f.push(
+      finding(
+        'different-nodes',
+        'blocker',
+        `${i.api.name} runs on ${[...apiNodes].join(', ')} but ${i.worker.name} on ${[...workerNodes].join(', ')}: a ${a.kind} volume is per node, so each node's directory holds different files and the worker's would be lost. Move both to one node first.`,
+      ),
     );
   }
-  if (i.api.statefulSet && !i.apiPod) {
-    add(
+  return f;
+}
+
+function apiPodFindings(i: InstallInspection): Finding[] {
+  if (!i.api.statefulSet || i.apiPod) return [];
+  return [
+    finding(
       'api-pod-missing',
       i.node ? 'warning' : 'blocker',
       `Pod "${i.api.name}-0" does not exist (scaled to zero?)${i.node ? `; the node "${i.node}" is taken from the StatefulSet's pinning` : ' and the StatefulSet is not pinned: the node holding the files is unknown'}.`,
-    );
-  }
+    ),
+  ];
+}
+
+/** Each referenced ConfigMap, then whether one can carry the S3 settings. */
+function configMapFindings(i: InstallInspection, explicitConfigMap?: string): Finding[] {
+  const f: Finding[] = [];
   for (const cm of i.configMaps) {
     if (!cm.exists && !cm.optional) {
-      add(
-        'configmap-missing',
-        'blocker',
-        `ConfigMap "${cm.name}" is referenced by the workloads but does not exist.`,
+      f.push(
+        finding(
+          'configmap-missing',
+          'blocker',
+          `ConfigMap "${cm.name}" is referenced by the workloads but does not exist.`,
+        ),
       );
     }
     const creds = cm.storageKeys.filter((k) =>
       (S3_CREDENTIAL_KEYS as readonly string[]).includes(k),
     );
     if (creds.length) {
-      add(
-        'credentials-in-configmap',
-        'warning',
-        `ConfigMap "${cm.name}" holds ${creds.join(', ')}: credentials do not belong in a ConfigMap; the cutover removes them and uses a Secret.`,
+      f.push(
+        finding(
+          'credentials-in-configmap',
+          'warning',
+          `ConfigMap "${cm.name}" holds ${creds.join(', ')}: credentials do not belong in a ConfigMap; the cutover removes them and uses a Secret.`,
+        ),
       );
     }
     if (cm.storageType === 's3')
-      add('configmap-already-s3', 'info', `ConfigMap "${cm.name}" already has STORAGE_TYPE=s3.`);
+      f.push(
+        finding(
+          'configmap-already-s3',
+          'info',
+          `ConfigMap "${cm.name}" already has STORAGE_TYPE=s3.`,
+        ),
+      );
   }
   const anyInline = i.api.inlineStorageEnv.length + i.worker.inlineStorageEnv.length > 0;
   if (!i.storageConfigMap && !anyInline && !i.converted) {
@@ -627,16 +689,20 @@ function explain(i: InstallInspection, explicitConfigMap?: string): Finding[] {
       : withStorage.length > 1
         ? `Several ConfigMaps hold storage settings (${withStorage.map((c) => c.name).join(', ')}); name the one to change (configMapName).`
         : 'No ConfigMap referenced by the workloads could carry the S3 settings; name one (configMapName).';
-    add('no-storage-configmap', 'blocker', msg);
+    f.push(finding('no-storage-configmap', 'blocker', msg));
   }
-  if (!i.converted && !i.services.some((s) => s.selects.includes(i.api.name))) {
-    add(
+  return f;
+}
+
+function serviceFindings(i: InstallInspection): Finding[] {
+  if (i.converted || i.services.some((s) => s.selects.includes(i.api.name))) return [];
+  return [
+    finding(
       'no-service',
       'warning',
       `No Service selects the pods of "${i.api.name}": nothing routes traffic to it.`,
-    );
-  }
-  return f;
+    ),
+  ];
 }
 
 /**
