@@ -13,6 +13,7 @@ import { largeFiles, smallFiles, type Dataset } from './datasets.js';
 import { freezeScenario } from './freeze-bench.js';
 import { largeScenarios, mixesScenario, tlsScenario } from './mixes.js';
 import { millionScenario } from './million-bench.js';
+import { scaleScenario } from './scale-bench.js';
 import type { ScenarioContext } from './scenario.js';
 import {
   REPO,
@@ -164,6 +165,7 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<void>> = {
   tls: tlsScenario,
   large: largeScenarios,
   '1m': millionScenario,
+  scale: scaleScenario,
 };
 
 async function main(): Promise<void> {

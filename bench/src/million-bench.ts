@@ -1,12 +1,14 @@
 // `--scenario 1m` (issue 17 §3), the part that needs no million uploads: rollback's reverse sync
-// against a backup manifest of a million files, with 1% new objects in the bucket (10,000, all
-// restored). Peak RSS of the reverse sync (manifest held as a hash table, ManifestTable) and of
-// loading the same manifest as the Map the reverse sync used before; wall and CPU against
+// against a backup manifest of a million files (in backup order, as a backup writes it), with 1%
+// new objects in the bucket (10,000, all restored). Peak RSS of the reverse sync (the manifest
+// merge-joined with the listing, streamed) and of loading the same manifest as the Map the
+// reverse sync used before; wall and CPU against
 // `rclone copy` of the same objects by listing. The bucket holds only the new objects (uploading
 // the million the bulk copy would have put there takes 30–45 min here), so the listing is 10,000
 // keys, not 1,010,000. Self-cleaning.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { comparePaths } from '../../packages/common/src/path-order.js';
 import os from 'node:os';
 import path from 'node:path';
 import { rcloneEnv } from '@dify-storage/action-tests/proving-ground/s3';
@@ -16,20 +18,25 @@ import { difyTree, SPEC_FILE } from './dify-tree.js';
 import * as sc from './scenario.js';
 import { REPO, rclonePurge, timed } from './tools.js';
 
-interface Row {
+export interface ReverseRow {
   tool: string;
   wallS: number;
   cpuS: number;
   rssMiB: number;
   copied: number;
+  requests?: Record<string, number>;
 }
+type Row = ReverseRow;
 
-/** A backup manifest (NDJSON, the backup's fields) of `n` Dify-shaped files. */
+/** A backup manifest (NDJSON, the backup's fields, its order) of `n` Dify-shaped files. */
 function writeManifest(file: string, n: number): void {
   const fd = fs.openSync(file, 'w');
   let buf: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const p = `upload_files/t${i % 300}/${createHash('md5').update(String(i)).digest('hex')}.pdf`;
+  const paths = Array.from(
+    { length: n },
+    (_, i) => `upload_files/t${i % 300}/${createHash('md5').update(String(i)).digest('hex')}.pdf`,
+  ).sort(comparePaths);
+  for (const [i, p] of paths.entries()) {
     const sha256 = createHash('sha256').update(p).digest('hex');
     buf.push(JSON.stringify({ path: p, type: 'file', size: i % 4097, mode: 420, sha256 }));
     if (buf.length === 10_000) {
@@ -43,9 +50,21 @@ function writeManifest(file: string, n: number): void {
 
 const CHILD = ['--conditions=source', '--import', 'tsx'];
 
-async function reverseSync(target: S3Target, root: string, manifest: string): Promise<Row> {
+export async function reverseSync(
+  target: S3Target,
+  root: string,
+  manifest: string,
+  tool = 'our reverse sync (manifest streamed)',
+): Promise<Row> {
   let result:
-    { wallMs: number; cpuMs: number; maxRssKiB: number; counts: { copied: number } } | undefined;
+    | {
+        wallMs: number;
+        cpuMs: number;
+        maxRssKiB: number;
+        counts: { copied: number };
+        requests: Record<string, number>;
+      }
+    | undefined;
   const r = await timed(
     process.execPath,
     [...CHILD, path.join(REPO, 'bench/src/from-bucket-child.ts')],
@@ -59,11 +78,12 @@ async function reverseSync(target: S3Target, root: string, manifest: string): Pr
   );
   if (!result) throw new Error(`reverse sync failed: ${r.stderr.slice(-400)}`);
   return {
-    tool: 'our reverse sync (manifest as a hash table)',
+    tool,
     wallS: result.wallMs / 1000,
     cpuS: result.cpuMs / 1000,
     rssMiB: result.maxRssKiB / 1024,
     copied: result.counts.copied,
+    requests: result.requests,
   };
 }
 
@@ -80,19 +100,35 @@ async function mapRss(manifest: string): Promise<Row> {
   };
 }
 
-async function rcloneCopy(target: S3Target, dir: string): Promise<Row> {
+/** `rclone copy` of the bucket into `dir` (what it finds to copy by its listing and `extra`). */
+export async function rcloneCopy(
+  target: S3Target,
+  dir: string,
+  extra: string[] = [],
+  tool = 'rclone copy --transfers 16 (by listing)',
+): Promise<Row> {
   const r = await timed(
     '/usr/bin/rclone',
-    ['copy', `ceph:${target.bucket}`, dir, '--transfers', '16', '--checkers', '16'],
+    ['copy', `ceph:${target.bucket}`, dir, '--transfers', '16', '--checkers', '16', ...extra],
     { env: rcloneEnv(target) },
   );
-  return {
-    tool: 'rclone copy --transfers 16 (by listing)',
-    wallS: r.wallS,
-    cpuS: r.cpuS,
-    rssMiB: r.maxRssKiB / 1024,
-    copied: NaN,
-  };
+  return { tool, wallS: r.wallS, cpuS: r.cpuS, rssMiB: r.maxRssKiB / 1024, copied: NaN };
+}
+
+/** The reverse-sync rows as a markdown table (requests where the tool reports them). */
+export function reverseTable(rows: Row[]): string {
+  return sc.mdTable(
+    ['tool', 'wall s', 'CPU s', 'peak RSS MiB', 'copied', 'GET', 'HEAD'],
+    rows.map((r) => [
+      r.tool,
+      r.wallS.toFixed(2),
+      r.cpuS.toFixed(2),
+      r.rssMiB.toFixed(0),
+      Number.isNaN(r.copied) ? '–' : r.copied,
+      r.requests ? String(r.requests.GetObject ?? 0) : '–',
+      r.requests ? String(r.requests.HeadObject ?? 0) : '–',
+    ]),
+  );
 }
 
 export async function millionScenario(ctx: sc.ScenarioContext): Promise<void> {
@@ -136,16 +172,7 @@ export async function millionScenario(ctx: sc.ScenarioContext): Promise<void> {
       `Start: ${started}. End: ${sc.machineLine()}.`,
       `Manifest of ${files} files; the bucket holds ${fresh} new objects, none in the manifest. CPU and RSS: rusage of the whole process (incl. ~0.5 s of tsx start), our run's wall/CPU from inside it.`,
       '',
-      sc.mdTable(
-        ['tool', 'wall s', 'CPU s', 'peak RSS MiB', 'copied'],
-        rows.map((r) => [
-          r.tool,
-          r.wallS.toFixed(2),
-          r.cpuS.toFixed(2),
-          r.rssMiB.toFixed(0),
-          Number.isNaN(r.copied) ? '–' : r.copied,
-        ]),
-      ),
+      reverseTable(rows),
       '',
       sc.checksTable(checks),
       '',

@@ -16,3 +16,4 @@ export { UnsafePathError, writeFileAtomic, writeJsonAtomic } from './atomic-writ
 export { formatBytes, formatDuration } from './format.js';
 export { sleep } from './sleep.js';
 export { childEnv } from './child-env.js';
+export { comparePaths, compareNames } from './path-order.js';

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { comparePaths } from '@dify-storage/common';
 import { SyncConfigError } from './errors.js';
+import { compareKeys } from './keys.js';
 
 /** One file of a manifest (the backup's per-file list); extra fields are ignored. */
 export interface ManifestRecord {
@@ -18,32 +20,31 @@ export type ManifestSource = string | Iterable<ManifestRecord> | AsyncIterable<M
 /** Reads a manifest (NDJSON file path, or records) into a map by path. */
 export async function loadManifest(source: ManifestSource): Promise<Map<string, ManifestRecord>> {
   const map = new Map<string, ManifestRecord>();
-  await eachManifestRecord(source, (r) => map.set(r.path, r));
+  for await (const r of manifestRecords(source)) map.set(r.path, r);
   return map;
 }
 
-/** Calls `add` with every file record of a manifest (path without a leading `./`), validated. */
-async function eachManifestRecord(
-  source: ManifestSource,
-  add: (r: ManifestRecord) => void,
-): Promise<void> {
-  const check = (r: ManifestRecord, where: string): void => {
+/** The file records of a manifest (path without a leading `./`), validated, in the source's order. */
+export async function* manifestRecords(source: ManifestSource): AsyncGenerator<ManifestRecord> {
+  const check = (r: ManifestRecord, where: string): ManifestRecord | undefined => {
     // A backup manifest also lists directories and skipped entries: they have no object.
     const type = (r as { type?: unknown }).type;
-    if (type !== undefined && type !== 'file') return;
+    if (type !== undefined && type !== 'file') return undefined;
     if (typeof r?.path !== 'string' || typeof r.size !== 'number') {
       throw new SyncConfigError(
         `manifest ${where}: each record needs "path" (string) and "size" (number)`,
       );
     }
-    add({ ...r, path: r.path.replace(/^\.\//, '') });
+    return { ...r, path: r.path.replace(/^\.\//, '') };
   };
+  let n = 0;
   if (typeof source !== 'string') {
-    let n = 0;
-    for await (const r of source as AsyncIterable<ManifestRecord>) check(r, `record ${++n}`);
+    for await (const r of source as AsyncIterable<ManifestRecord>) {
+      const rec = check(r, `record ${++n}`);
+      if (rec) yield rec;
+    }
     return;
   }
-  let n = 0;
   const rl = readline.createInterface({ input: fs.createReadStream(source), crlfDelay: Infinity });
   try {
     for await (const line of rl) {
@@ -55,11 +56,145 @@ async function eachManifestRecord(
       } catch {
         throw new SyncConfigError(`manifest ${source} line ${n} is not JSON`);
       }
-      check(rec, `${source} line ${n}`);
+      const r = check(rec, `${source} line ${n}`);
+      if (r) yield r;
     }
   } catch (error) {
     if (error instanceof SyncConfigError) throw error;
     throw new SyncConfigError(`manifest ${source} cannot be read: ${(error as Error).message}`);
+  } finally {
+    rl.close();
+  }
+}
+
+/** A manifest file whose records are not in the backup's order (comparePaths). */
+export class ManifestOrderError extends Error {}
+
+/**
+ * A manifest's file records for a join with a listing: a file is streamed as it is (a backup
+ * writes it in comparePaths order, which `ManifestJoin` checks); records given in memory are
+ * sorted into that order first (the caller holds them already).
+ */
+export async function* sortedManifestRecords(
+  source: ManifestSource,
+): AsyncGenerator<ManifestRecord> {
+  if (typeof source === 'string') {
+    yield* manifestRecords(source);
+    return;
+  }
+  const all: ManifestRecord[] = [];
+  for await (const r of manifestRecords(source)) all.push(r);
+  // Stable: of two records of one path the later stays later (and wins, as in a Map).
+  yield* all.sort((a, b) => comparePaths(a.path, b.path));
+}
+
+/**
+ * The merge-join of a manifest in backup order (comparePaths: `a/x` before `a-b`) with relative
+ * keys that arrive in S3 key order (a listing: `a-b` before `a/x`), streamed. The two orders
+ * differ only where a directory `a` has a sibling `a` + a character below '/': the records the
+ * join passes that a later key may still name wait in `pending` (in Dify's layout, none), all
+ * others are settled at once. Memory: the current record and the pending ones, whatever the size
+ * of the manifest. A path listed twice counts once, with its later record (as in a Map).
+ */
+export class ManifestJoin {
+  private readonly iter: AsyncIterator<ManifestRecord>;
+  private current: ManifestRecord | undefined;
+  private next: ManifestRecord | undefined;
+  private started = false;
+  /** Passed records a later key may still name, in key order. */
+  private readonly pending: ManifestRecord[] = [];
+  private last: string | undefined;
+  /** File records read so far (all of them after `finish`). */
+  records = 0;
+
+  constructor(
+    records: AsyncIterable<ManifestRecord>,
+    /** Each record no key named, once it is certain no later key can. */
+    private readonly onUnmatched?: (r: ManifestRecord) => void,
+  ) {
+    this.iter = records[Symbol.asyncIterator]();
+  }
+
+  /**
+   * The record of `rel` (a key less the prefix), if the manifest has it. Keys must come in key
+   * order; one that does not is answered from the pending records only.
+   */
+  async match(rel: string): Promise<ManifestRecord | undefined> {
+    if (this.last !== undefined && compareKeys(rel, this.last) < 0) return this.takePending(rel);
+    this.last = rel;
+    while (this.pending.length && compareKeys(this.pending[0]!.path, rel) < 0)
+      this.onUnmatched?.(this.pending.shift()!);
+    const waiting = this.takePending(rel);
+    if (waiting) return waiting;
+    if (!this.started) await this.advance();
+    while (this.current && comparePaths(this.current.path, rel) < 0) {
+      const r = this.current;
+      if (compareKeys(r.path, rel) > 0) this.addPending(r);
+      else this.onUnmatched?.(r);
+      await this.advance();
+    }
+    if (this.current?.path !== rel) return undefined;
+    const hit = this.current;
+    await this.advance();
+    return hit;
+  }
+
+  /** Settles the rest of the manifest: every record not matched yet is unmatched. */
+  async finish(): Promise<void> {
+    for (const r of this.pending.splice(0)) this.onUnmatched?.(r);
+    if (!this.started) await this.advance();
+    while (this.current) {
+      this.onUnmatched?.(this.current);
+      await this.advance();
+    }
+  }
+
+  /** The next record (the later of equal paths), checking the backup order. */
+  private async advance(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      this.next = await this.read();
+    }
+    let cur = this.next;
+    this.next = cur && (await this.read());
+    while (cur && this.next && this.next.path === cur.path) {
+      cur = this.next;
+      this.records--;
+      this.next = await this.read();
+    }
+    if (cur && this.next && comparePaths(this.next.path, cur.path) < 0) {
+      throw new ManifestOrderError(
+        `the manifest is not in backup order: "${this.next.path}" after "${cur.path}"`,
+      );
+    }
+    this.current = cur;
+  }
+
+  private async read(): Promise<ManifestRecord | undefined> {
+    const n = await this.iter.next();
+    if (n.done) return undefined;
+    this.records++;
+    return n.value;
+  }
+
+  private indexOf(rel: string): number {
+    let a = 0;
+    let b = this.pending.length;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (compareKeys(this.pending[m]!.path, rel) < 0) a = m + 1;
+      else b = m;
+    }
+    return a;
+  }
+
+  private addPending(r: ManifestRecord): void {
+    this.pending.splice(this.indexOf(r.path), 0, r);
+  }
+
+  private takePending(rel: string): ManifestRecord | undefined {
+    const i = this.indexOf(rel);
+    return this.pending[i]?.path === rel ? this.pending.splice(i, 1)[0] : undefined;
   }
 }
 
@@ -124,7 +259,7 @@ export class ManifestTable {
     const md5 = new Grow(new Uint8Array(cap * 16), 16, (n) => new Uint8Array(n));
     const sha = new Grow(new Uint8Array(cap * 32), 32, (n) => new Uint8Array(n));
     let n = 0;
-    await eachManifestRecord(source, (r) => {
+    for await (const r of manifestRecords(source)) {
       const h = pathHash(r.path);
       const i = hi.slot();
       lo.slot();
@@ -141,7 +276,7 @@ export class ManifestTable {
       if (copyHex(r.sha256, 32, sha.data, h2)) f |= SHA_SET;
       flags.data[i] = f;
       n++;
-    });
+    }
     const H = hi.data;
     const L = lo.data;
     const order = new Uint32Array(n);
@@ -187,7 +322,7 @@ async function countLines(file: string): Promise<number> {
       for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
     }
   } catch {
-    return 0; // eachManifestRecord reports the error
+    return 0; // manifestRecords reports the error
   }
   return n;
 }

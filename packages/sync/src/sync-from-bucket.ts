@@ -1,13 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
+import { FILE_OPEN_FLAGS } from '@dify-storage/common';
 import path from 'node:path';
 import { SyncConfigError, errorText } from './errors.js';
 import { CopyRun } from './copy-run.js';
 import { compileExcludes, excludesKey, type KeyMatcher } from './glob.js';
 import { normalizePrefix, unsafeKeyReason } from './keys.js';
 import { listParallel } from './listing.js';
-import { ManifestTable, type ManifestRecord, type ManifestSource } from './manifest.js';
+import {
+  ManifestJoin,
+  ManifestOrderError,
+  ManifestTable,
+  sortedManifestRecords,
+  type ManifestRecord,
+  type ManifestSource,
+} from './manifest.js';
 import { positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
@@ -44,8 +51,39 @@ interface FromBucketConfig {
   cutoff: number | undefined;
   /** Absolute target directory. */
   root: string;
-  /** By path hash, in typed arrays: no Map of a million paths (issue 17 §3). */
-  manifest: ManifestTable | undefined;
+  manifest: ManifestSource | undefined;
+}
+
+/** Objects at most this big are compared with the file already on disk before any HEAD. */
+const ON_DISK_CHECK_MAX = 1 << 20;
+/** Directories remembered (checked or created) before the memo starts afresh. */
+const DIR_MEMO_MAX = 4096;
+/** Renamed-into directories whose fsync is batched (durable before the run returns). */
+const DIR_SYNC_BATCH = 256;
+
+/**
+ * The backup manifest as the listing meets it: merge-joined in streaming fashion (issue 17 §3,
+ * no list of a million paths in memory). A manifest file out of backup order falls back to the
+ * hash table of its records (typed arrays, ≈ 70 bytes a file) for the rest of the run.
+ */
+class ManifestLookup {
+  private readonly join: ManifestJoin;
+  private table: ManifestTable | undefined;
+
+  constructor(private readonly source: ManifestSource) {
+    this.join = new ManifestJoin(sortedManifestRecords(source));
+  }
+
+  async match(rel: string): Promise<ManifestRecord | undefined> {
+    if (this.table) return this.table.get(rel);
+    try {
+      return await this.join.match(rel);
+    } catch (error) {
+      if (!(error instanceof ManifestOrderError) || typeof this.source !== 'string') throw error;
+      this.table = await ManifestTable.load(this.source);
+      return this.table.get(rel);
+    }
+  }
 }
 
 async function fromBucketConfig(options: SyncFromBucketOptions): Promise<FromBucketConfig> {
@@ -67,15 +105,15 @@ async function fromBucketConfig(options: SyncFromBucketOptions): Promise<FromBuc
     throw new SyncConfigError(`target directory ${root} is not accessible: ${errorText(error)}`);
   }
   if (!rootStat.isDirectory()) throw new SyncConfigError(`target ${root} is not a directory`);
-  const manifest = options.manifest ? await ManifestTable.load(options.manifest) : undefined;
-  return { concurrency, prefix, dryRun, exclude, cutoff, root, manifest };
+  return { concurrency, prefix, dryRun, exclude, cutoff, root, manifest: options.manifest };
 }
 
 /**
  * Copies objects back into a local tree (rollback): only objects not in the manifest (or
  * differing from it) or newer than the cutoff. Keys that could leave the root are refused and
  * reported, never written. Each file is written to a temporary name beside its target, verified
- * (size, sha256 metadata, md5 ETag), fsynced, renamed, and given back its mtime.
+ * (size, sha256 metadata, md5 ETag), fsynced, renamed, and given back its mtime; the directories
+ * renamed into are fsynced before the run returns.
  */
 export async function syncFromBucket(options: SyncFromBucketOptions): Promise<SyncReport> {
   const started = Date.now();
@@ -89,7 +127,10 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
  * `transfer` downloads, verifies and renames it into place.
  */
 export class FromBucketSync extends CopyRun {
-  private readonly dirOk = new Map<string, Promise<void>>();
+  /** Directories known to exist (true) or not (false); cleared past DIR_MEMO_MAX. */
+  private readonly dirs = new Map<string, Promise<boolean>>();
+  private readonly toSync = new Set<string>();
+  private readonly manifest: ManifestLookup | undefined;
 
   constructor(
     private readonly options: SyncFromBucketOptions,
@@ -102,6 +143,7 @@ export class FromBucketSync extends CopyRun {
       4,
       emptyReport('sync-from-bucket', 'reverse', cfg.dryRun, source, cfg.root),
     );
+    this.manifest = cfg.manifest === undefined ? undefined : new ManifestLookup(cfg.manifest);
   }
 
   async run(started = Date.now()): Promise<SyncReport> {
@@ -111,6 +153,7 @@ export class FromBucketSync extends CopyRun {
       this.ticker.scanComplete = true;
       await this.pool.drain();
     } finally {
+      await this.syncDirs();
       this.close();
     }
     return this.result(
@@ -140,32 +183,69 @@ export class FromBucketSync extends CopyRun {
         ticker.filesDone++;
         continue;
       }
-      await this.pool.run(() => this.transfer(rel, obj));
+      // The join runs here, in listing order; the checks that read or request run in the task.
+      const rec = await this.manifest?.match(rel);
+      await this.pool.run(() => this.transfer(rel, obj, rec));
     }
   }
 
   /** Stage 2: whether the object is restored: newer than the cutoff, or not the manifest's. */
-  private async decide(rel: string, obj: ObjectInfo): Promise<boolean> {
+  private async decide(rel: string, obj: ObjectInfo, rec?: ManifestRecord): Promise<boolean> {
     const { manifest, cutoff } = this.cfg;
     if (!manifest && cutoff === undefined) return true;
     if (cutoff !== undefined && Date.parse(obj.lastModified) > cutoff) return true;
-    const rec = manifest?.get(rel);
-    return manifest !== undefined && !(rec && (await this.inManifest(obj, rec)));
+    return manifest !== undefined && !(rec && (await this.inManifest(rel, obj, rec)));
   }
 
-  private async inManifest(obj: ObjectInfo, rec: ManifestRecord): Promise<boolean> {
+  /**
+   * Whether the object holds the manifest's bytes. The manifest has sha256, the listing md5: the
+   * file already on disk (restored from the backup) bridges them without a request when its md5
+   * is the ETag; otherwise one HEAD compares the object's sha256 metadata.
+   */
+  private async inManifest(rel: string, obj: ObjectInfo, rec: ManifestRecord): Promise<boolean> {
     if (rec.size !== obj.size) return false;
-    if (rec.md5 && !obj.etag.includes('-')) return rec.md5 === obj.etag;
+    const singlePart = !obj.etag.includes('-');
+    if (rec.md5 && singlePart) return rec.md5 === obj.etag;
+    if (singlePart && obj.size <= ON_DISK_CHECK_MAX && (await this.onDisk(rel, obj))) return true;
     if (!rec.sha256) return false;
     const head = await this.transport.headObject(obj.key);
     return head?.metadata.sha256 === rec.sha256;
   }
 
+  /** True when the regular file at `rel` (not through a symlink) has the object's size and md5. */
+  private async onDisk(rel: string, obj: ObjectInfo): Promise<boolean> {
+    const relDir = path.posix.dirname(rel);
+    if (!(await this.dirExists(relDir === '.' ? '' : relDir).catch(() => false))) return false;
+    let fd: number;
+    try {
+      fd = fs.openSync(path.join(this.cfg.root, rel), FILE_OPEN_FLAGS);
+    } catch {
+      return false;
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.size !== obj.size) return false;
+      // Small and page-cached (just restored): one blocking read is the cheapest.
+      const buf = Buffer.allocUnsafe(obj.size);
+      let got = 0;
+      while (got < buf.length) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, got);
+        if (n === 0) return false;
+        got += n;
+      }
+      return createHash('md5').update(buf).digest('hex') === obj.etag;
+    } catch {
+      return false;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /** Stage 3: decide, download, count; a refusal or failure is reported, not thrown. */
-  private async transfer(rel: string, obj: ObjectInfo): Promise<void> {
+  private async transfer(rel: string, obj: ObjectInfo, rec?: ManifestRecord): Promise<void> {
     const { report, ticker } = this;
     try {
-      if (!(await this.decide(rel, obj))) {
+      if (!(await this.decide(rel, obj, rec))) {
         report.counts.skipped++;
         report.bytes.skipped += obj.size;
         return;
@@ -188,33 +268,54 @@ export class FromBucketSync extends CopyRun {
     }
   }
 
-  /** Creates the parent directories of `rel` inside root, refusing to pass through a symlink. */
-  private ensureParents(relDir: string): Promise<void> {
-    if (relDir === '' || relDir === '.') return Promise.resolve();
-    let p = this.dirOk.get(relDir);
+  /**
+   * Whether `relDir` is a directory inside root, through directories only (memoized); a symlink
+   * or a file on the way is refused.
+   */
+  private dirExists(relDir: string): Promise<boolean> {
+    if (relDir === '') return Promise.resolve(true);
+    let p = this.dirs.get(relDir);
     if (!p) {
       p = (async () => {
-        await this.ensureParents(path.posix.dirname(relDir));
-        const abs = path.join(this.cfg.root, relDir);
-        let st: fs.Stats | undefined;
-        try {
-          st = await fsp.lstat(abs);
-        } catch {
-          st = undefined;
-        }
+        if (!(await this.dirExists(parentDir(relDir)))) return false;
+        const st = await fsp.lstat(path.join(this.cfg.root, relDir)).catch(() => undefined);
         if (st?.isSymbolicLink())
           throw new RefusedError(`path passes through a symlink (${relDir})`);
         // An object under a key that is a restored file: refused like a hostile key, not a failure.
         if (st && !st.isDirectory())
           throw new RefusedError(`collides with the file ${relDir}; the object is not written`);
-        if (!st && !this.cfg.dryRun)
-          await fsp.mkdir(abs).catch((e: NodeJS.ErrnoException) => {
-            if (e.code !== 'EEXIST') throw e;
-          });
+        return st !== undefined;
       })();
-      this.dirOk.set(relDir, p);
+      this.remember(relDir, p);
     }
     return p;
+  }
+
+  private remember(relDir: string, p: Promise<boolean>): void {
+    if (this.dirs.size >= DIR_MEMO_MAX) this.dirs.clear();
+    this.dirs.set(relDir, p);
+  }
+
+  /** Creates the parent directories of `rel` inside root, refusing to pass through a symlink. */
+  private async ensureParents(relDir: string): Promise<void> {
+    if (await this.dirExists(relDir)) return;
+    await this.ensureParents(parentDir(relDir));
+    if (!this.cfg.dryRun)
+      await fsp.mkdir(path.join(this.cfg.root, relDir)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+    this.remember(relDir, Promise.resolve(true));
+  }
+
+  /** Makes the renames into the directories of `toSync` durable. */
+  private async syncDirs(): Promise<void> {
+    const dirs = [...this.toSync];
+    this.toSync.clear();
+    for (const dir of dirs) {
+      const dfd = await fsp.open(dir, 'r').catch(() => undefined);
+      await dfd?.sync().catch(() => undefined);
+      await dfd?.close();
+    }
   }
 
   /** Writes the object beside its place, verified, then renames it in (three attempts). */
@@ -253,10 +354,9 @@ export class FromBucketSync extends CopyRun {
     const mtime = parseMtime(info.metadata.mtime) ?? (Date.parse(obj.lastModified) || undefined);
     if (mtime !== undefined) await fsp.utimes(tmp, new Date(mtime), new Date(mtime));
     await fsp.rename(tmp, finalPath);
-    // Make the rename durable before reporting the file restored.
-    const dfd = await fsp.open(dir, 'r');
-    await dfd.sync().catch(() => undefined);
-    await dfd.close();
+    // The rename is made durable with the others of its directory, before the run returns.
+    this.toSync.add(dir);
+    if (this.toSync.size >= DIR_SYNC_BATCH) await this.syncDirs();
   }
 
   /** GETs the object into `fh`, checks size and hashes against what S3 says, fsyncs. */
@@ -287,4 +387,10 @@ export class FromBucketSync extends CopyRun {
     await fh.sync();
     return info;
   }
+}
+
+/** The parent of a relative directory ('' for the root's children). */
+function parentDir(relDir: string): string {
+  const d = path.posix.dirname(relDir);
+  return d === '.' ? '' : d;
 }

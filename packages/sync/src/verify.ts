@@ -9,7 +9,14 @@ import { MiB, hashFile, partSizeFor } from './hashing.js';
 import { joinKey, normalizePrefix } from './keys.js';
 import { listParallel } from './listing.js';
 import { ListingCursor, march } from './march.js';
-import { loadManifest, type ManifestRecord, type ManifestSource } from './manifest.js';
+import {
+  ManifestJoin,
+  ManifestOrderError,
+  manifestRecords,
+  sortedManifestRecords,
+  type ManifestRecord,
+  type ManifestSource,
+} from './manifest.js';
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { LIST_LIMIT } from './report.js';
@@ -172,7 +179,7 @@ export class BucketVerifier {
     try {
       await preflight(transport, this.options.target.region);
       if (this.options.root) await this.walkTree(path.resolve(this.options.root));
-      else await this.walkManifest(this.options.manifest!);
+      else await this.walkManifestAnyOrder(this.options.manifest!);
     } finally {
       report.requests = { ...transport.counts };
       transport.close();
@@ -260,21 +267,42 @@ export class BucketVerifier {
     await this.pool.run(() => this.check(exp, obj).finally(() => dir.release()));
   }
 
-  /** Manifest mode: every listed object against the manifest, then what the bucket lacks. */
-  private async walkManifest(source: ManifestSource): Promise<void> {
+  /**
+   * Manifest mode, streamed when the manifest file is in backup order (a backup's is); one in
+   * another order is verified again from the start with its records sorted in memory.
+   */
+  private async walkManifestAnyOrder(source: ManifestSource): Promise<void> {
+    try {
+      await this.walkManifest(sortedManifestRecords(source));
+    } catch (error) {
+      if (!(error instanceof ManifestOrderError)) throw error;
+      await this.pool.drain();
+      Object.assign(this.report, emptyVerifyReport(this.options, this.cfg.prefix));
+      const all: ManifestRecord[] = [];
+      for await (const r of manifestRecords(source)) all.push(r);
+      await this.walkManifest(sortedManifestRecords(all));
+    }
+  }
+
+  /**
+   * Every listed object against the manifest, merge-joined (ManifestJoin): no map of the
+   * manifest's paths; what the bucket lacks is reported as the join passes it.
+   */
+  private async walkManifest(records: AsyncIterable<ManifestRecord>): Promise<void> {
     const { report, cfg } = this;
-    const manifest = await loadManifest(source);
-    report.counts.files = manifest.size;
+    const join = new ManifestJoin(records, (rec) => {
+      if (!excludesKey(cfg.exclude, rec.path))
+        this.diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
+    });
     for await (const obj of listParallel(this.transport, cfg.prefix)) {
       report.counts.objects++;
       const rel = obj.key.slice(cfg.prefix.length);
-      const rec: ManifestRecord | undefined = manifest.get(rel);
+      const rec = await join.match(rel);
       if (!rec) {
         if (!excludesKey(cfg.exclude, rel) && !this.options.accountedElsewhere?.(rel))
           this.diff(rel, 'extra', `in the bucket only (${obj.size} bytes)`);
         continue;
       }
-      manifest.delete(rel);
       const exp: Expected = {
         rel,
         size: rec.size,
@@ -283,10 +311,8 @@ export class BucketVerifier {
       };
       await this.pool.run(() => this.check(exp, obj));
     }
-    for (const rec of manifest.values()) {
-      if (excludesKey(cfg.exclude, rec.path)) continue;
-      this.diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
-    }
+    await join.finish();
+    report.counts.files = join.records;
     await this.pool.drain();
   }
 

@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { comparePaths } from '@dify-storage/common';
+import { compareKeys } from '../src/keys.js';
+import {
+  ManifestJoin,
+  ManifestOrderError,
+  manifestRecords,
+  sortedManifestRecords,
+  type ManifestRecord,
+} from '../src/manifest.js';
+import { tempDir } from './helpers.js';
+
+const cleanup: string[] = [];
+afterAll(() => {
+  for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A small deterministic generator (xorshift), so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let x = seed || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+// Names where backup order and key order disagree: `a` a directory, `a-b`, `a.txt`, `a b` siblings.
+const NAMES = ['a', 'a-b', 'a.txt', 'a b', 'a0', 'b', 'é', '中', 'x-1', 'x'];
+
+function randomPath(r: () => number): string {
+  const depth = 1 + Math.floor(r() * 3);
+  return Array.from({ length: depth }, () => NAMES[Math.floor(r() * NAMES.length)]).join('/');
+}
+
+async function joinAll(
+  manifest: ManifestRecord[],
+  keys: string[],
+): Promise<{ matched: string[]; unmatched: string[]; records: number }> {
+  const unmatched: string[] = [];
+  const join = new ManifestJoin(sortedManifestRecords(manifest), (r) => unmatched.push(r.path));
+  const matched: string[] = [];
+  for (const k of keys) {
+    const rec = await join.match(k);
+    if (rec) {
+      expect(rec.path).toBe(k);
+      matched.push(k);
+    }
+  }
+  await join.finish();
+  return { matched, unmatched, records: join.records };
+}
+
+describe('ManifestJoin (a manifest in backup order joined with a listing in key order, streamed)', () => {
+  it('matches exactly the paths both sides hold, whatever the two orders disagree on', async () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed);
+      const inManifest = new Set(Array.from({ length: 20 }, () => randomPath(r)));
+      const inBucket = new Set(Array.from({ length: 20 }, () => randomPath(r)));
+      for (const p of inManifest) if (r() < 0.5) inBucket.add(p);
+      const manifest = [...inManifest].map((p, i) => ({ path: p, size: i }));
+      const keys = [...inBucket].sort(compareKeys);
+      const got = await joinAll(manifest, keys);
+      const both = keys.filter((k) => inManifest.has(k));
+      expect(got.matched).toEqual(both);
+      expect(got.unmatched.sort()).toEqual([...inManifest].filter((p) => !inBucket.has(p)).sort());
+      expect(got.records).toBe(inManifest.size);
+    }
+  });
+
+  it('holds nothing back on a Dify-shaped listing (no pending records)', async () => {
+    const paths: string[] = [];
+    for (let t = 0; t < 20; t++)
+      for (let f = 0; f < 50; f++)
+        paths.push(`upload_files/${t}abcdef-12${t}-4${f % 3}/${f}1b2c-3d.pdf`);
+    const manifest = paths
+      .map((p) => ({ path: p, size: 1 }))
+      .sort((a, b) => comparePaths(a.path, b.path));
+    const join = new ManifestJoin(
+      (async function* () {
+        yield* manifest;
+      })(),
+    );
+    for (const k of [...paths].sort(compareKeys)) {
+      expect((await join.match(k))?.path).toBe(k);
+      expect((join as unknown as { pending: unknown[] }).pending).toHaveLength(0);
+    }
+  });
+
+  it('answers a key out of key order from what is pending only, and counts a path listed twice once', async () => {
+    const manifest = [
+      { path: 'a/x', size: 1 },
+      { path: 'a-b', size: 2 },
+      { path: 'a-b', size: 3 },
+      { path: 'c', size: 4 },
+    ];
+    const unmatched: string[] = [];
+    const join = new ManifestJoin(sortedManifestRecords(manifest), (r) => unmatched.push(r.path));
+    expect((await join.match('a-b'))?.size).toBe(3);
+    expect((await join.match('a/x'))?.size).toBe(1);
+    expect(await join.match('a-b')).toBeUndefined();
+    await join.finish();
+    expect(unmatched).toEqual(['c']);
+    expect(join.records).toBe(3);
+  });
+
+  it('refuses a manifest file out of backup order (the caller then falls back)', async () => {
+    const dir = tempDir('mjoin');
+    cleanup.push(dir);
+    const file = path.join(dir, 'm.ndjson');
+    fs.writeFileSync(
+      file,
+      ['b', 'a', 'c'].map((p) => JSON.stringify({ path: p, size: 1, type: 'file' })).join('\n'),
+    );
+    const join = new ManifestJoin(manifestRecords(file));
+    await expect(join.match('c')).rejects.toBeInstanceOf(ManifestOrderError);
+  });
+});

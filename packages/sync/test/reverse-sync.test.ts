@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { comparePaths } from '@dify-storage/common';
+import type { S3Target } from '@dify-storage/s3';
+import { S3Transport, syncFromBucket, syncToBucket } from '../src/index.js';
+import { bytes, newBucket, tempDir, writeFile } from './helpers.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const md5 = (b: Buffer): Buffer => createHash('md5').update(b).digest();
+
+// Rollback's copy back: the tree was just restored from the backup, the bucket holds the migrated
+// objects plus what Dify wrote since. Issue 17 §3: the objects the backup already has are
+// decided from the listing, the manifest and the restored files, not by a HEAD each.
+describe('syncFromBucket against a restored tree and its backup manifest', () => {
+  let target: S3Target;
+  let restored: string;
+  const dirs: string[] = [];
+  const files = new Map<string, Buffer>();
+  let manifestFile: string;
+  const pem = 'privkeys/t-1/private.pem';
+
+  beforeAll(async () => {
+    target = await newBucket('rev-join');
+    const src = tempDir('rev-src');
+    restored = tempDir('rev-restored');
+    dirs.push(src, restored);
+    for (let i = 0; i < 40; i++) {
+      // `a` beside `a-b`: the backup's order and the listing's disagree there.
+      const rel = i % 4 === 0 ? `upload_files/a-b/${i}.pdf` : `upload_files/a/${i}-x.pdf`;
+      files.set(rel, bytes(100 + i * 37, i));
+    }
+    files.set(pem, Buffer.from('-----BEGIN PRIVATE KEY----- old\n'));
+    for (const [rel, b] of files) {
+      writeFile(src, rel, b);
+      writeFile(restored, rel, b);
+    }
+    await syncToBucket({ root: src, target });
+    const lines = [...files.entries()]
+      .map(([p, b]) => ({ type: 'file', path: p, size: b.length, mode: '0644', sha256: sha(b) }))
+      .sort((x, y) => comparePaths(x.path, y.path));
+    manifestFile = path.join(src, '..', `${path.basename(src)}.ndjson`);
+    fs.writeFileSync(manifestFile, lines.map((l) => JSON.stringify(l)).join('\n'));
+    // Since the cutover: two new uploads, and the key rewritten in place (same size).
+    const t = new S3Transport(target);
+    for (const [k, b] of [
+      ['upload_files/a/new-1.pdf', bytes(500, 900)],
+      ['upload_files/a-b/new-2.pdf', bytes(700, 901)],
+      [pem, Buffer.from('-----BEGIN PRIVATE KEY----- new\n')],
+    ] as const)
+      await t.putObject(k, b, md5(b), { sha256: sha(b) });
+    t.close();
+  }, 120_000);
+
+  afterAll(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    fs.rmSync(manifestFile, { force: true });
+  });
+
+  it('copies only the new and rewritten objects, with no HEAD for the files already on disk', async () => {
+    const r = await syncFromBucket({ root: restored, target, manifest: manifestFile });
+    expect(r.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0, refused: 0 });
+    // The rewritten key: md5 differs from the file on disk, so one HEAD compares its sha256.
+    expect(r.requests.HeadObject ?? 0).toBe(1);
+    expect(r.requests.GetObject).toBe(3);
+    expect(fs.readFileSync(path.join(restored, pem), 'utf8')).toContain('new');
+    expect(fs.readFileSync(path.join(restored, 'upload_files/a-b/new-2.pdf'))).toEqual(
+      bytes(700, 901),
+    );
+    expect(
+      fs.readdirSync(path.join(restored, 'upload_files/a')).some((n) => n.startsWith('.dsm-')),
+    ).toBe(false);
+  }, 60_000);
+
+  it('leaves the manifest objects alone when the tree lacks them (one HEAD each), and when the manifest is out of order', async () => {
+    const empty = tempDir('rev-empty');
+    dirs.push(empty);
+    const r = await syncFromBucket({ root: empty, target, manifest: manifestFile });
+    expect(r.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0 });
+    expect(r.requests.HeadObject).toBe(files.size);
+    const shuffled = `${manifestFile}.rev`;
+    const lines = fs.readFileSync(manifestFile, 'utf8').split('\n').reverse();
+    fs.writeFileSync(shuffled, lines.join('\n'));
+    try {
+      const again = tempDir('rev-again');
+      dirs.push(again);
+      const r2 = await syncFromBucket({ root: again, target, manifest: shuffled });
+      expect(r2.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0 });
+    } finally {
+      fs.rmSync(shuffled, { force: true });
+    }
+  }, 60_000);
+});
