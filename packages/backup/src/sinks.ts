@@ -1,7 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { once } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
 
 const STAGE_BYTES = 1 << 20;
 const DIRECT_BYTES = 256 << 10;
@@ -81,44 +79,5 @@ export class FileSink extends Batcher {
     if (this.closed) return;
     this.closed = true;
     await this.fh.close().catch(() => {});
-  }
-}
-
-/** Batched writes into a stream (a child's stdin) with backpressure; fails fast if it breaks. */
-export class StreamSink extends Batcher {
-  constructor(
-    private readonly stream: Writable,
-    /** Returns the error to raise when the consumer is gone (e.g. zstd exited). */
-    private readonly brokenReason: () => Error | null,
-    private readonly maxQueuedBytes = 8 << 20,
-  ) {
-    super();
-  }
-
-  protected async sink(chunk: Buffer): Promise<void> {
-    const broken = this.brokenReason();
-    if (broken) throw broken;
-    this.stream.write(chunk);
-    // Let a few MiB queue up in the stream so that reading the next files overlaps with the
-    // consumer's work; waiting for 'drain' after every write would serialize the two.
-    if (this.stream.writableLength <= this.maxQueuedBytes) return;
-    const ac = new AbortController();
-    const poll = setInterval(() => {
-      if (this.brokenReason()) ac.abort();
-    }, 200);
-    try {
-      await once(this.stream, 'drain', { signal: ac.signal });
-    } catch (error) {
-      throw this.brokenReason() ?? error;
-    } finally {
-      clearInterval(poll);
-    }
-  }
-
-  async end(): Promise<void> {
-    await this.flush();
-    const broken = this.brokenReason();
-    if (broken) throw broken;
-    await new Promise<void>((resolve) => this.stream.end(resolve));
   }
 }
