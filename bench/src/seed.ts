@@ -45,13 +45,13 @@ export async function seedState(
     const md5 = createHash('md5').update(body).digest('hex');
     const slot = state.reserveSlot();
     state.settleSlot(slot, {
-      k: e.rel,
-      s: Number(e.stat.size),
-      m: e.stat.mtimeNs.toString(),
-      i: e.stat.ino.toString(),
+      key: e.rel,
+      size: Number(e.stat.size),
+      mtimeNs: e.stat.mtimeNs.toString(),
+      ino: e.stat.ino.toString(),
       md5,
-      sha: createHash('sha256').update(body).digest('hex'),
-      e: md5,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      etag: md5,
     });
     if (++files % 200_000 === 0) log(`  seeded ${files} records…`);
   }

@@ -1,5 +1,5 @@
 import type fs from 'node:fs';
-import type { FileRecord } from './state.js';
+import { recordOfFile, type FileRecord } from './state.js';
 import type { ObjectInfo } from './transport.js';
 
 /**
@@ -19,13 +19,6 @@ export function decide(
 ): Decision {
   const size = Number(stat.size);
   if (!object || object.size !== size) return 'upload';
-  if (
-    record &&
-    record.s === size &&
-    record.e === object.etag &&
-    record.m === stat.mtimeNs.toString() &&
-    record.i === stat.ino.toString()
-  )
-    return 'skip';
+  if (record && record.etag === object.etag && recordOfFile(record, stat)) return 'skip';
   return 'verify';
 }

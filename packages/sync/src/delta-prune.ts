@@ -24,7 +24,13 @@ import readline from 'node:readline';
 import { DirHandle } from '@dify-storage/common';
 import type { KeyMatcher } from './glob.js';
 import { compareKeys } from './keys.js';
-import { openStateReadStream, type FileRecord, type SyncState, type Watermark } from './state.js';
+import {
+  openStateReadStream,
+  recordOfFile,
+  type FileRecord,
+  type SyncState,
+  type Watermark,
+} from './state.js';
 import type { ObjectInfo } from './transport.js';
 import {
   readDir,
@@ -339,8 +345,7 @@ class PrunedWalk {
     if (!u) return false;
     const rec = await this.o.state.lookup(u.keyOf(rel));
     const size = Number(st.size);
-    if (!rec || rec.s !== size || rec.m !== st.mtimeNs.toString() || rec.i !== st.ino.toString())
-      return false;
+    if (!rec || !recordOfFile(rec, st)) return false;
     u.count(size);
     return true;
   }
@@ -393,7 +398,7 @@ class PrunedWalk {
 
 /** In a pruned delta the journal stands in for the listing: the object its record says is there. */
 function journalObject(rec: FileRecord | undefined): ObjectInfo | undefined {
-  return rec ? { key: rec.k, size: rec.s, etag: rec.e, lastModified: '' } : undefined;
+  return rec ? { key: rec.key, size: rec.size, etag: rec.etag, lastModified: '' } : undefined;
 }
 
 /** march() of a pruned delta: each entry with the object the journal records for its key. */

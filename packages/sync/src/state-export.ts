@@ -29,7 +29,7 @@ export async function* readSyncRecords(stateDir: string, target: S3Target, prefi
   const id = SyncState.targetId(endpointOrigin(target), target.bucket, p);
   const reader = await SyncState.readRecords(stateDir, id);
   try {
-    for await (const r of reader.all()) yield { ...r, path: r.k.slice(p.length) };
+    for await (const r of reader.all()) yield { ...r, path: r.key.slice(p.length) };
   } finally {
     await reader.close();
   }

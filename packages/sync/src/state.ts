@@ -96,34 +96,136 @@ async function openStateDir(dir: string): Promise<DirHandle> {
  */
 export interface FileRecord {
   /** Object key. */
-  k: string;
+  key: string;
   /** Size in bytes. */
-  s: number;
+  size: number;
   /** mtime, ns since the epoch (decimal string). */
-  m: string;
+  mtimeNs: string;
   /** Inode number (decimal string). */
-  i: string;
+  ino: string;
   /** Hex md5 of the content. */
   md5: string;
   /** Hex sha256 of the content. */
-  sha: string;
+  sha256: string;
   /** ETag the object got (hex md5, or md5-of-part-md5s-N). */
-  e: string;
+  etag: string;
 }
 
 /** A multipart upload in flight, persisted so a killed run can continue it. */
 export interface MpuRecord {
+  key: string;
+  uploadId: string;
+  size: number;
+  mtimeNs: string;
+  ino: string;
+  partSize: number;
+  md5: string;
+  sha256: string;
+  /** Hex md5 of every part, in order. */
+  partMd5s: string[];
+}
+
+/** Whether a record (or multipart upload) was taken of this very file: same size, mtime and inode. */
+export function recordOfFile(
+  rec: Pick<FileRecord, 'size' | 'mtimeNs' | 'ino'>,
+  st: Pick<fs.BigIntStats, 'size' | 'mtimeNs' | 'ino'>,
+): boolean {
+  return (
+    rec.size === Number(st.size) &&
+    rec.mtimeNs === st.mtimeNs.toString() &&
+    rec.ino === st.ino.toString()
+  );
+}
+
+/**
+ * The records as the files list and the journal store them: one-letter names, because at a
+ * million files the names are a third of the bytes (and of the parse). Translated only here, at
+ * the read/write boundary; every other module sees FileRecord and MpuRecord.
+ */
+interface DiskFileRecord {
+  k: string;
+  s: number;
+  m: string;
+  i: string;
+  md5: string;
+  sha: string;
+  e: string;
+}
+
+interface DiskMpuRecord {
   k: string;
   u: string;
   s: number;
   m: string;
   i: string;
-  /** Part size. */
   ps: number;
   md5: string;
   sha: string;
-  /** Hex md5 of every part, in order. */
   pm: string[];
+}
+
+/** A files-list line (JSON, one-letter names) of a record; field order is the on-disk order. */
+export function fileLine(r: FileRecord): string {
+  return JSON.stringify({
+    k: r.key,
+    s: r.size,
+    m: r.mtimeNs,
+    i: r.ino,
+    md5: r.md5,
+    sha: r.sha256,
+    e: r.etag,
+  } satisfies DiskFileRecord);
+}
+
+/** A parsed files-list (or journal `done`) line as a record; undefined when it is not one. */
+export function fromDiskFile(d: Partial<DiskFileRecord>): FileRecord | undefined {
+  if (typeof d.k !== 'string' || typeof d.s !== 'number') return undefined;
+  return {
+    key: d.k,
+    size: d.s,
+    mtimeNs: String(d.m),
+    ino: String(d.i),
+    md5: String(d.md5),
+    sha256: String(d.sha),
+    etag: String(d.e),
+  };
+}
+
+function parseFileLine(line: string): FileRecord | undefined {
+  try {
+    return fromDiskFile(JSON.parse(line) as Partial<DiskFileRecord>);
+  } catch {
+    return undefined; // a line torn by a kill
+  }
+}
+
+function mpuLine(r: MpuRecord): string {
+  return JSON.stringify({
+    t: 'mpu',
+    k: r.key,
+    u: r.uploadId,
+    s: r.size,
+    m: r.mtimeNs,
+    i: r.ino,
+    ps: r.partSize,
+    md5: r.md5,
+    sha: r.sha256,
+    pm: r.partMd5s,
+  } satisfies DiskMpuRecord & { t: 'mpu' });
+}
+
+function fromDiskMpu(d: DiskMpuRecord): MpuRecord {
+  return {
+    key: d.k,
+    uploadId: d.u,
+    size: d.s,
+    mtimeNs: d.m,
+    ino: d.i,
+    partSize: d.ps,
+    md5: d.md5,
+    sha256: d.sha,
+    partMd5s: d.pm,
+  };
 }
 
 /** Every how many lines of the files list the index keeps a key and its byte offset. */
@@ -156,8 +258,9 @@ export interface CloseOptions {
   pruned?: boolean;
 }
 
+/** A journal line as stored: a done upload, a multipart upload started, or one ended. */
 type JournalLine =
-  ({ t: 'done' } & FileRecord) | ({ t: 'mpu' } & MpuRecord) | { t: 'mpu-end'; k: string };
+  ({ t: 'done' } & DiskFileRecord) | ({ t: 'mpu' } & DiskMpuRecord) | { t: 'mpu-end'; k: string };
 
 /**
  * State of one (endpoint, bucket, prefix) target in a caller-given directory:
@@ -194,6 +297,8 @@ export class SyncState {
   private slots: (FileRecord | null | undefined)[] = [];
   private slotBase = 0;
   private slotHead = 0;
+  /** The last record journaled and its files-list line. */
+  private lastDone: { rec: FileRecord; line: string } | undefined;
 
   /** `base`: the directory, or the held directory's /proc/self/fd path (`handle`). */
   private constructor(
@@ -263,12 +368,10 @@ export class SyncState {
         continue; // a line torn by a kill
       }
       if (rec.t === 'done') {
-        const { t: _t, ...r } = rec;
-        this.overlay.set(r.k, r);
-      } else if (rec.t === 'mpu') {
-        const { t: _t, ...r } = rec;
-        this.mpus.set(r.k, r);
-      } else if (rec.t === 'mpu-end') this.mpus.delete(rec.k);
+        const r = fromDiskFile(rec);
+        if (r) this.overlay.set(r.key, r);
+      } else if (rec.t === 'mpu') this.mpus.set(rec.k, fromDiskMpu(rec));
+      else if (rec.t === 'mpu-end') this.mpus.delete(rec.k);
     }
   }
 
@@ -299,7 +402,7 @@ export class SyncState {
     this.slots[slot - this.slotBase] = rec;
     while (this.slotHead < this.slots.length && this.slots[this.slotHead] !== undefined) {
       const r = this.slots[this.slotHead];
-      if (r) this.pushNext(JSON.stringify(r), r.k);
+      if (r) this.pushNext(r === this.lastDone?.rec ? this.lastDone.line : fileLine(r), r.key);
       this.slotHead++;
     }
     if (this.slotHead > 4096 && this.slotHead * 2 > this.slots.length) {
@@ -317,8 +420,7 @@ export class SyncState {
     if (this.nextBytes > 1 << 20) this.flushNext();
   }
 
-  private journal(line: JournalLine): void {
-    const s = JSON.stringify(line);
+  private journal(s: string): void {
     this.journalBuf.push(s);
     this.journalBytes += s.length + 1;
     // Written at the end of this turn of the event loop: a kill loses at most the uploads that
@@ -333,18 +435,21 @@ export class SyncState {
   }
 
   recordDone(rec: FileRecord): void {
-    this.journal({ t: 'done', ...rec });
+    const line = fileLine(rec);
+    // Its slot is usually settled right after: the files list reuses the line.
+    this.lastDone = { rec, line };
+    this.journal(`{"t":"done",${line.slice(1)}`);
   }
 
   recordMpu(rec: MpuRecord): void {
-    this.mpus.set(rec.k, rec);
-    this.journal({ t: 'mpu', ...rec });
+    this.mpus.set(rec.key, rec);
+    this.journal(mpuLine(rec));
     this.flushJournal(); // an UploadId lost to a kill is an orphan upload: write it now
   }
 
   endMpu(key: string): void {
     if (!this.mpus.delete(key)) return;
-    this.journal({ t: 'mpu-end', k: key });
+    this.journal(JSON.stringify({ t: 'mpu-end', k: key } satisfies JournalLine));
   }
 
   private flushJournal(): void {
@@ -438,7 +543,7 @@ export class SyncState {
       await fsp.rename(this.nextPath, this.filesPath);
       fs.closeSync(this.journalFd);
       this.journalFd = -1;
-      const open = [...this.mpus.values()].map((m) => JSON.stringify({ t: 'mpu', ...m }));
+      const open = [...this.mpus.values()].map(mpuLine);
       if (open.length > 0) writeStateText(this.journalPath, `${open.join('\n')}\n`);
       else await fsp.rm(this.journalPath, { force: true });
     } else {
@@ -489,20 +594,16 @@ export class SortedRecordReader implements RecordReader {
         return;
       }
       if (!n.value) continue;
-      try {
-        this.current = JSON.parse(n.value) as FileRecord;
-        return;
-      } catch {
-        continue;
-      }
+      this.current = parseFileLine(n.value);
+      if (this.current) return;
     }
   }
 
   async seek(key: string): Promise<FileRecord | undefined> {
     if (this.done) return undefined;
     if (this.current === undefined) await this.advance();
-    while (this.current && compareKeys(this.current.k, key) < 0) await this.advance();
-    if (this.current && this.current.k === key) return this.current;
+    while (this.current && compareKeys(this.current.key, key) < 0) await this.advance();
+    if (this.current && this.current.key === key) return this.current;
     return undefined;
   }
 
@@ -536,11 +637,11 @@ export class MergedRecordReader implements RecordReader {
 
   /** Every record in key order (use on a fresh reader). */
   async *all(): AsyncGenerator<FileRecord> {
-    const extra = [...this.over.values()].sort((a, b) => compareKeys(a.k, b.k));
+    const extra = [...this.over.values()].sort((a, b) => compareKeys(a.key, b.key));
     let i = 0;
     for await (const r of this.base.all()) {
-      while (i < extra.length && compareKeys(extra[i]!.k, r.k) < 0) yield extra[i++]!;
-      if (i < extra.length && extra[i]!.k === r.k) yield extra[i++]!;
+      while (i < extra.length && compareKeys(extra[i]!.key, r.key) < 0) yield extra[i++]!;
+      if (i < extra.length && extra[i]!.key === r.key) yield extra[i++]!;
       else yield r;
     }
     while (i < extra.length) yield extra[i++]!;
@@ -604,13 +705,8 @@ export class IndexedRecordReader implements RecordReader {
     }
     this.records = new Map();
     for (const line of buf.toString('utf8', 0, got).split('\n')) {
-      if (!line) continue;
-      try {
-        const r = JSON.parse(line) as FileRecord;
-        this.records.set(r.k, r);
-      } catch {
-        continue;
-      }
+      const r = line ? parseFileLine(line) : undefined;
+      if (r) this.records.set(r.key, r);
     }
     this.block = b;
   }

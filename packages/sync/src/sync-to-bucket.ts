@@ -475,7 +475,7 @@ export class ToBucketSync extends CopyRun {
       // Multipart uploads of a killed run whose file is gone or excluded: nothing will resume them.
       for (const key of this.resumable) {
         const m = this.state?.mpus.get(key);
-        if (m) await this.transport.abortMultipartUpload(key, m.u).catch(() => undefined);
+        if (m) await this.transport.abortMultipartUpload(key, m.uploadId).catch(() => undefined);
         this.state?.endMpu(key);
       }
     }

@@ -21,7 +21,7 @@ import {
   sameVersion,
 } from './fileio.js';
 import { MiB, hashFile, partSizeFor } from './hashing.js';
-import type { FileRecord, MpuRecord, SyncState } from './state.js';
+import { recordOfFile, type FileRecord, type MpuRecord, type SyncState } from './state.js';
 import type { S3Transport } from './transport.js';
 import { mtimeString, type UnsupportedReason } from './walk.js';
 
@@ -283,7 +283,15 @@ export class Uploader {
     const m = plan.m;
     return {
       kind: 'done',
-      record: { k: key, s: size, m: m.m, i: m.i, md5: m.md5, sha: m.sha, e: etag },
+      record: {
+        key,
+        size,
+        mtimeNs: m.mtimeNs,
+        ino: m.ino,
+        md5: m.md5,
+        sha256: m.sha256,
+        etag,
+      },
       resumed: plan.resumed,
     };
   }
@@ -296,19 +304,12 @@ export class Uploader {
   ): Promise<MpuPlan | undefined> {
     const size = Number(st.size);
     const stored = this.state?.mpus.get(key);
-    if (
-      !stored ||
-      stored.s !== size ||
-      stored.m !== st.mtimeNs.toString() ||
-      stored.i !== st.ino.toString() ||
-      stored.ps !== ps
-    )
-      return undefined;
-    const parts = await this.transport.listParts(key, stored.u);
+    if (!stored || !recordOfFile(stored, st) || stored.partSize !== ps) return undefined;
+    const parts = await this.transport.listParts(key, stored.uploadId);
     if (!parts) return undefined;
     const doneParts = new Map<number, string>();
     for (const p of parts) {
-      const want = stored.pm[p.partNumber - 1];
+      const want = stored.partMd5s[p.partNumber - 1];
       const len = Math.min(ps, size - (p.partNumber - 1) * ps);
       if (want && p.etag === want && p.size === len) doneParts.set(p.partNumber, p.etag);
     }
@@ -324,7 +325,7 @@ export class Uploader {
   ): Promise<MpuPlan | Outcome> {
     const stored = this.state?.mpus.get(key);
     if (stored) {
-      await this.transport.abortMultipartUpload(key, stored.u).catch(() => undefined);
+      await this.transport.abortMultipartUpload(key, stored.uploadId).catch(() => undefined);
       this.state?.endMpu(key);
     }
     const r = await this.hashWhole(abs, st, ps);
@@ -336,15 +337,15 @@ export class Uploader {
       md5chksum: hashes.md5.toString('base64'),
     });
     const m: MpuRecord = {
-      k: key,
-      u: uploadId,
-      s: Number(st.size),
-      m: st.mtimeNs.toString(),
-      i: st.ino.toString(),
-      ps,
+      key,
+      uploadId,
+      size: Number(st.size),
+      mtimeNs: st.mtimeNs.toString(),
+      ino: st.ino.toString(),
+      partSize: ps,
       md5: hashes.md5.toString('hex'),
-      sha: hashes.sha256,
-      pm: hashes.partMd5s.map((b) => b.toString('hex')),
+      sha256: hashes.sha256,
+      partMd5s: hashes.partMd5s.map((b) => b.toString('hex')),
     };
     this.state?.recordMpu(m);
     return { m, doneParts: new Map(), resumed: false };
@@ -358,7 +359,7 @@ export class Uploader {
     plan: MpuPlan,
   ): Promise<Outcome | undefined> {
     const { m } = plan;
-    const nParts = Math.ceil(m.s / m.ps);
+    const nParts = Math.ceil(m.size / m.partSize);
     const fd = await open(abs).catch((e: unknown) => {
       throw openError(e);
     });
@@ -384,7 +385,7 @@ export class Uploader {
   }
 
   private async abortMpu(key: string, m: MpuRecord): Promise<void> {
-    await this.transport.abortMultipartUpload(key, m.u).catch(() => undefined);
+    await this.transport.abortMultipartUpload(key, m.uploadId).catch(() => undefined);
     this.state?.endMpu(key);
   }
 
@@ -395,21 +396,21 @@ export class Uploader {
     { m, doneParts }: MpuPlan,
     flag: { changed: boolean; next: number },
   ): Promise<void> {
-    const nParts = Math.ceil(m.s / m.ps);
+    const nParts = Math.ceil(m.size / m.partSize);
     while (!flag.changed) {
       const n = flag.next++;
       if (n > nParts) return;
       if (doneParts.has(n)) continue;
-      const len = Math.min(m.ps, m.s - (n - 1) * m.ps);
+      const len = Math.min(m.partSize, m.size - (n - 1) * m.partSize);
       const held = await this.budget.acquire(len);
       const buf = this.partBuffers.take(len);
       try {
-        const got = await readFully(fd, buf, len, (n - 1) * m.ps);
+        const got = await readFully(fd, buf, len, (n - 1) * m.partSize);
         if (got !== len || !(await this.sendPart(key, m, n, buf))) {
           flag.changed = true;
           return;
         }
-        doneParts.set(n, m.pm[n - 1]!);
+        doneParts.set(n, m.partMd5s[n - 1]!);
       } finally {
         this.partBuffers.give(buf);
         this.budget.release(held);
@@ -423,7 +424,13 @@ export class Uploader {
     await this.limiter?.take(buf.length);
     let etag: string;
     try {
-      etag = await this.transport.uploadPart(key, m.u, n, buf, Buffer.from(m.pm[n - 1]!, 'hex'));
+      etag = await this.transport.uploadPart(
+        key,
+        m.uploadId,
+        n,
+        buf,
+        Buffer.from(m.partMd5s[n - 1]!, 'hex'),
+      );
     } catch (error) {
       // The bytes no longer match the md5 taken in the first pass: the file changed.
       if (
@@ -433,18 +440,18 @@ export class Uploader {
         return false;
       throw error;
     }
-    if (etag !== '' && etag !== m.pm[n - 1])
-      throw new Error(`part ${n}: ETag ${etag} differs from its md5 ${m.pm[n - 1]}`);
+    if (etag !== '' && etag !== m.partMd5s[n - 1])
+      throw new Error(`part ${n}: ETag ${etag} differs from its md5 ${m.partMd5s[n - 1]}`);
     return true;
   }
 
   /** Completes the upload and proves the object's ETag is the md5 of the parts sent. */
   private async completeMpu(key: string, m: MpuRecord, size: number): Promise<string> {
-    const expected = multipartEtag(m.pm.map((h) => Buffer.from(h, 'hex')));
-    const parts = m.pm.map((etag, i) => ({ partNumber: i + 1, etag }));
+    const expected = multipartEtag(m.partMd5s.map((h) => Buffer.from(h, 'hex')));
+    const parts = m.partMd5s.map((etag, i) => ({ partNumber: i + 1, etag }));
     let etag: string;
     try {
-      etag = await this.transport.completeMultipartUpload(key, m.u, parts);
+      etag = await this.transport.completeMultipartUpload(key, m.uploadId, parts);
     } catch (error) {
       // A retried Complete whose first attempt went through finds no upload any more.
       if (!(error instanceof S3RequestError) || error.code !== 'NoSuchUpload') throw error;
@@ -472,13 +479,13 @@ export function fileRecord(
   etag: string,
 ): FileRecord {
   return {
-    k: key,
-    s: Number(st.size),
-    m: st.mtimeNs.toString(),
-    i: st.ino.toString(),
+    key,
+    size: Number(st.size),
+    mtimeNs: st.mtimeNs.toString(),
+    ino: st.ino.toString(),
     md5,
-    sha,
-    e: etag,
+    sha256: sha,
+    etag,
   };
 }
 

@@ -20,7 +20,7 @@ import {
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { LIST_LIMIT } from './report.js';
-import { SyncState, type MergedRecordReader } from './state.js';
+import { SyncState, recordOfFile, type MergedRecordReader } from './state.js';
 import { S3Transport, type ObjectInfo, type S3Op } from './transport.js';
 import { walkTree, type WalkEntry } from './walk.js';
 
@@ -253,14 +253,9 @@ export class BucketVerifier {
     this.report.counts.objects++;
     const rec = await cache?.seek(key);
     const exp: Expected = { rel: e.rel, size, abs: e.abs, stat: e.stat };
-    if (
-      rec &&
-      rec.s === size &&
-      rec.m === e.stat.mtimeNs.toString() &&
-      rec.i === e.stat.ino.toString()
-    ) {
-      exp.etag = rec.e;
-      exp.sha256 = rec.sha;
+    if (rec && recordOfFile(rec, e.stat)) {
+      exp.etag = rec.etag;
+      exp.sha256 = rec.sha256;
       exp.md5 = rec.md5;
     }
     const dir = e.dir.retain();

@@ -12,13 +12,13 @@ const object: ObjectInfo = {
   lastModified: '2026-01-01T00:00:00.000Z',
 };
 const record: FileRecord = {
-  k: object.key,
-  s: 100,
-  m: stat.mtimeNs.toString(),
-  i: '42',
+  key: object.key,
+  size: 100,
+  mtimeNs: stat.mtimeNs.toString(),
+  ino: '42',
   md5: object.etag,
-  sha: 'f'.repeat(64),
-  e: object.etag,
+  sha256: 'f'.repeat(64),
+  etag: object.etag,
 };
 
 describe('decide', () => {
@@ -33,9 +33,9 @@ describe('decide', () => {
 
   it('reads and compares when the record does not prove the object is this file', () => {
     expect(decide(stat, object, undefined)).toBe('verify');
-    expect(decide(stat, object, { ...record, e: 'other' })).toBe('verify'); // object replaced
-    expect(decide(stat, object, { ...record, m: '1' })).toBe('verify'); // file rewritten
-    expect(decide(stat, object, { ...record, i: '43' })).toBe('verify'); // another inode
-    expect(decide(stat, object, { ...record, s: 5 })).toBe('verify');
+    expect(decide(stat, object, { ...record, etag: 'other' })).toBe('verify'); // object replaced
+    expect(decide(stat, object, { ...record, mtimeNs: '1' })).toBe('verify'); // file rewritten
+    expect(decide(stat, object, { ...record, ino: '43' })).toBe('verify'); // another inode
+    expect(decide(stat, object, { ...record, size: 5 })).toBe('verify');
   });
 });

@@ -101,7 +101,7 @@ describe('freeze-window delta: directory-mtime pruning', () => {
     expect(await same(f)).toBe(true);
     // The state as its readers see it (md5 list, verify) holds the delta's upload.
     const keys: string[] = [];
-    for await (const rec of readSyncRecords(f.state, f.target)) keys.push(rec.k);
+    for await (const rec of readSyncRecords(f.state, f.target)) keys.push(rec.key);
     expect(keys).toContain('upload_files/t03/new.pdf');
     // The next delta starts from this one: nothing new, nothing copied.
     const again = await delta(f);
