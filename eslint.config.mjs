@@ -63,7 +63,6 @@ export default defineConfig(
       'packages/operations/src/backup-run.ts', // runBackup
       'packages/operations/src/convert-run.ts', // ConvertRun.execute
       'packages/operations/src/rollback-run.ts', // runRollback
-      'packages/operations/src/workloads-check.ts', // checkWorkloads
     ],
     rules: { 'max-lines-per-function': 'off' },
   },

@@ -10,10 +10,12 @@ import { listBackups } from '@dify-storage/backup';
 import { formatBytes } from '@dify-storage/common';
 import {
   DEFAULT_LOCK_NAME,
+  describeEnvSource,
+  effectiveEnv,
+  EnvObjects,
   KubeApiError,
   objectPath,
   rolloutStatus,
-  type ConfigMap,
   type KubeClient,
   type KubeObject,
   type Workload,
@@ -68,10 +70,17 @@ export interface StatusResult {
 /** What each workload is, in the words of the mixed-state warnings. */
 type Shape = 'StatefulSet' | 'Deployment' | 'both';
 
+/** A container's effective STORAGE_TYPE (kube's env precedence) and where it comes from. */
+interface StorageSetting {
+  container: string;
+  value: string;
+  from: string;
+}
+
 /** The mixed states a half-done cutover or rollback leaves (each is a reason to exit 3). */
 function mixedStates(
   shapes: Map<string, Shape>,
-  storageTypes: Map<string, string>,
+  storageTypes: StorageSetting[],
   missingSecrets: string[],
 ): string[] {
   const mixed: string[] = [];
@@ -86,14 +95,14 @@ function mixedStates(
   }
   const onS3 = kinds.size === 1 && kinds.has('Deployment');
   const onHostPath = kinds.size === 1 && kinds.has('StatefulSet');
-  for (const [cm, type] of storageTypes) {
-    if (onS3 && type !== 's3')
+  for (const { container, value, from } of storageTypes) {
+    if (onS3 && value !== 's3')
       mixed.push(
-        `the workloads are Deployments on S3 but ConfigMap ${cm} says STORAGE_TYPE=${type}`,
+        `the workloads are Deployments on S3 but ${container} gets STORAGE_TYPE=${value} from ${from}`,
       );
-    if (onHostPath && type === 's3')
+    if (onHostPath && value === 's3')
       mixed.push(
-        `the workloads are hostPath StatefulSets but ConfigMap ${cm} says STORAGE_TYPE=s3`,
+        `the workloads are hostPath StatefulSets but ${container} gets STORAGE_TYPE=s3 from ${from}`,
       );
   }
   for (const s of missingSecrets)
@@ -114,33 +123,34 @@ async function requireNamespace(client: KubeClient, ns: string): Promise<void> {
   );
 }
 
+function workloadLine(kind: string, name: string, w: Workload): string {
+  const r = rolloutStatus(w);
+  const volumes = w.spec?.template?.spec?.volumes ?? [];
+  const hostPath = volumes.find((v) => v.hostPath)?.hostPath?.path;
+  return `  ${kind} ${name}: ${w.spec?.replicas ?? 1} replica(s), ${r.error ?? r.message}${hostPath ? `; hostPath ${hostPath}` : ''}`;
+}
+
 /** A read-only look at the install: what each workload is, its storage, the lock, the backups. */
 export async function runStatus(config: StatusConfig): Promise<StatusResult> {
   const client = kubeClient(config.kube);
   const ns = config.kube.namespace;
   const lines: string[] = [`namespace ${ns}`];
-  const configMaps = new Set<string>();
-  const secrets = new Set<string>();
+  const objects = new EnvObjects(client, ns);
+  const storageTypes: StorageSetting[] = [];
   const shapes = new Map<string, Shape>();
   for (const name of [config.apiName, config.workerName]) {
     for (const kind of ['StatefulSet', 'Deployment'] as const) {
       const w = await client.getOrNull<Workload>(objectPath(kind, ns, name));
       if (!w) continue;
       shapes.set(name, shapes.has(name) ? 'both' : kind);
-      const r = rolloutStatus(w);
-      const volumes = w.spec?.template?.spec?.volumes ?? [];
-      const hostPath = volumes.find((v) => v.hostPath)?.hostPath?.path;
-      lines.push(
-        `  ${kind} ${name}: ${w.spec?.replicas ?? 1} replica(s), ${r.error ?? r.message}${hostPath ? `; hostPath ${hostPath}` : ''}`,
-      );
+      lines.push(workloadLine(kind, name, w));
       for (const c of w.spec?.template?.spec?.containers ?? []) {
-        for (const f of c.envFrom ?? [])
-          if (f.configMapRef?.name) configMaps.add(f.configMapRef.name);
-        for (const e of c.env ?? [])
-          if (e.valueFrom?.configMapKeyRef?.name) configMaps.add(e.valueFrom.configMapKeyRef.name);
-        for (const f of c.envFrom ?? []) if (f.secretRef?.name) secrets.add(f.secretRef.name);
-        for (const e of c.env ?? [])
-          if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
+        await objects.load(c);
+        const set = effectiveEnv(c, objects.lookup).get('STORAGE_TYPE');
+        if (set?.value !== undefined) {
+          const from = describeEnvSource(set.source);
+          storageTypes.push({ container: `${kind} ${name}/${c.name}`, value: set.value, from });
+        }
       }
     }
     if (!shapes.has(name)) {
@@ -150,11 +160,8 @@ export async function runStatus(config: StatusConfig): Promise<StatusResult> {
       );
     }
   }
-  const storageTypes = new Map<string, string>();
-  for (const name of configMaps) {
-    const cm = await client.getOrNull<ConfigMap>(objectPath('ConfigMap', ns, name));
-    const d = cm?.data ?? {};
-    if (d.STORAGE_TYPE) storageTypes.set(name, d.STORAGE_TYPE);
+  for (const [name, data] of objects.read('ConfigMap')) {
+    const d = data ?? {};
     lines.push(
       `  ConfigMap ${name}: STORAGE_TYPE=${d.STORAGE_TYPE ?? '(unset)'}${d.S3_BUCKET_NAME ? `, bucket ${d.S3_BUCKET_NAME} at ${d.S3_ENDPOINT ?? 'AWS'}` : ''}${d.OPENDAL_SCHEME ? `, OPENDAL_SCHEME=${d.OPENDAL_SCHEME}` : ''}`,
     );
@@ -183,10 +190,10 @@ export async function runStatus(config: StatusConfig): Promise<StatusResult> {
     );
     for (const f of rollbacks) lines.push(`  rollback state: ${f}`);
   }
-  const missingSecrets: string[] = [];
-  for (const s of secrets) {
-    if (!(await client.getOrNull(objectPath('Secret', ns, s)))) missingSecrets.push(s);
-  }
+  const missingSecrets = objects
+    .read('Secret')
+    .filter(([, data]) => data === undefined)
+    .map(([name]) => name);
   const mixed = mixedStates(shapes, storageTypes, missingSecrets);
   for (const m of mixed) lines.push(`MIXED: ${m}`);
   return { namespace: ns, lines, mixed };

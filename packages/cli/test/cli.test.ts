@@ -99,6 +99,37 @@ describe('dify-storage', () => {
       expect(JSON.parse(json.stdout)).toMatchObject({ namespace: 'dify' });
     });
 
+    it('status takes STORAGE_TYPE as Kubernetes resolves it: inline env beats the ConfigMap', async () => {
+      // The ConfigMap says opendal, but the api container sets STORAGE_TYPE=s3 inline (later
+      // in precedence): hostPath StatefulSets that would read S3 are a mixed install.
+      server.api.create('namespaces' as never, undefined, { metadata: { name: 'inline' } });
+      type Obj = {
+        kind: string;
+        metadata: { name: string; namespace: string };
+        spec?: {
+          template: { spec: { containers: { env?: { name: string; value: string }[] }[] } };
+        };
+      };
+      for (const o of fixtureObjects({ node: 'node-a', env: {} }) as Obj[]) {
+        if (o.kind !== 'ConfigMap' && o.kind !== 'StatefulSet') continue;
+        const copy = structuredClone(o);
+        copy.metadata.namespace = 'inline';
+        const c = copy.spec?.template.spec.containers[0];
+        if (copy.metadata.name === 'dify-api' && c)
+          c.env = [...(c.env ?? []), { name: 'STORAGE_TYPE', value: 's3' }];
+        const resource = o.kind === 'ConfigMap' ? 'configmaps' : 'statefulsets';
+        server.api.create(resource as never, 'inline', copy);
+      }
+      const r = await cli(['status', '--namespace', 'inline'], {
+        DIFY_STORAGE_KUBECONFIG: server.kubeconfigPath,
+      });
+      expect(r.code).toBe(3);
+      expect(r.stdout).toContain('ConfigMap dify-shared-config: STORAGE_TYPE=opendal');
+      expect(r.stdout).toMatch(
+        /MIXED: the workloads are hostPath StatefulSets but StatefulSet dify-api\/\S+ gets STORAGE_TYPE=s3 from an inline env value/,
+      );
+    });
+
     it('plan shows the change and changes nothing', async () => {
       const before = JSON.stringify(server.api.list('statefulsets' as never, 'dify'));
       const plan = (env: NodeJS.ProcessEnv) =>

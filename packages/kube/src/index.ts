@@ -78,6 +78,7 @@ export {
   type EnvObjectLookup,
   type EnvSource,
 } from './env.js';
+export { EnvObjects, envObjectRefs } from './env-objects.js';
 export {
   otherStorageWriters,
   otherWorkloadFindings,
