@@ -6,7 +6,7 @@ import {
   syncToBucket,
   verifyBucket,
   type SyncReport,
-  type VerifyReport as BucketVerifyReport,
+  type BucketVerifyReport,
 } from '@dify-storage/sync';
 import type { S3Target } from '@dify-storage/s3';
 import { checkStorageIdentity } from './identity.js';

@@ -27,8 +27,8 @@ export { defaultConcurrency, type BucketOptions } from './options.js';
 export {
   verifyBucket,
   formatVerifySummary,
-  type VerifyOptions,
-  type VerifyReport,
+  type BucketVerifyOptions,
+  type BucketVerifyReport,
   type Difference,
 } from './verify.js';
 export { syncFromBucket, type SyncFromBucketOptions } from './sync-from-bucket.js';

@@ -24,7 +24,7 @@ import { SyncState, recordOfFile, type MergedRecordReader } from './state.js';
 import { S3Transport, type ObjectInfo, type S3Op } from './transport.js';
 import { walkTree, type WalkEntry } from './walk.js';
 
-export interface VerifyOptions extends BucketOptions {
+export interface BucketVerifyOptions extends BucketOptions {
   /** Compare this tree with the bucket… */
   root?: string;
   /** …or this manifest (NDJSON file of {path,size,sha256[,md5]} or records). */
@@ -51,7 +51,7 @@ export interface Difference {
   detail: string;
 }
 
-export interface VerifyReport {
+export interface BucketVerifyReport {
   kind: 'verify';
   ok: boolean;
   source: string;
@@ -87,7 +87,7 @@ interface Expected {
   stat?: BigIntStats;
 }
 
-function emptyVerifyReport(options: VerifyOptions, prefix: string): VerifyReport {
+function emptyVerifyReport(options: BucketVerifyOptions, prefix: string): BucketVerifyReport {
   return {
     kind: 'verify',
     ok: false,
@@ -117,7 +117,7 @@ function emptyVerifyReport(options: VerifyOptions, prefix: string): VerifyReport
  * another hash is reported. Hashes come from the ETag (md5 or md5-of-parts), else from
  * `x-amz-meta-sha256`/`md5chksum` (one HEAD); `readBack` downloads a sample and checks sha256.
  */
-export async function verifyBucket(options: VerifyOptions): Promise<VerifyReport> {
+export async function verifyBucket(options: BucketVerifyOptions): Promise<BucketVerifyReport> {
   const started = Date.now();
   if (!options.root === !options.manifest) {
     throw new SyncConfigError('verifyBucket needs exactly one of root (a directory) or manifest');
@@ -159,11 +159,11 @@ interface VerifyConfig {
  */
 export class BucketVerifier {
   private readonly transport: S3Transport;
-  private readonly report: VerifyReport;
+  private readonly report: BucketVerifyReport;
   private readonly pool: TaskPool;
 
   constructor(
-    private readonly options: VerifyOptions,
+    private readonly options: BucketVerifyOptions,
     private readonly cfg: VerifyConfig,
   ) {
     this.transport = new S3Transport(options.target, {
@@ -174,7 +174,7 @@ export class BucketVerifier {
     this.pool = new TaskPool(cfg.concurrency);
   }
 
-  async run(started = Date.now()): Promise<VerifyReport> {
+  async run(started = Date.now()): Promise<BucketVerifyReport> {
     const { report, transport } = this;
     try {
       await preflight(transport, this.options.target.region);
@@ -414,7 +414,7 @@ export class BucketVerifier {
   }
 }
 
-export function formatVerifySummary(r: VerifyReport): string {
+export function formatVerifySummary(r: BucketVerifyReport): string {
   const c = r.counts;
   const lines = [
     `verify ${r.source} <-> ${r.destination}: ${r.ok ? 'OK, identical' : 'DIFFERENCES FOUND'}`,
