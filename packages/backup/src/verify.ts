@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { ArchiveUnreadableError, readArchive, type ArchiveEntry } from './archive-reader.js';
+import { ArchiveUnreadableError, scanArchive } from './archive-reader.js';
 import { DifferenceCollector } from './errors.js';
 import {
   ManifestReader,
@@ -11,6 +10,7 @@ import {
 import { comparePaths } from './path-order.js';
 import { sha256File } from './record.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
+import type { ScannedEntry } from './tar-scan.js';
 
 export interface VerifyBackupOptions {
   archivePath: string;
@@ -60,8 +60,7 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Verify
 
   let archive: { bytes: number; sha256: string } | null = null;
   try {
-    archive = await readArchive(options.archivePath, async (entry) => {
-      const sha256 = await hashContent(entry);
+    archive = await scanArchive(options.archivePath, async (entry) => {
       if (previous !== null && comparePaths(entry.path, previous) <= 0) {
         diffs.add({
           kind: 'out-of-order',
@@ -78,7 +77,7 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Verify
           detail: `the archive holds a ${entry.type}`,
         });
       } else {
-        compareEntry(m, entry, sha256, diffs);
+        compareEntry(m, entry, diffs);
       }
       if (entry.type === 'directory') meter.dirs += 1;
       else {
@@ -125,20 +124,9 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Verify
   };
 }
 
-async function hashContent(entry: ArchiveEntry): Promise<string | null> {
-  if (entry.type === 'directory') {
-    entry.content.resume();
-    return null;
-  }
-  const hash = createHash('sha256');
-  for await (const chunk of entry.content) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 function compareEntry(
   m: ManifestFile | ManifestDir,
-  entry: ArchiveEntry,
-  sha256: string | null,
+  entry: ScannedEntry,
   diffs: DifferenceCollector,
 ): void {
   const wantType = m.type === 'file' ? 'file' : 'directory';
@@ -158,11 +146,11 @@ function compareEntry(
         detail: `manifest: ${m.size} bytes, archive: ${entry.size} bytes`,
       });
     }
-    if (sha256 !== m.sha256) {
+    if (entry.sha256 !== m.sha256) {
       diffs.add({
         kind: 'sha256-differs',
         path: m.path,
-        detail: `manifest: ${m.sha256}, archive: ${sha256}`,
+        detail: `manifest: ${m.sha256}, archive: ${entry.sha256}`,
       });
     }
   }
