@@ -1,4 +1,5 @@
 import { TaskPool } from './fileio.js';
+import { holdYoungGeneration } from './heap.js';
 import type { BucketOptions } from './options.js';
 import { ProgressTicker, finishReport, returnOrThrow, type SyncReport } from './report.js';
 import { S3Transport } from './transport.js';
@@ -8,6 +9,8 @@ export abstract class CopyRun {
   protected readonly transport: S3Transport;
   protected readonly ticker: ProgressTicker;
   protected readonly pool: TaskPool;
+  /** Keeps V8's young generation from growing while the copy runs (see heap.ts). */
+  private readonly releaseHeap = holdYoungGeneration();
 
   constructor(
     options: BucketOptions & { throwOnFailure?: boolean },
@@ -34,6 +37,7 @@ export abstract class CopyRun {
     this.report.requests = { ...this.transport.counts };
     this.report.retries = this.transport.retries;
     this.transport.close();
+    this.releaseHeap();
   }
 
   /** The finished report, or SyncFailedError (carrying it) when files failed. */

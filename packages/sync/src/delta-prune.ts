@@ -483,6 +483,8 @@ export async function runWalk(o: {
   exclude: KeyMatcher | undefined;
   delta?: DeltaOptions | undefined;
   hooks?: WalkHooks | undefined;
+  /** Files up to this size are read with blocking calls; above 0 the walk's stats block too. */
+  syncReadMax?: number | undefined;
   /** A pruned walk's unchanged file (its journal record fits): counted, not yielded. */
   unchanged?: Unchanged;
 }): Promise<RunWalk> {
@@ -510,7 +512,7 @@ export async function runWalk(o: {
     };
   }
   return {
-    tree: walkTree(o.root, o.exclude, o.hooks),
+    tree: walkTree(o.root, o.exclude, o.hooks, { blocking: (o.syncReadMax ?? 1) > 0 }),
     ...(o.state ? { recorder: new DirRecorder(o.state, cutoffNs(startedAtMs, marginMs)) } : {}),
     pruned: false,
     startedAtMs,

@@ -1,4 +1,4 @@
-import type fs from 'node:fs';
+import fs from 'node:fs';
 import {
   CHANGED_DURING_WALK,
   ChangedDuringWalkError,
@@ -38,6 +38,16 @@ export interface WalkHooks {
   beforeOpen?: (rel: string) => void | Promise<void>;
 }
 
+export interface WalkOptions {
+  /**
+   * List directories and lstat files with blocking calls: on page-cached or SSD metadata a
+   * blocking lstat costs a third of the CPU of a threadpool round trip (4 vs 12 µs) and a blocking
+   * readdir half (27 vs 51 µs). Leave it off where metadata is slow (NFS, spinning disks): the
+   * threadpool then overlaps the waits.
+   */
+  blocking?: boolean;
+}
+
 export interface DirEntry {
   name: string;
   /** Name + `/` for directories: sorting by it gives S3 key order for the whole tree. */
@@ -51,6 +61,7 @@ interface Frame {
   dir: DirHandle;
   entries: DirEntry[];
   index: number;
+  blocking: boolean;
 }
 
 function typeOf(d: {
@@ -84,17 +95,19 @@ export async function* walkTree(
   root: string,
   exclude?: KeyMatcher,
   hooks?: WalkHooks,
+  options: WalkOptions = {},
 ): AsyncGenerator<WalkEntry> {
   const rootDir = await DirHandle.openRoot(root);
   const stack: Frame[] = [];
+  const blocking = options.blocking ?? false;
   try {
-    const first = await readDir(rootDir);
+    const first = await readDir(rootDir, blocking);
     if (first.error) {
       rootDir.release();
       yield { kind: 'unsupported', rel: '', reason: 'unreadable', detail: first.error };
       return;
     }
-    stack.push({ rel: '', dir: rootDir, entries: first.entries, index: 0 });
+    stack.push({ rel: '', dir: rootDir, entries: first.entries, index: 0, blocking });
     while (stack.length > 0) {
       const frame = stack[stack.length - 1]!;
       if (frame.index >= frame.entries.length) {
@@ -142,7 +155,7 @@ async function* descend(
     yield { kind: 'unsupported', rel: `${rel}/`, reason, detail: (error as Error).message };
     return undefined;
   }
-  const sub = await readDir(dir);
+  const sub = await readDir(dir, frame.blocking);
   if (sub.error || sub.entries.length === 0) {
     dir.release();
     yield sub.error
@@ -150,7 +163,7 @@ async function* descend(
       : { kind: 'empty-dir', rel: `${rel}/` };
     return undefined;
   }
-  return { rel, dir, entries: sub.entries, index: 0 };
+  return { rel, dir, entries: sub.entries, index: 0, blocking: frame.blocking };
 }
 
 /** lstats the files up to the next directory together (in order) and yields them. */
@@ -163,10 +176,11 @@ async function* fileBatch(frame: Frame, exclude?: KeyMatcher): AsyncGenerator<Wa
     frame.index++;
   }
   const relOf = (e: DirEntry): string => (frame.rel === '' ? e.name : `${frame.rel}/${e.name}`);
+  const stat = frame.blocking ? lstatSyncOrError : lstatOrError;
   const stats = await Promise.all(
     batch.map((e) =>
       e.type === 'file' && !exclude?.(relOf(e), false)
-        ? lstatOrError(frame.dir.entryPath(e.name))
+        ? stat(frame.dir.entryPath(e.name))
         : undefined,
     ),
   );
@@ -201,11 +215,24 @@ function lstatOrError(p: string): Promise<fs.BigIntStats | NodeJS.ErrnoException
   return lstatAsync(p).catch((e: NodeJS.ErrnoException) => e);
 }
 
+function lstatSyncOrError(p: string): fs.BigIntStats | NodeJS.ErrnoException {
+  try {
+    return fs.lstatSync(p, { bigint: true });
+  } catch (error) {
+    return error as NodeJS.ErrnoException;
+  }
+}
+
 /** Lists a directory in S3 key order (names that can never be keys marked invalid). */
-export async function readDir(dir: DirHandle): Promise<{ entries: DirEntry[]; error?: string }> {
+export async function readDir(
+  dir: DirHandle,
+  blocking = false,
+): Promise<{ entries: DirEntry[]; error?: string }> {
   let dirents: fs.Dirent<Buffer>[];
   try {
-    dirents = await dir.readdir();
+    dirents = blocking
+      ? fs.readdirSync(dir.path, { withFileTypes: true, encoding: 'buffer' })
+      : await dir.readdir();
   } catch (error) {
     return { entries: [], error: (error as Error).message };
   }
