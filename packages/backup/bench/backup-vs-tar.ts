@@ -1,16 +1,22 @@
 /**
- * Backup (archive + manifest + verification) against the runbook's `tar -czvf` on the same
- * generated Dify-like tree. Run from the repository root:
+ * Backup (preflight + archive + manifest + verification re-read) against the runbook's
+ * `tar -czvf` on the same generated Dify-like tree, back to back, best of `--runs`. Run from the
+ * repository root:
  *
  *   node --conditions=source --import tsx packages/backup/bench/backup-vs-tar.ts \
- *     [--size-mib 2048] [--work-dir /tmp/dsm-backup-bench] [--level 3] [--cold] [--keep]
- *     [--dataset dify|mixed]
+ *     [--dataset mixed|dify] [--text pool|prose] [--size-mib 300] [--runs 3] [--level 3]
+ *     [--work-dir /tmp/dsm-backup-bench] [--cold] [--keep]
  *
  * --dataset mixed: 5,000 files of 4–64 KiB, half text, half incompressible (≈ 172 MB), the mix
- * measured independently in issue 17 §6 (--size-mib is then ignored).
+ * measured independently in issue 17 §6 (--size-mib is then ignored). --dataset dify: a tree of
+ * --size-mib with log-normal sizes (median ≈ 100 KB, 1% of 10–50 MB), 70% incompressible.
+ * --text prose: text like extracted documents (≈ 2.5× with gzip) instead of the highly
+ * repetitive default pool (≈ 60×); see dify-tree.ts.
  *
- * --cold drops the page cache before each measurement (root only); otherwise both runs start
- * with the tree in the page cache (a warm-up read is done first).
+ * Each run times `tar -czvf` then the backup, so the ratios of a run share the machine's load;
+ * the table gives every run and the best wall and CPU of each side. CPU is this process's plus
+ * its reaped children's (tar's gzip, zstd -d). --cold drops the page cache before each
+ * measurement (root only); otherwise the tree is read once before the first run.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,31 +24,39 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createBackup, preflightBackup } from '@dify-storage/backup';
+import { createBackup, preflightBackup, type CreateBackupResult } from '@dify-storage/backup';
 import { formatBytes } from '@dify-storage/common';
-import { generateDifyTree, generateMixedTree } from './dify-tree.js';
+import { generateDifyTree, generateMixedTree, type TextKind } from './dify-tree.js';
 
 const { values } = parseArgs({
   options: {
     'size-mib': { type: 'string', default: '300' },
     'work-dir': { type: 'string', default: '/tmp/dsm-backup-bench' },
     level: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '3' },
     cold: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    dataset: { type: 'string', default: 'dify' },
+    dataset: { type: 'string', default: 'mixed' },
+    text: { type: 'string', default: 'pool' },
   },
 });
-const mixed = values.dataset === 'mixed';
-const sizeBytes = mixed ? -1 : Number(values['size-mib']) * 1024 * 1024;
+const dataset = values.dataset!;
+const text = values.text as TextKind;
+if (!['mixed', 'dify'].includes(dataset) || !['pool', 'prose'].includes(text)) {
+  console.error('--dataset is mixed or dify, --text is pool or prose');
+  process.exit(2);
+}
+const sizeBytes = dataset === 'mixed' ? -1 : Number(values['size-mib']) * 1024 * 1024;
 const work = values['work-dir']!;
 const level = Number(values.level);
+const runs = Math.max(1, Number(values.runs));
 const parent = join(work, 'parent');
 const storage = join(parent, 'storage');
 const out = join(work, 'out');
 
-async function run(cmd: string, args: string[], opts: { shell?: boolean } = {}): Promise<void> {
+async function run(cmd: string, args: string[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], ...opts });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     child.once('error', reject);
     child.once('close', (code) =>
       code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`)),
@@ -50,7 +64,7 @@ async function run(cmd: string, args: string[], opts: { shell?: boolean } = {}):
   });
 }
 
-/** CPU seconds of this process and its reaped children (tar's gzip, our zstd): /proc/self/stat. */
+/** CPU seconds of this process and its reaped children (tar's gzip, zstd): /proc/self/stat. */
 function cpuSeconds(): number {
   const f = readFileSync('/proc/self/stat', 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
@@ -58,109 +72,125 @@ function cpuSeconds(): number {
   return fields.slice(11, 15).reduce((a, b) => a + Number(b), 0) / 100;
 }
 
-async function timed<T>(
-  label: string,
-  fn: () => Promise<T>,
-): Promise<{ ms: number; cpuS: number; value: T }> {
-  if (values.cold) await dropCaches();
+interface Timing<T> {
+  wall: number;
+  cpu: number;
+  value: T;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<Timing<T>> {
+  if (values.cold) {
+    await run('sync', []);
+    await writeFile('/proc/sys/vm/drop_caches', '3\n');
+  }
   const c = cpuSeconds();
   const t = performance.now();
   const value = await fn();
-  const ms = performance.now() - t;
-  const cpuS = cpuSeconds() - c;
-  console.log(`${label}: ${(ms / 1000).toFixed(2)} s wall, ${cpuS.toFixed(2)} s CPU`);
-  return { ms, cpuS, value };
+  return { wall: (performance.now() - t) / 1000, cpu: cpuSeconds() - c, value };
 }
 
-async function dropCaches(): Promise<void> {
-  await run('sync', []);
-  await writeFile('/proc/sys/vm/drop_caches', '3\n');
-}
-
-const marker = join(work, 'tree.json');
-const previous = existsSync(marker) ? JSON.parse(await readFile(marker, 'utf8')) : null;
-let tree: { files: number; bytes: number };
-if (previous?.sizeBytes === sizeBytes && existsSync(storage)) {
-  tree = previous.tree;
-  console.log(`reusing tree ${storage}: ${tree.files} files, ${formatBytes(tree.bytes)}`);
-} else {
+async function prepareTree(): Promise<{ files: number; bytes: number }> {
+  const marker = join(work, 'tree.json');
+  const spec = { dataset, text, sizeBytes };
+  const previous = existsSync(marker) ? JSON.parse(await readFile(marker, 'utf8')) : null;
+  if (JSON.stringify(previous?.spec) === JSON.stringify(spec) && existsSync(storage)) {
+    console.log(`reusing tree ${storage}`);
+    return previous.tree;
+  }
   await rm(work, { recursive: true, force: true });
   await mkdir(storage, { recursive: true });
-  const t = performance.now();
-  tree = mixed ? await generateMixedTree(storage) : await generateDifyTree(storage, sizeBytes);
-  await writeFile(marker, JSON.stringify({ sizeBytes, tree }));
-  console.log(
-    `generated ${tree.files} files, ${formatBytes(tree.bytes)} in ${((performance.now() - t) / 1000).toFixed(1)} s`,
-  );
+  const tree =
+    dataset === 'mixed'
+      ? await generateMixedTree(storage, 5000, 17, text)
+      : await generateDifyTree(storage, sizeBytes, 42, text);
+  await writeFile(marker, JSON.stringify({ spec, tree }));
+  return tree;
 }
+
+async function ourBackup(i: number): Promise<CreateBackupResult> {
+  const backupDir = join(out, `backups-${i}`);
+  const preflightReport = await preflightBackup({ storageDir: storage, backupDir });
+  return createBackup({ storageDir: storage, backupDir, zstdLevel: level, preflightReport });
+}
+
+const tree = await prepareTree();
+console.log(`tree: ${tree.files} files, ${formatBytes(tree.bytes)} (${dataset}, text ${text})`);
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 if (!values.cold) await run('sh', ['-c', `tar -cf - -C ${parent} storage | cat > /dev/null`]);
 
-const tgz = join(out, 'out.tgz');
-const tarRun = await timed('tar -czvf (runbook)', () =>
-  run('tar', ['-czvf', tgz, '-C', parent, 'storage']),
-);
-const tarPlainZstd = await timed('tar -cf - | zstd -T0 -3 (no manifest, no verify)', () =>
+const rows: { tar: Timing<number>; ours: Timing<CreateBackupResult> }[] = [];
+for (let i = 0; i < runs; i++) {
+  const tgz = join(out, `run-${i}.tgz`);
+  const tar = await timed(async () => {
+    await run('tar', ['-czvf', tgz, '-C', parent, 'storage']);
+    return (await stat(tgz)).size;
+  });
+  await rm(tgz);
+  const ours = await timed(() => ourBackup(i));
+  await rm(join(out, `backups-${i}`), { recursive: true, force: true });
+  rows.push({ tar, ours });
+  const d = ours.value.record.durations;
+  console.log(
+    `run ${i + 1}: tar -czvf ${tar.wall.toFixed(2)} s / ${tar.cpu.toFixed(2)} s CPU; backup ` +
+      `${ours.wall.toFixed(2)} s / ${ours.cpu.toFixed(2)} s CPU (preflight ${d.preflightMs} ms, ` +
+      `archive ${d.archiveMs} ms, verify ${d.verifyMs} ms); load ${os.loadavg()[0]!.toFixed(1)}`,
+  );
+}
+const plain = await timed(() =>
   run('sh', [
     '-c',
     `tar -cf - -C ${parent} storage | zstd -q -T0 -${level} -o ${join(out, 'plain.tar.zst')}`,
   ]),
 );
-const ours = await timed(
-  `backup (preflight + archive + manifest + verify, zstd -${level})`,
-  async () => {
-    const pre = await preflightBackup({ storageDir: storage, backupDir: join(out, 'backups') });
-    return createBackup({
-      storageDir: storage,
-      backupDir: join(out, 'backups'),
-      zstdLevel: level,
-      skipPreflight: true,
-      onProgress: (p) =>
-        p.done ||
-        console.log(
-          `  ${p.phase} ${p.files} files ${formatBytes(p.bytes)} ${formatBytes(p.bytesPerSecond)}/s`,
-        ),
-    }).then((r) => ({ ...r, pre }));
-  },
-);
-
-const tgzBytes = (await stat(tgz)).size;
 const plainBytes = (await stat(join(out, 'plain.tar.zst'))).size;
-const rec = ours.value.record;
-const result = {
-  machine: {
-    cpus: os.cpus().length,
-    model: os.cpus()[0]?.model,
-    node: process.version,
-    kernel: os.release(),
-  },
-  cold: values.cold,
-  tree: { files: tree.files, bytes: tree.bytes },
-  loadAverage: os.loadavg(),
-  tarCzvf: { seconds: tarRun.ms / 1000, cpuSeconds: tarRun.cpuS, bytes: tgzBytes },
-  tarZstdPlain: {
-    seconds: tarPlainZstd.ms / 1000,
-    cpuSeconds: tarPlainZstd.cpuS,
-    bytes: plainBytes,
-  },
-  backup: {
-    seconds: ours.ms / 1000,
-    cpuSeconds: ours.cpuS,
-    preflightSeconds: ours.value.pre.durationMs / 1000,
-    archiveSeconds: rec.durations.archiveMs / 1000,
-    verifySeconds: (rec.durations.verifyMs ?? 0) / 1000,
-    archiveBytes: rec.archive.bytes,
-    manifestBytes: rec.manifest.bytes,
-    checksumsBytes: rec.checksums.bytes,
-    zstdLevel: level,
-  },
-  speedupVsTarCzvf: tarRun.ms / ours.ms,
-};
-console.log(JSON.stringify(result, null, 2));
-console.log(
-  `\nbackup ${result.backup.seconds.toFixed(2)} s vs tar -czvf ${result.tarCzvf.seconds.toFixed(2)} s → ` +
-    `${result.speedupVsTarCzvf.toFixed(2)}× faster; archive ${formatBytes(rec.archive.bytes)} vs tgz ${formatBytes(tgzBytes)}`,
+
+const best = (pick: (r: (typeof rows)[number]) => number) => Math.min(...rows.map(pick));
+const mb = (n: number) => (n / 1e6).toFixed(1);
+const rec = rows[0]!.ours.value.record;
+console.log(`\n| run | tar -czvf wall / CPU s | backup wall / CPU s | wall ratio | CPU ratio |`);
+console.log(`| --: | --: | --: | --: | --: |`);
+rows.forEach((r, i) =>
+  console.log(
+    `| ${i + 1} | ${r.tar.wall.toFixed(2)} / ${r.tar.cpu.toFixed(2)} | ` +
+      `${r.ours.wall.toFixed(2)} / ${r.ours.cpu.toFixed(2)} | ` +
+      `${(r.tar.wall / r.ours.wall).toFixed(2)} | ${(r.tar.cpu / r.ours.cpu).toFixed(2)} |`,
+  ),
 );
-await writeFile(join(work, 'results.json'), JSON.stringify(result, null, 2));
+const [tw, tc, ow, oc] = [
+  best((r) => r.tar.wall),
+  best((r) => r.tar.cpu),
+  best((r) => r.ours.wall),
+  best((r) => r.ours.cpu),
+];
+console.log(
+  `| best | ${tw.toFixed(2)} / ${tc.toFixed(2)} | ${ow.toFixed(2)} / ${oc.toFixed(2)} | ` +
+    `${(tw / ow).toFixed(2)} | ${(tc / oc).toFixed(2)} |`,
+);
+console.log(
+  `\narchive ${mb(rec.archive.bytes)} MB (+ manifest ${mb(rec.manifest.bytes)} MB, checksums ` +
+    `${mb(rec.checksums.bytes)} MB) vs tgz ${mb(rows[0]!.tar.value)} MB; ` +
+    `tar | zstd -T0 -${level} (no manifest, no verify): ${plain.wall.toFixed(2)} s / ` +
+    `${plain.cpu.toFixed(2)} s CPU, ${mb(plainBytes)} MB`,
+);
+await writeFile(
+  join(work, 'results.json'),
+  JSON.stringify(
+    {
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+      dataset,
+      text,
+      cold: values.cold,
+      tree,
+      runs: rows.map((r) => ({
+        tar: { wall: r.tar.wall, cpu: r.tar.cpu, bytes: r.tar.value },
+        backup: { wall: r.ours.wall, cpu: r.ours.cpu, durations: r.ours.value.record.durations },
+      })),
+      archiveBytes: rec.archive.bytes,
+      plainZstd: { wall: plain.wall, cpu: plain.cpu, bytes: plainBytes },
+    },
+    null,
+    2,
+  ),
+);
 if (!values.keep) await rm(out, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatBytes } from '@dify-storage/common';
+import { ArchiveWriter } from './archive-writer.js';
 import { BackupError, errnoCode } from './errors.js';
-import { FrameWriter } from './frame-writer.js';
 import { assertReadableDir, fsyncDir, isSameOrInside, resolveMaybeMissing } from './fs-util.js';
 import { assertValidBackupId, backupFileNames, makeBackupId, PARTIAL_SUFFIX } from './naming.js';
 import { preflightBackup, type PreflightReport } from './preflight.js';
@@ -22,8 +22,6 @@ export interface CreateBackupOptions {
   now?: Date;
   /** zstd level 1-19; default 3 (Dify data is mostly incompressible, higher levels buy little). */
   zstdLevel?: number;
-  /** zstd frames compressed at the same time (libuv threadpool); 0 (default) = one per core. */
-  threads?: number;
   /** Recorded in the record: the Kubernetes node and namespace this storage belongs to. */
   nodeName?: string;
   namespace?: string;
@@ -60,10 +58,9 @@ export interface CreateBackupResult {
   verification: VerifyBackupResult | null;
 }
 
-/** Validated options: the zstd level and threads, the backup's timestamp and id. */
+/** Validated options: the zstd level, the backup's timestamp and id. */
 interface Settings {
   level: number;
-  threads: number;
   createdAt: Date;
   id: string;
 }
@@ -98,13 +95,13 @@ interface Archived {
 /** The open files of a run, closed and removed when it fails. */
 interface RunFiles {
   archiveFile: FileHandle | null;
-  frames: FrameWriter | null;
+  tar: ArchiveWriter | null;
   sinks: FileSink[];
 }
 
 /**
- * Archives `storageDir` into `backupDir` as `dify-storage-<id>-<UTC>.tar.zst` (pax tar in zstd
- * frames), with a per-file NDJSON manifest and a `sha256sum -c` list, all computed in one read
+ * Archives `storageDir` into `backupDir` as `dify-storage-<id>-<UTC>.tar.zst` (pax tar, zstd),
+ * with a per-file NDJSON manifest and a `sha256sum -c` list, all computed in one read
  * of each file. Everything is written under temporary names, verified (re-read from disk), then
  * renamed; the record `<id>.record.json` comes last, so its presence means "complete". On
  * failure every file of the run is removed.
@@ -113,7 +110,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const started = Date.now();
   const settings = checkOptions(options);
   const layout = await prepareLayout(options, settings);
-  const files: RunFiles = { archiveFile: null, frames: null, sinks: [] };
+  const files: RunFiles = { archiveFile: null, tar: null, sinks: [] };
   try {
     const archived = await writeArchive(options, settings, layout, files);
     const { verification, archiveSha256 } = await verifyArchive(options, layout, archived);
@@ -153,17 +150,11 @@ function checkOptions(options: CreateBackupOptions): Settings {
       `zstdLevel is ${options.zstdLevel}; it must be a whole number from 1 to 19.`,
     );
   }
-  const threads = options.threads ?? 0;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) {
-    throw new BackupError(
-      `threads is ${options.threads}; it must be a whole number from 0 (all cores) to 256.`,
-    );
-  }
   const createdAt = options.now ?? new Date();
   if (Number.isNaN(createdAt.getTime())) throw new BackupError('now is not a valid date.');
   const id = options.backupId ?? makeBackupId(createdAt);
   assertValidBackupId(id);
-  return { level, threads, createdAt, id };
+  return { level, createdAt, id };
 }
 
 /** The preflight (unless given or skipped), the directories, and the run's file names. */
@@ -232,8 +223,8 @@ async function writeArchive(
   files.sinks.push(checksumSink);
 
   const archiveStarted = Date.now();
-  const frames = new FrameWriter(archiveFile.fd, settings.level, settings.threads);
-  files.frames = frames;
+  const tar = new ArchiveWriter(archiveFile.fd, settings.level);
+  files.tar = tar;
   const meter = new ProgressMeter(
     'archive',
     options.onProgress,
@@ -241,7 +232,7 @@ async function writeArchive(
     layout.preflight?.dataBytes,
   );
   const archiver = new TreeArchiver(
-    { tar: frames, manifest: manifestSink, checksums: checksumSink, meter },
+    { tar, manifest: manifestSink, checksums: checksumSink, meter },
     {
       signal: options.signal,
       cancelled: () =>
@@ -250,7 +241,7 @@ async function writeArchive(
     },
   );
   await archiver.run(layout.storageDir);
-  await frames.finish();
+  await tar.finish();
   await archiveFile.sync();
   await archiveFile.close();
   files.archiveFile = null;
@@ -259,7 +250,7 @@ async function writeArchive(
   meter.finish();
   return {
     counts: archiver.counts,
-    archiveBytes: frames.bytesWritten,
+    archiveBytes: tar.bytesWritten,
     manifest,
     checksums,
     archiveMs: Date.now() - archiveStarted,
@@ -367,8 +358,8 @@ function buildRecord(
 
 /** After a failure: closes and removes every file of the run; the error to throw. */
 async function discardRun(caught: unknown, files: RunFiles, layout: Layout): Promise<Error> {
-  // Compression jobs still writing into the archive's fd must end before it is closed.
-  await files.frames?.settle();
+  // Writes still pending on the archive's fd must end before it is closed.
+  await files.tar?.settle();
   await files.archiveFile?.close().catch(() => {});
   await Promise.all(files.sinks.map((s) => s.abort()));
   const cleanup = Object.values(layout.paths);

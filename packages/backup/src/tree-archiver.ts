@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, readSync, type BigIntStats } from 'node:fs';
 import { CHANGED_DURING_WALK, ChangedDuringWalkError, openEntrySync } from '@dify-storage/common';
 import { BackupError, errnoCode } from './errors.js';
-import { FRAME_BYTES, type FrameWriter } from './frame-writer.js';
+import { BUFFER_BYTES, type ArchiveWriter } from './archive-writer.js';
 import { formatMode, manifestLine, sha256sumLine, type ManifestFile } from './manifest.js';
 import type { ProgressMeter } from './progress.js';
 import type { BackupRecord } from './record.js';
@@ -12,11 +12,11 @@ import { SKIP_REASON_TEXT, walkTree, type SkipReason, type WalkedFile } from './
 
 const SAMPLE_LIMIT = 20;
 const BLOCK = 512;
-/** Files up to this size are read whole, straight behind their header, in one frame buffer. */
+/** Files up to this size are read whole, straight behind their header, in one archive buffer. */
 const WHOLE_FILE_BYTES = 1 << 20;
 
 export interface TreeArchiverOutputs {
-  tar: FrameWriter;
+  tar: ArchiveWriter;
   manifest: FileSink;
   checksums: FileSink;
   meter: ProgressMeter;
@@ -32,7 +32,7 @@ export interface TreeArchiverOptions {
 /**
  * Walks the storage tree (never following a symlink, see walkTree and safe-fs) and writes every
  * directory and regular file into the tar stream, the manifest and the checksum list. Each file
- * is read once, with blocking reads straight into the frame buffer behind its header, and
+ * is read once, with blocking reads straight into the archive buffer behind its header, and
  * hashed from there: for the 4–64 KiB files of Dify storage, five blocking syscalls (open, fstat,
  * read, fstat, close) cost far less than five threadpool round trips each (profile in
  * docs/performance.md).
@@ -54,7 +54,7 @@ export class TreeArchiver {
     private readonly options: TreeArchiverOptions,
   ) {}
 
-  /** Archives the whole tree and ends the tar stream (not the frame writer). */
+  /** Archives the whole tree and ends the tar stream (the caller finishes the writer). */
   async run(storageDir: string): Promise<void> {
     const beforeOpen = this.options.beforeOpen;
     const walk = walkTree(storageDir, { statFiles: false, ...(beforeOpen ? { beforeOpen } : {}) });
@@ -134,7 +134,7 @@ export class TreeArchiver {
     return reasonForNonFile(stat);
   }
 
-  /** A small file: header, content and padding in one frame buffer; the header has the size read. */
+  /** A small file: header, content and padding in one buffer; the header has the size read. */
   private async wholeFile(entry: WalkedFile, fd: number, stat: BigIntStats) {
     const size = Number(stat.size);
     let header = encodeTarHeader(tarEntry(entry.path, 'file', stat, size));
@@ -155,7 +155,7 @@ export class TreeArchiver {
     return { size: got, sha256, changed: got !== size || changedSince(stat, after) };
   }
 
-  /** A large file: read in pieces into successive frame buffers, hashing as it goes. */
+  /** A large file: read in pieces into successive buffers, hashing as it goes. */
   private async streamedFile(entry: WalkedFile, fd: number, stat: BigIntStats) {
     const size = Number(stat.size);
     const tar = this.out.tar;
@@ -216,8 +216,8 @@ export class TreeArchiver {
   }
 }
 
-// FRAME_BYTES must hold the largest whole file with its header and padding.
-if (WHOLE_FILE_BYTES + 16 * BLOCK > FRAME_BYTES) throw new Error('FRAME_BYTES too small');
+// A buffer must hold the largest whole file with its header and padding.
+if (WHOLE_FILE_BYTES + 16 * BLOCK > BUFFER_BYTES) throw new Error('BUFFER_BYTES too small');
 
 function tarEntry(path: string, type: 'file' | 'dir', stat: BigIntStats, size: number): TarEntry {
   return {

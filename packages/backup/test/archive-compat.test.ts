@@ -20,17 +20,17 @@ function frameCount(path: string): number {
   return Number(m[1]);
 }
 
-describe('the archive as zstd frames', () => {
+describe('the archive compressed in-process (node:zlib zstd)', () => {
   let work: string;
   let storage: string;
   let result: CreateBackupResult;
 
   beforeAll(async () => {
-    work = await h.tempDir('frames');
+    work = await h.tempDir('compat');
     storage = join(work, 'storage');
     await mkdir(storage);
     await h.makeSampleTree(storage);
-    // Enough small files that frames are cut between and inside files.
+    // Enough small files that the 2 MiB buffers handed to zstd end between and inside files.
     await mkdir(join(storage, 'upload_files/many'), { recursive: true });
     for (let i = 0; i < 300; i++) {
       const body = i % 2 ? randomBytes(20_000 + i) : Buffer.from(`text ${i} `.repeat(3000 + i));
@@ -44,8 +44,7 @@ describe('the archive as zstd frames', () => {
   });
   afterAll(() => h.removeDir(work));
 
-  it('is several frames that zstd -d, GNU tar and the restore path read as one tar stream', async () => {
-    expect(frameCount(result.archivePath)).toBeGreaterThan(1);
+  it('is a zstd file that zstd -t, GNU tar and the restore path read', async () => {
     expect(run('zstd', ['-t', '-q', result.archivePath]).code).toBe(0);
     const expected = withoutSkipped(await snapshotTree(storage));
 
@@ -64,7 +63,7 @@ describe('the archive as zstd frames', () => {
   });
 
   it('an archive written the old way (one zstd stream from the zstd CLI) still verifies and restores', async () => {
-    // The tar stream is unchanged; before frames, the zstd CLI compressed it as one stream.
+    // The tar stream is unchanged; before, a zstd child process compressed it as one frame.
     const old = join(work, 'old.tar.zst');
     const r = run('sh', [
       '-c',
