@@ -367,5 +367,3 @@ async function ensureDeployment(
   journal.record('replaced', 'Deployment', name, `brought in line with StatefulSet/${name}`);
   logger?.info(`Replaced Deployment/${name}`);
 }
-
-export type { InstallInspection };

@@ -4,10 +4,9 @@ import type {
   V1LabelSelector,
   V1PodSpec,
   V1Volume,
-  V1VolumeMount,
 } from '@kubernetes/client-node';
 
-export type { V1Container, V1EnvVar, V1LabelSelector, V1PodSpec, V1Volume, V1VolumeMount };
+export type { V1Container, V1EnvVar, V1LabelSelector, V1PodSpec, V1Volume };
 
 /**
  * Objects are handled as plain JSON as the API server sent them: the client's typed models drop
@@ -112,10 +111,6 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = { info: () => undefined };
-
-export function deepClone<T>(value: T): T {
-  return structuredClone(value);
-}
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

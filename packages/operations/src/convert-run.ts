@@ -36,6 +36,7 @@ import {
   type CutoverPlan,
   type Finding,
   type CutoverSettings,
+  type InspectOptions,
   type InstallInspection,
   type JournalEntry,
   type KubeClient,
@@ -295,6 +296,17 @@ class ConvertRun {
     this.kubeLog = { info: (l) => log.info(l), warning: (l) => log.warn(l) };
   }
 
+  /** Where the install is: what both the plan's inspection and the apply look at. */
+  private installNames(): InspectOptions {
+    return {
+      namespace: this.namespace,
+      apiName: this.config.apiName,
+      workerName: this.config.workerName,
+      storageMountPath: this.config.storageMountPath,
+      ...(this.config.configMap ? { configMapName: this.config.configMap } : {}),
+    };
+  }
+
   progress(): ConvertProgress {
     return {
       phase: this.config.phase,
@@ -527,13 +539,7 @@ class ConvertRun {
     paths: { planPath: string; planJsonPath: string },
     accept: string[],
   ): Promise<CutoverPlan> {
-    const inspection = await inspectInstall(this.client, {
-      namespace: this.namespace,
-      apiName: this.config.apiName,
-      workerName: this.config.workerName,
-      storageMountPath: this.config.storageMountPath,
-      ...(this.config.configMap ? { configMapName: this.config.configMap } : {}),
-    });
+    const inspection = await inspectInstall(this.client, this.installNames());
     const plan = planCutover(inspection, {
       ...cutoverSettings(this.config),
       acceptFindings: accept,
@@ -734,11 +740,7 @@ class ConvertRun {
   private async apply(credentials: DifyS3Keys) {
     try {
       return await applyCutover(this.client, {
-        namespace: this.namespace,
-        apiName: this.config.apiName,
-        workerName: this.config.workerName,
-        storageMountPath: this.config.storageMountPath,
-        ...(this.config.configMap ? { configMapName: this.config.configMap } : {}),
+        ...this.installNames(),
         settings: cutoverSettings(this.config),
         credentials,
         ...(this.replicas ? { replicas: this.replicas } : {}),

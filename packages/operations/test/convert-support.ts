@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { objectPath, waitForRollout, type KubeClient, type KubeObject } from '@dify-storage/kube';
+import { waitForRollout, type KubeClient, type KubeObject } from '@dify-storage/kube';
 import { difyKeysOf, type ConvertConfig, type Logger } from '../src/index.js';
 import { testEnv } from '../../../action-tests/src/proving-ground/index.js';
 import {
@@ -14,7 +14,6 @@ import {
 import { seedInstall, startCluster, type TestCluster } from '../../kube/test/support/cluster.js';
 
 export const NS = 'dify';
-export const SECRET_KEY = 'rgw-secret-for-convert-tests';
 
 export interface ConvertFixture {
   cluster: TestCluster;
@@ -123,5 +122,3 @@ export async function resourceVersions(client: KubeClient): Promise<Record<strin
   }
   return out;
 }
-
-export { objectPath };
