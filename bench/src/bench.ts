@@ -14,6 +14,7 @@ import { freezeScenario } from './freeze-bench.js';
 import { largeScenarios, mixesScenario, tlsScenario } from './mixes.js';
 import { millionScenario } from './million-bench.js';
 import { scaleScenario } from './scale-bench.js';
+import { walkScenario } from './walk-bench.js';
 import type { ScenarioContext } from './scenario.js';
 import {
   REPO,
@@ -166,6 +167,7 @@ const SCENARIOS: Record<string, (ctx: ScenarioContext) => Promise<void>> = {
   large: largeScenarios,
   '1m': millionScenario,
   scale: scaleScenario,
+  walk: walkScenario,
 };
 
 async function main(): Promise<void> {

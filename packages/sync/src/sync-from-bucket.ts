@@ -56,6 +56,12 @@ interface FromBucketConfig {
 
 /** Objects at most this big are compared with the file already on disk before any HEAD. */
 const ON_DISK_CHECK_MAX = 1 << 20;
+/**
+ * Prefixes (`upload_files/<tenant>/`) listed at once. Nearly every object of a copy back is
+ * decided from the listing alone, so the listing is what its time waits on (as rclone's
+ * `--checkers 16` list 16 directories at once).
+ */
+const LIST_WIDTH = 16;
 /** Directories remembered (checked or created) before the memo starts afresh. */
 const DIR_MEMO_MAX = 4096;
 /** Renamed-into directories whose fsync is batched (durable before the run returns). */
@@ -140,7 +146,7 @@ export class FromBucketSync extends CopyRun {
     super(
       options,
       cfg.concurrency,
-      4,
+      LIST_WIDTH + 2,
       emptyReport('sync-from-bucket', 'reverse', cfg.dryRun, source, cfg.root),
     );
     this.manifest = cfg.manifest === undefined ? undefined : new ManifestLookup(cfg.manifest);
@@ -166,7 +172,7 @@ export class FromBucketSync extends CopyRun {
   /** Stage 1: the listing; refused and excluded keys are counted, the rest become tasks. */
   private async walk(): Promise<void> {
     const { report, ticker, cfg } = this;
-    for await (const obj of listParallel(this.transport, cfg.prefix)) {
+    for await (const obj of listParallel(this.transport, cfg.prefix, 2, LIST_WIDTH)) {
       const rel = (this.options.keyToPath ?? String)(obj.key.slice(cfg.prefix.length));
       report.counts.files++;
       ticker.filesSeen++;
