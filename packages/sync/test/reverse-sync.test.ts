@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { comparePaths } from '@dify-storage/common';
 import type { S3Target } from '@dify-storage/s3';
-import { S3Transport, syncFromBucket, syncToBucket } from '../src/index.js';
+import { S3Transport, syncFromBucket, syncToBucket, verifyBucket } from '../src/index.js';
 import { bytes, newBucket, tempDir, writeFile } from './helpers.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -71,6 +71,31 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     expect(
       fs.readdirSync(path.join(restored, 'upload_files/a')).some((n) => n.startsWith('.dsm-')),
     ).toBe(false);
+  }, 60_000);
+
+  it('verifies the bucket against the manifest file streamed, and against one out of order', async () => {
+    const want = {
+      files: files.size,
+      objects: files.size + 2,
+      matched: files.size - 1,
+      extra: 2,
+      hash: 1,
+      missing: 0,
+    };
+    const r = await verifyBucket({ manifest: manifestFile, target });
+    expect(r.counts).toMatchObject(want);
+    expect(r.differences.filter((d) => d.kind === 'hash').map((d) => d.path)).toEqual([pem]);
+    const shuffled = `${manifestFile}.verify-rev`;
+    fs.writeFileSync(
+      shuffled,
+      fs.readFileSync(manifestFile, 'utf8').split('\n').reverse().join('\n'),
+    );
+    try {
+      const again = await verifyBucket({ manifest: shuffled, target });
+      expect(again.counts).toMatchObject(want);
+    } finally {
+      fs.rmSync(shuffled, { force: true });
+    }
   }, 60_000);
 
   it('leaves the manifest objects alone when the tree lacks them (one HEAD each), and when the manifest is out of order', async () => {
