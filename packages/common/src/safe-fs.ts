@@ -121,6 +121,28 @@ export class DirHandle {
     }
     return sub;
   }
+
+  /** Blocking readdir, for walks that block anyway (a threadpool round trip costs more). */
+  readdirSync(): fs.Dirent<Buffer>[] {
+    return fs.readdirSync(this.path, { withFileTypes: true, encoding: 'buffer' });
+  }
+
+  /** Blocking openSubdir: the same checks, without two threadpool round trips. */
+  openSubdirSync(name: string, seen?: FileIdentity): DirHandle {
+    let sub: DirHandle;
+    try {
+      sub = new DirHandle(fs.openSync(this.entryPath(name), DIR_OPEN_FLAGS));
+    } catch (error) {
+      throw changedOr(error, `directory ${name}`);
+    }
+    try {
+      if (seen) assertSameFile(seen, fs.fstatSync(sub.fd, { bigint: true }), `directory ${name}`);
+      return sub;
+    } catch (error) {
+      sub.release();
+      throw error;
+    }
+  }
 }
 
 /** lstat of an entry path (never follows the entry). Callback API: cheaper than fs.promises. */
