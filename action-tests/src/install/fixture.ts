@@ -23,6 +23,8 @@ export const CONFIG_MAP = 'dify-shared-config';
  *   the Secret also holds a value that is not a storage setting (it must come back exactly);
  * - `rwo-per-workload` (3): api and worker each on their own RWO claim, bound to two local PVs
  *   on the node (each sees different files);
+ * - `claim-ordinals` (4): like `claim-templates` with two api replicas, each ordinal's claim bound
+ *   (by the PV's claimRef) to a local PV of its own on the node: ordinal 1 keeps its own files;
  * - `kustomize-prefix` (10): the runbook's shape as a kustomize overlay with `namePrefix: prod-` and
  *   `commonLabels` renders it (every object renamed, references too; labels gain the instance),
  *   plus a second Service selecting the api;
@@ -38,11 +40,14 @@ export type InstallShape =
   | 'settings-secret'
   | 'kustomize-prefix'
   | 'rwo-per-workload'
+  | 'claim-ordinals'
   | 'other-workloads';
 
 export const LOCAL_PV_PATH = '/mnt/disks/dify';
 /** The worker's own local PV of shape 3. */
 export const WORKER_PV_PATH = '/mnt/disks/dify-worker';
+/** The local PV of api ordinal 1 (shape `claim-ordinals`). */
+export const ORDINAL_1_PV_PATH = '/mnt/disks/dify-1';
 export const NFS_SERVER = 'nfs.dify.internal';
 export const NFS_EXPORT = '/exports/dify';
 export const NFS_SUBPATH = 'app/api/storage';
@@ -57,6 +62,7 @@ export function storageLocation(shape: InstallShape): { on: 'node' | 'nfs'; path
   switch (shape) {
     case 'local-pv':
     case 'claim-templates':
+    case 'claim-ordinals':
     case 'rwo-per-workload':
       return { on: 'node', path: LOCAL_PV_PATH };
     case 'nfs-subpath':
@@ -90,16 +96,20 @@ function statefulSet(
     for (const key of ['STORAGE_TYPE', 'OPENDAL_SCHEME', 'OPENDAL_FS_ROOT'])
       env.push({ name: key, valueFrom: { secretKeyRef: { name: SETTINGS_SECRET, key } } });
   }
-  const unpinned = ['local-pv', 'nfs-subpath', 'claim-templates', 'rwo-per-workload'].includes(
-    shape,
-  );
+  const unpinned = [
+    'local-pv',
+    'nfs-subpath',
+    'claim-templates',
+    'claim-ordinals',
+    'rwo-per-workload',
+  ].includes(shape);
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: { name, namespace: NAMESPACE, labels: { app: name } },
     spec: {
       serviceName: name,
-      replicas: 1,
+      replicas: shape === 'claim-ordinals' && mode === 'api' ? 2 : 1,
       podManagementPolicy: 'OrderedReady',
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
       selector: { matchLabels: { app: name } },
@@ -157,6 +167,7 @@ function storageVolume(
     case 'rwo-per-workload':
       return claim(name === 'dify-api' ? CLAIM : `${name}-storage`);
     case 'claim-templates':
+    case 'claim-ordinals':
       return name === 'dify-api'
         ? {
             claimTemplate: {
@@ -314,8 +325,8 @@ function volumeObjects(shape: InstallShape, node: string): Record<string, unknow
       claim('', 'ReadWriteMany'),
     ];
   }
-  const localPv = (path: string, name?: string) =>
-    pv(
+  const localPv = (path: string, name?: string, claimRef?: string) => {
+    const made = pv(
       {
         local: { path },
         nodeAffinity: {
@@ -334,6 +345,17 @@ function volumeObjects(shape: InstallShape, node: string): Record<string, unknow
       'ReadWriteOnce',
       name,
     );
+    // Reserved for one claim (the binder honours a claimRef without uid), as an admin would.
+    if (claimRef) Object.assign(made.spec, { claimRef: { namespace: NAMESPACE, name: claimRef } });
+    return made;
+  };
+  if (shape === 'claim-ordinals') {
+    return [
+      storageClass(),
+      localPv(LOCAL_PV_PATH, 'dify-api-0-pv', 'dify-api-storage-dify-api-0'),
+      localPv(ORDINAL_1_PV_PATH, 'dify-api-1-pv', 'dify-api-storage-dify-api-1'),
+    ];
+  }
   if (shape === 'rwo-per-workload') {
     return [
       storageClass(),

@@ -3,7 +3,7 @@
  * shows no blocker and names volume type, node and path; backup, bulk copy, cutover; verify-dify
  * passes; rollback restores the original objects and files.
  */
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
@@ -11,18 +11,14 @@ import {
   readConvertConfig,
   readMigrateConfig,
   readRollbackConfig,
-  readVerifyConfig,
   runBackup,
   runConvert,
   runMigrate,
   runRollback,
-  runVerify,
 } from '@dify-storage/operations';
 import {
-  LOCAL_PV_PATH,
   SETTINGS_SECRET,
   SETTINGS_SECRET_CANARY,
-  WORKER_PV_PATH,
   type InstallShape,
 } from '../../src/install/fixture.js';
 import {
@@ -31,28 +27,7 @@ import {
 } from '../../src/install/simulated-install.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import { inputValues, log, noMask, reader, treeOf } from '../rollback/support.js';
-
-/** The objects a rollback must give back, without server-set fields. */
-function originalObjects(install: SimulatedInstall): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const store = install.server.store;
-  const kinds = ['statefulsets', 'configmaps', 'secrets', 'persistentvolumeclaims', 'services'];
-  for (const r of kinds) {
-    for (const o of store.list(r, install.namespace)) {
-      const { spec, data } = o as { spec?: unknown; data?: unknown };
-      out[`${r}/${o.metadata.name}`] = r === 'configmaps' || r === 'secrets' ? data : spec;
-    }
-  }
-  for (const o of store.list('deployments', install.namespace))
-    out[`deployments/${o.metadata.name}`] = (o as { spec?: { replicas?: number } }).spec?.replicas;
-  for (const o of store.list('cronjobs', install.namespace)) {
-    const { spec, metadata } = o as { spec?: unknown; metadata: { annotations?: object } };
-    // An empty map is omitted by the real server (omitempty).
-    const annotations = Object.keys(metadata.annotations ?? {}).length ? metadata.annotations : {};
-    out[`cronjobs/${o.metadata.name}`] = { spec, annotations };
-  }
-  return out;
-}
+import { expectVerifyPasses, originalObjects } from './support.js';
 
 /** A Secret's data as the pods read it. */
 function secretData(install: SimulatedInstall, name: string): Record<string, string> {
@@ -275,25 +250,7 @@ describe('install shapes end to end (plan, cutover, verify, rollback)', () => {
           expect([name, labels]).toEqual([name, expect.objectContaining(selector)]);
         }
       }
-      const tenant = i.seeded.tenants[0]!;
-      const verified = await runVerify(
-        readVerifyConfig(
-          read({
-            'manifest-path': backup.backup!.manifestPath,
-            'read-back': 'sample',
-            'app-api-key': tenant.appApiKey,
-            'dataset-api-key': tenant.datasetApiKey,
-            'indexing-timeout': '6',
-            'report-path': path.join(i.workDir, 'reports', 'verify.json'),
-          }),
-          {},
-          noMask,
-        ),
-        log,
-      );
-      const failed = verified.stages.filter((s) => s.status === 'fail');
-      expect(failed.map((s) => `${s.stage}: ${s.summary}`)).toEqual([]);
-      expect(verified.verdict).toBe('pass');
+      await expectVerifyPasses(i, read, backup.backup!.manifestPath);
 
       const rolled = await runRollback(
         readRollbackConfig(
@@ -364,42 +321,4 @@ describe('storage writers frozen by the cutover come back with a rollback (§8)'
     expect(originalObjects(i)).toEqual(before);
     await i.waitForApi();
   }, 300_000);
-});
-
-describe('one RWO claim per workload (shape 3)', () => {
-  it('the plan refuses, naming both volumes and what only the worker holds, and each conflict', async () => {
-    const i = await small('rwo-per-workload');
-    const workerTree = path.join(i.workDir, 'nodes', i.node, WORKER_PV_PATH);
-    const apiFiles = [...(await treeOf(i.storagePath))]
-      .filter(([rel, hash]) => !hash.startsWith('(') && /^[\w/.-]+$/.test(rel))
-      .map(([rel]) => rel)
-      .sort();
-    const [same, differs] = [apiFiles[0]!, apiFiles[1]!];
-    const put = async (rel: string, body: Buffer) => {
-      await mkdir(path.dirname(path.join(workerTree, rel)), { recursive: true });
-      await writeFile(path.join(workerTree, rel), body);
-    };
-    await put(same, await readFile(path.join(i.storagePath, same)));
-    await put(differs, Buffer.from('the worker wrote another version'));
-    await put('image_files/t/only-in-worker.png', Buffer.from('png'));
-    const plan = await runConvert(
-      readConvertConfig(reader(inputValues(i, { phase: 'plan' })), {}, noMask),
-      log,
-    );
-    expect(plan.plan.blockers.map((b) => [b.code, b.message])).toEqual([
-      [
-        'different-volumes',
-        expect.stringContaining(
-          `dify-api stores files in claim "dify-storage" → local PV "dify-api-pv" ${LOCAL_PV_PATH} on node node-a but dify-worker in claim "dify-worker-storage" → local PV "dify-worker-pv" ${WORKER_PV_PATH} on node node-a`,
-        ),
-      ],
-    ]);
-    expect(plan.plan.blockers[0]!.message).toContain(
-      `Compared on this runner: dify-worker's tree holds 3 file(s); 1 only there (they would be lost: "image_files/t/only-in-worker.png"), 1 identical in both, 1 in both with different content (${JSON.stringify(differs)}; neither is overwritten with the other: decide which to keep).`,
-    );
-    // Nothing was changed: the api's version of the conflicting key is still its own.
-    expect(await readFile(path.join(workerTree, differs), 'utf8')).toBe(
-      'the worker wrote another version',
-    );
-  }, 180_000);
 });

@@ -43,6 +43,7 @@ export {
   type LocatedBackup,
   type RetentionOptions,
   type RetentionResult,
+  type StorageTreeRecord,
 } from './record.js';
 export { restoreBackup, type RestoreBackupOptions, type RestoreBackupResult } from './restore.js';
 export { verifyBackup, type VerifyBackupOptions, type VerifyBackupResult } from './verify.js';

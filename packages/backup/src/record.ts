@@ -35,6 +35,31 @@ export interface KubernetesSnapshot {
   nodeLocalSecrets?: { name: string; file: string }[];
   /** E.g. how referenced Secrets were handled (referenced, not copied). */
   notes?: string[];
+  /**
+   * The install's storage trees when api, worker and ordinals do not share one volume (issue 19
+   * shapes 3 and 4): the first is this backup's own tree, each other one has a backup of its own
+   * (namespace unset, so no lookup by namespace finds it alone), taken before this record was written.
+   */
+  storageTrees?: StorageTreeRecord[];
+}
+
+/** One storage tree of an install with several (see KubernetesSnapshot.storageTrees). */
+export interface StorageTreeRecord {
+  /** What the tree is: `dify-api`, `dify-worker`, `dify-api ordinal 1`. */
+  label: string;
+  /** File-name safe form of the label (state and backup ids): `dify-api-1`. */
+  slug: string;
+  /** The volume as the plan described it (claim, PV, path, node). */
+  volume: string;
+  node: string | null;
+  /** The directory as the backup's runner saw it (the rollback restores into it). */
+  storageDir: string;
+  /** The backup holding it: this record's own id for the first tree. */
+  backupId: string;
+  files: number;
+  dataBytes: number;
+  /** Files of that backup relative to the backup directory (retention and off-node copies). */
+  backupFiles: string[];
 }
 
 export interface BackupFileRef {
@@ -107,6 +132,9 @@ export function backupFiles(record: BackupRecord): string[] {
     record.manifest.fileName,
     record.checksums.fileName,
     ...record.kubernetes.objects.flatMap((o) => [o.rawFile, o.sanitizedFile]),
+    ...(record.kubernetes.storageTrees ?? []).flatMap((t) =>
+      t.backupId === record.id ? [] : t.backupFiles,
+    ),
   ].filter((f): f is string => typeof f === 'string' && f !== '');
   return [...new Set(files)];
 }

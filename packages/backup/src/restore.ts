@@ -51,92 +51,111 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const targetWasEmpty = await prepareTarget(targetDir, options.allowNonEmptyTarget === true);
   const preserveOwnership = options.preserveOwnership ?? process.getuid?.() === 0;
   const diffs = new DifferenceCollector(20);
-  const meter = new ProgressMeter('restore', options.onProgress, options.progressIntervalMs);
-  const manifest = new ManifestCursor(new ManifestReader(options.manifestPath));
-  const dirs: ManifestDir[] = [];
-  const dirSet = new Set<string>(['']);
-  const fileContext: FileRestoreContext = {
-    preserveOwnership,
-    refuseExisting: !targetWasEmpty,
-    diffs,
+  const run: RestoreRun = {
+    targetDir,
+    archivePath: options.archivePath,
+    meter: new ProgressMeter('restore', options.onProgress, options.progressIntervalMs),
+    manifest: new ManifestCursor(new ManifestReader(options.manifestPath)),
+    dirs: [],
+    dirSet: new Set<string>(['']),
+    file: { preserveOwnership, refuseExisting: !targetWasEmpty, diffs },
   };
-
-  const archive = await readArchive(options.archivePath, async (entry) => {
-    const rel = safeRelativePath(entry, options.archivePath);
-    const absolute = join(targetDir, rel);
-    if (!isInside(absolute, targetDir)) {
-      throw new BackupError(
-        `Refusing archive entry ${JSON.stringify(entry.path)}: it resolves outside ${targetDir}.`,
-      );
-    }
-    const m = await manifest.seek(rel, diffs);
-    if (!m) {
-      entry.content.resume();
-      diffs.add({ kind: 'not-in-manifest', path: rel, detail: 'not restored' });
-      return;
-    }
-    const parent = dirname(rel) === '.' ? '' : dirname(rel);
-    if (!dirSet.has(parent)) {
-      throw new BackupError(
-        `Refusing archive entry ${JSON.stringify(rel)}: its directory was not restored before it.`,
-      );
-    }
-    if (entry.type === 'directory') {
-      entry.content.resume();
-      if (m.type !== 'dir') {
-        diffs.add({
-          kind: 'type-differs',
-          path: rel,
-          detail: 'manifest: file, archive: directory',
-        });
-        return;
-      }
-      await makeDirectory(absolute);
-      dirs.push(m);
-      dirSet.add(rel);
-      meter.dirs += 1;
-      return;
-    }
-    if (m.type !== 'file') {
-      entry.content.resume();
-      diffs.add({
-        kind: 'type-differs',
-        path: rel,
-        detail: 'manifest: directory, archive: file',
-      });
-      return;
-    }
-    await restoreFile(entry, m, absolute, fileContext);
-    meter.files += 1;
-    meter.bytes += entry.size;
-    meter.tick();
-  });
-  await manifest.rest(diffs);
+  const archive = await readArchive(options.archivePath, (entry) => restoreEntry(run, entry));
+  await run.manifest.rest(diffs);
   if (options.expectedArchiveSha256 && archive.sha256 !== options.expectedArchiveSha256) {
     diffs.add({
       kind: 'archive-sha256-differs',
       detail: `the archive file hashes to ${archive.sha256}, the record says ${options.expectedArchiveSha256}`,
     });
   }
-  // Deepest first, so that setting a child's attributes does not touch a parent's mtime later.
-  for (const d of dirs.reverse()) {
+  await setDirectoryAttributes(targetDir, run.dirs, preserveOwnership);
+  if (options.syncAtEnd !== false) await syncFileSystem(targetDir);
+  diffs.throwIfAny(options.archivePath);
+  run.meter.finish();
+  return {
+    targetDir,
+    files: run.meter.files,
+    dirs: run.meter.dirs,
+    bytes: run.meter.bytes,
+    skippedInManifest: run.manifest.skipped,
+    archiveSha256: archive.sha256,
+    durationMs: Date.now() - started,
+  };
+}
+
+/** One extraction in progress: where it goes, what the manifest says, what was restored. */
+interface RestoreRun {
+  targetDir: string;
+  archivePath: string;
+  meter: ProgressMeter;
+  manifest: ManifestCursor;
+  /** Directories restored, in archive order (their attributes are set last). */
+  dirs: ManifestDir[];
+  dirSet: Set<string>;
+  file: FileRestoreContext;
+}
+
+/** Restores one archive entry after checking its name, its place and its manifest entry. */
+async function restoreEntry(run: RestoreRun, entry: ArchiveEntry): Promise<void> {
+  const { diffs } = run.file;
+  const rel = safeRelativePath(entry, run.archivePath);
+  const absolute = join(run.targetDir, rel);
+  if (!isInside(absolute, run.targetDir)) {
+    throw new BackupError(
+      `Refusing archive entry ${JSON.stringify(entry.path)}: it resolves outside ${run.targetDir}.`,
+    );
+  }
+  const m = await run.manifest.seek(rel, diffs);
+  if (!m) {
+    entry.content.resume();
+    diffs.add({ kind: 'not-in-manifest', path: rel, detail: 'not restored' });
+    return;
+  }
+  const parent = dirname(rel) === '.' ? '' : dirname(rel);
+  if (!run.dirSet.has(parent)) {
+    throw new BackupError(
+      `Refusing archive entry ${JSON.stringify(rel)}: its directory was not restored before it.`,
+    );
+  }
+  const want = entry.type === 'directory' ? 'dir' : 'file';
+  if (m.type !== want) {
+    entry.content.resume();
+    diffs.add({
+      kind: 'type-differs',
+      path: rel,
+      detail:
+        want === 'dir'
+          ? 'manifest: file, archive: directory'
+          : 'manifest: directory, archive: file',
+    });
+    return;
+  }
+  if (m.type === 'dir') {
+    entry.content.resume();
+    await makeDirectory(absolute);
+    run.dirs.push(m);
+    run.dirSet.add(rel);
+    run.meter.dirs += 1;
+    return;
+  }
+  await restoreFile(entry, m, absolute, run.file);
+  run.meter.files += 1;
+  run.meter.bytes += entry.size;
+  run.meter.tick();
+}
+
+/** Directory owners, modes and mtimes, deepest first (a child's must not touch a parent's mtime later). */
+async function setDirectoryAttributes(
+  targetDir: string,
+  dirs: ManifestDir[],
+  preserveOwnership: boolean,
+): Promise<void> {
+  for (const d of [...dirs].reverse()) {
     const abs = join(targetDir, d.path);
     if (preserveOwnership) await lchown(abs, d.uid, d.gid);
     await chmod(abs, parseMode(d.mode));
     await utimes(abs, nsToSeconds(d.mtimeNs), nsToSeconds(d.mtimeNs));
   }
-  if (options.syncAtEnd !== false) await syncFileSystem(targetDir);
-  diffs.throwIfAny(options.archivePath);
-  meter.finish();
-  return {
-    targetDir,
-    files: meter.files,
-    dirs: meter.dirs,
-    bytes: meter.bytes,
-    skippedInManifest: manifest.skipped,
-    archiveSha256: archive.sha256,
-    durationMs: Date.now() - started,
-  };
 }
 
 /** Files up to this size are hashed in memory, then written synchronously (see placeSmallFileSync). */

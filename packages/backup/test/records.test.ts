@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import {
   applyRetention,
+  backupFiles,
   createBackup,
   findBackup,
   latestBackup,
@@ -149,5 +150,63 @@ describe('backup records: find, latest, retention', () => {
     await expect(applyRetention(backups, 0)).rejects.toThrow(
       /keep is 0; it must be a whole number of at least 1/,
     );
+  });
+});
+
+describe('a backup with several storage trees (issue 19 shapes 3 and 4)', () => {
+  it('retention deletes the other trees’ backups with the one whose record names them', async () => {
+    const work = await tempDir('trees');
+    try {
+      const backups = join(work, 'backups');
+      const tree = async (name: string) => {
+        const dir = join(work, name);
+        await mkdir(join(dir, 'upload_files/t'), { recursive: true });
+        await writeFile(join(dir, 'upload_files/t', `${name}.txt`), name);
+        return dir;
+      };
+      const other = await createBackup({
+        storageDir: await tree('worker'),
+        backupDir: backups,
+        backupId: 'b-20261120T080000Z-000001-dify-worker',
+        now: new Date('2026-11-20T08:00:00Z'),
+        marginRatio: 0,
+      });
+      const named = {
+        label: 'dify-worker',
+        slug: 'dify-worker',
+        volume: 'local PV',
+        node: 'node-a',
+        storageDir: join(work, 'worker'),
+        backupId: other.record.id,
+        files: 1,
+        dataBytes: 6,
+        backupFiles: backupFiles(other.record),
+      };
+      const make = (id: string, day: string, storageTrees?: (typeof named)[]) =>
+        tree(`api-${day}`).then((dir) =>
+          createBackup({
+            storageDir: dir,
+            backupDir: backups,
+            backupId: id,
+            now: new Date(`${day}T09:00:00Z`),
+            namespace: 'dify',
+            marginRatio: 0,
+            kubernetes: { objects: [], ...(storageTrees ? { storageTrees } : {}) },
+          }),
+        );
+      const first = await make('b-20261120T080000Z-000001', '2026-11-20', [named]);
+      expect(backupFiles(first.record)).toEqual(expect.arrayContaining(backupFiles(other.record)));
+      await make('b-20261121T080000Z-000002', '2026-11-21');
+      const result = await applyRetention(backups, 1, { namespace: 'dify' });
+      expect(result.deleted.map((d) => d.id)).toEqual([first.record.id]);
+      expect(result.deleted[0]!.files).toEqual(
+        expect.arrayContaining([`${other.record.id}.record.json`, other.record.archive.fileName]),
+      );
+      expect((await listBackups(backups)).complete.map((r) => r.id)).toEqual([
+        'b-20261121T080000Z-000002',
+      ]);
+    } finally {
+      await removeDir(work);
+    }
   });
 });

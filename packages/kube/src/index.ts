@@ -115,6 +115,7 @@ export {
   secretRefs,
   snapshotTargets,
   storageVolume,
+  volumeIdentity,
   type ConfigMapInfo,
   type Finding,
   type FindingSeverity,

@@ -311,10 +311,21 @@ function allContainers(spec: V1PodSpec | undefined): V1Container[] {
 }
 
 /** What makes two resolved volumes the same data (the node is compared separately). */
-function volumeIdentity(v: ResolvedVolume): string {
+export function volumeIdentity(v: ResolvedVolume): string {
   if (v.nfs) return `nfs://${v.nfs.server}${v.path ?? ''}`;
   if (v.persistentVolume) return `pv:${v.persistentVolume}:${v.subPath ?? ''}`;
   return `${v.kind}:${v.path ?? ''}`;
+}
+
+/**
+ * Why one runner cannot read all these node-local volumes (they are on different nodes), naming
+ * the nodes; undefined when it can (one node, or storage not tied to a node).
+ */
+function nodesApart(volumes: ResolvedVolume[]): string | undefined {
+  const local = volumes.filter((v) => v.nodeLocal && v.node);
+  const nodes = [...new Set(local.map((v) => v.node!))];
+  if (nodes.length < 2) return undefined;
+  return `those are node-local volumes on nodes ${nodes.join(' and ')}, and a runner reads one node's disk only, so it cannot back up and copy them all`;
 }
 
 /** `local PV "x" path /mnt/d on node-1`, `hostPath /root/dify/... on node-1`, `NFS srv:/export`. */
@@ -608,11 +619,14 @@ function sharedStorageFindings(i: InstallInspection): Finding[] {
   const b = i.worker.volumes[0];
   if (a && b && !a.problem && !b.problem && volumeIdentity(a) !== volumeIdentity(b)) {
     const both = a.kind === 'hostPath' && b.kind === 'hostPath';
+    const apart = nodesApart([a, b]);
     f.push(
       finding(
         both ? 'different-hostpaths' : 'different-volumes',
-        'blocker',
-        `${i.api.name} stores files in ${describeVolume(a)} but ${i.worker.name} in ${describeVolume(b)}: each sees different files, and only the api's would be copied. Make them the same volume first.`,
+        apart ? 'blocker' : 'warning',
+        apart
+          ? `${i.api.name} stores files in ${describeVolume(a)} but ${i.worker.name} in ${describeVolume(b)}: ${apart}. Move ${i.worker.name}'s files onto node ${a.node} (into its own volume there, or the api's), then plan again.`
+          : `${i.api.name} stores files in ${describeVolume(a)} but ${i.worker.name} in ${describeVolume(b)}: each sees different files. Backup, migrate, cutover and rollback take both trees (this runner must see both); a key in both with different content blocks the cutover until it is resolved.`,
       ),
     );
   }
@@ -706,10 +720,11 @@ function serviceFindings(i: InstallInspection): Finding[] {
 }
 
 /**
- * Data split across pods of one workload: a claim per ordinal (volumeClaimTemplates with several
- * replicas), or node-local storage with pods on several nodes. Each ordinal or node keeps its own
- * files, and the backup and the copy read one of them only (ordinal 0, the api pod's node):
- * the others would be lost, so the plan refuses and names them.
+ * Data split across pods of one workload. A claim per ordinal (volumeClaimTemplates with several
+ * replicas): every ordinal's tree is backed up, copied and restored (operations' storage-trees),
+ * refused only when they are node-local on different nodes. Node-local storage without a claim per
+ * ordinal whose pods run on several nodes: each node's directory holds different files under the
+ * one path, which no runner can tell apart, so the plan refuses and names the nodes.
  */
 function splitDataFindings(i: InstallInspection): Finding[] {
   const out: Finding[] = [];
@@ -717,10 +732,16 @@ function splitDataFindings(i: InstallInspection): Finding[] {
     if (!w.statefulSet) continue;
     const others = w.volumes.filter((v) => (v.ordinal ?? 0) > 0);
     if (others.length) {
+      const apart = nodesApart(w.volumes);
+      const each = others.map(
+        (v) => `ordinal ${v.ordinal} keeps its own files in ${describeVolume(v)}`,
+      );
       out.push({
         code: 'ordinal-volumes',
-        severity: 'blocker',
-        message: `StatefulSet "${w.name}" has ${w.volumes.length} replicas with a claim each: ${others.map((v) => `ordinal ${v.ordinal} keeps its own files in ${describeVolume(v)}`).join('; ')}. Only ordinal 0's volume is backed up and copied, so those files would be lost. Move them into ordinal 0's volume (keys in both with different content need a decision), scale to 1, then plan again.`,
+        severity: apart ? 'blocker' : 'warning',
+        message: apart
+          ? `StatefulSet "${w.name}" has ${w.volumes.length} replicas with a claim each: ${each.join('; ')}; ${apart}. Move those files onto node ${w.volumes[0]?.node} (into ordinal 0's volume, or volumes there), then plan again.`
+          : `StatefulSet "${w.name}" has ${w.volumes.length} replicas with a claim each: ${each.join('; ')}. Backup, migrate, cutover and rollback take every ordinal's tree (this runner must see them all); a key in several with different content blocks the cutover until it is resolved.`,
       });
     }
     const nodes = [...new Set(w.pods.map((p) => p.nodeName).filter((n): n is string => !!n))];

@@ -345,7 +345,7 @@ describe('inspect and plan', () => {
     cluster.server.store.updateStatus('persistentvolumeclaims', ns, claim, { phase: 'Bound' });
   }
 
-  it('refuses one RWO claim per workload (shape 3) naming both volumes, and resolves a local PV', async () => {
+  it('names one RWO claim per workload (shape 3), both volumes, and resolves a local PV', async () => {
     const { client } = cluster;
     for (const [name, node] of [
       ['dify-api', 'node-1'],
@@ -387,16 +387,27 @@ describe('inspect and plan', () => {
     ]);
     const md = renderPlanMarkdown(planCutover(i, settings));
     expect(md).toContain(
-      '⛔ blocker `different-volumes`: dify-api stores files in claim "data-dify-api" → local PV "pv-dify-api" /mnt/dify-api on node node-1 but dify-worker in claim "data-dify-worker" → local PV "pv-dify-worker" /mnt/dify-worker on node node-1',
+      '⚠️ warning `different-volumes`: dify-api stores files in claim "data-dify-api" → local PV "pv-dify-api" /mnt/dify-api on node node-1 but dify-worker in claim "data-dify-worker" → local PV "pv-dify-worker" /mnt/dify-worker on node node-1: each sees different files. Backup, migrate, cutover and rollback take both trees',
     );
   });
 
-  it('refuses data split over ordinals (a claim each) naming the ordinals left out', async () => {
+  /** A local PV pinned to `node`. */
+  const localOn = (node: string, path: string) => ({
+    local: { path },
+    nodeAffinity: {
+      required: {
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+        ],
+      },
+    },
+  });
+
+  it("takes every ordinal's claim on one node; refuses them on several, naming the nodes", async () => {
     const { client } = cluster;
-    for (const ordinal of [0, 1]) {
-      const claim = `data-dify-api-${ordinal}`;
-      await boundClaim(claim, `pv-${ordinal}`, { hostPath: { path: `/mnt/ordinal-${ordinal}` } });
-    }
+    await boundClaim('data-dify-api-0', 'pv-0', localOn('node-1', '/mnt/ordinal-0'));
+    await boundClaim('data-dify-api-1', 'pv-1', localOn('node-1', '/mnt/ordinal-1'));
+    await boundClaim('data-dify-api-2', 'pv-2', localOn('node-2', '/mnt/ordinal-2'));
     const sts = await client.get<Workload>(objectPath('StatefulSet', ns, 'dify-api'));
     await client.delete(objectPath('StatefulSet', ns, 'dify-api'), { propagationPolicy: 'Orphan' });
     // Orphan deletion finishes once the garbage collector has released the pods.
@@ -424,13 +435,33 @@ describe('inspect and plan', () => {
         ],
       },
     });
-    const i = await inspectInstall(client, { namespace: ns });
-    expect(i.findings.filter((f) => f.code === 'ordinal-volumes').map((f) => f.message)).toEqual([
-      expect.stringContaining(
-        'StatefulSet "dify-api" has 2 replicas with a claim each: ordinal 1 keeps its own files in claim "data-dify-api-1" → hostPath PV "pv-1" /mnt/ordinal-1',
-      ),
+    const ordinals = async () => {
+      const i = await inspectInstall(client, { namespace: ns });
+      return { i, found: i.findings.filter((f) => f.code === 'ordinal-volumes') };
+    };
+    const two = await ordinals();
+    expect(two.found.map((f) => [f.severity, f.message])).toEqual([
+      [
+        'warning',
+        expect.stringContaining(
+          'StatefulSet "dify-api" has 2 replicas with a claim each: ordinal 1 keeps its own files in claim "data-dify-api-1" → local PV "pv-1" /mnt/ordinal-1 on node node-1. Backup, migrate, cutover and rollback take every ordinal\'s tree',
+        ),
+      ],
     ]);
-    expect(planCutover(i, settings).blockers.map((b) => b.code)).toContain('ordinal-volumes');
+    expect(planCutover(two.i, settings).blockers.map((b) => b.code)).not.toContain(
+      'ordinal-volumes',
+    );
+    await client.patch(objectPath('StatefulSet', ns, 'dify-api'), { spec: { replicas: 3 } });
+    const three = await ordinals();
+    expect(three.found.map((f) => [f.severity, f.message])).toEqual([
+      [
+        'blocker',
+        expect.stringContaining(
+          "those are node-local volumes on nodes node-1 and node-2, and a runner reads one node's disk only",
+        ),
+      ],
+    ]);
+    expect(planCutover(three.i, settings).blockers.map((b) => b.code)).toContain('ordinal-volumes');
   });
 
   it('refuses node-local storage whose pods run on several nodes', async () => {

@@ -4,6 +4,7 @@ import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
 import { formatBytes } from '@dify-storage/common';
 import {
   applyRetention,
+  backupFiles,
   copyOffNode,
   createBackup,
   makeBackupId,
@@ -13,6 +14,7 @@ import {
   type KubernetesSnapshot,
   type PreflightReport,
   type RetentionResult,
+  type StorageTreeRecord,
 } from '@dify-storage/backup';
 import {
   inspectInstall,
@@ -33,6 +35,7 @@ import { preExistingReferences, type PreExistingReferences } from './references-
 import { offNodeUploader } from './off-node.js';
 import { requireCompleteSnapshot, requireNamedWorkloads } from './record-check.js';
 import { kubeClient } from './targets.js';
+import { hasSeveralTrees, locateTrees, type StorageTree } from './tree-compare.js';
 
 export interface BackupRunResult {
   preflight: PreflightReport;
@@ -50,6 +53,15 @@ export interface BackupRunResult {
   retention?: RetentionResult;
   /** The verified copy in another bucket or prefix, when asked for. */
   offNode?: CopyOffNodeResult & { bucket: string };
+  /** The install's other storage trees (shapes 3 and 4), each in a backup of its own. */
+  trees?: BackupTreeResult[];
+}
+
+export interface BackupTreeResult {
+  label: string;
+  storagePath: string;
+  backupId: string;
+  files: number;
 }
 
 /**
@@ -138,10 +150,75 @@ function objectFileName(o: KubeObject): string {
 
 /**
  * backup-hostpath: preflight (right node, storage visible, enough room), then the Kubernetes
- * snapshot, the verified archive with its manifest, the record, and retention.
+ * snapshot, the verified archive of every storage tree with its manifest, the record, and retention.
  */
 export async function runBackup(config: BackupConfig, log: Logger): Promise<BackupRunResult> {
   const client = kubeClient(config.kube);
+  const inspection = await inspectForBackup(client, config);
+  const { node, storagePath } = await locateStorage(config, inspection);
+  const trees = await backupTrees(inspection, storagePath);
+  await checkStorageIdentity(config.databaseUrl, storagePath, log);
+  const preflight = await preflightTree(config, storagePath, node, log);
+  for (const t of trees.slice(1)) await preflightTree(config, t.dir, node, log, t.label);
+  const preExisting = config.databaseUrl
+    ? (await preExistingReferences(config.databaseUrl, storagePath)).preExisting
+    : undefined;
+  if (preExisting) log.info(`preflight: ${preExisting.line}`);
+  const found = { preflight, storagePath, node, ...(preExisting ? { preExisting } : {}) };
+  if (config.preflightOnly) return found;
+
+  const now = new Date();
+  const id = makeBackupId(now);
+  const k8sDir = path.join(config.backupDir, `${id}.kubernetes`);
+  const extras: StorageTreeRecord[] = [];
+  try {
+    const { kubernetes, sanitizedYamlPath } = await writeSnapshot(client, config, inspection, id);
+    for (const t of trees.slice(1))
+      extras.push(await backupOtherTree(config, t, `${id}-${t.slug}`, node, log));
+    if (extras.length)
+      kubernetes.storageTrees = [treeRecord(trees[0]!, id, node, preflight), ...extras];
+    const backup = await createBackup({
+      storageDir: storagePath,
+      backupDir: config.backupDir,
+      backupId: id,
+      now,
+      zstdLevel: config.compressionLevel,
+      nodeName: node,
+      namespace: config.kube.namespace,
+      marginRatio: config.freeSpaceMargin,
+      preflightReport: preflight,
+      kubernetes,
+      onProgress: (p) => progressOf(log)(transferLine(p)),
+    });
+    const offNode = await copyBackupOffNode(config, backup, log);
+    const retention = await applyRetention(config.backupDir, config.keep, {
+      namespace: config.kube.namespace,
+      protectedIds: [id],
+    });
+    for (const d of retention.deleted)
+      log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
+    return {
+      ...found,
+      backup,
+      sanitizedYamlPath,
+      retention,
+      ...(extras.length ? { trees: extras.map(treeResult) } : {}),
+      ...(offNode ? { offNode } : {}),
+    };
+  } catch (error) {
+    // A failed backup leaves nothing that looks like one.
+    await rm(k8sDir, { recursive: true, force: true });
+    for (const t of extras)
+      for (const f of t.backupFiles) await rm(path.join(config.backupDir, f), { force: true });
+    throw error;
+  }
+}
+
+/** The install as the backup needs it: named workloads, and Dify's files under the mount. */
+async function inspectForBackup(
+  client: KubeClient,
+  config: BackupConfig,
+): Promise<InstallInspection> {
   const inspection = await inspectInstall(client, {
     namespace: config.kube.namespace,
     apiName: config.apiName,
@@ -154,26 +231,106 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
   // fidelity notes): refuse before anything is written.
   const rootProblems = inspection.findings.filter((f) => f.code === STORAGE_ROOT_OUTSIDE);
   if (rootProblems.length) throw new BlockedError(rootProblems.map((f) => f.message).join('\n'));
-  const { node, storagePath } = await locateStorage(config, inspection);
-  await checkStorageIdentity(config.databaseUrl, storagePath, log);
+  return inspection;
+}
+
+/** Every storage tree of the install (shapes 3 and 4), all readable here, or a refusal. */
+async function backupTrees(
+  inspection: InstallInspection,
+  storagePath: string,
+): Promise<StorageTree[]> {
+  if (!hasSeveralTrees(inspection))
+    return [
+      { label: inspection.api.name, slug: inspection.api.name, volume: '', dir: storagePath },
+    ];
+  const { trees, problems } = await locateTrees(inspection, storagePath);
+  if (problems.length) {
+    throw new ConfigurationError(
+      `The install keeps its files in several storage trees and the backup must take them all: ${problems.join(' ')} Nothing was written.`,
+    );
+  }
+  return trees;
+}
+
+async function preflightTree(
+  config: BackupConfig,
+  dir: string,
+  node: string,
+  log: Logger,
+  label?: string,
+): Promise<PreflightReport> {
   const preflight = await preflightBackup({
-    storageDir: storagePath,
+    storageDir: dir,
     backupDir: config.backupDir,
     marginRatio: config.freeSpaceMargin,
   });
   log.info(
-    `preflight: node ${node}, ${storagePath}: ${preflight.files} files, ${formatBytes(preflight.dataBytes)}; ` +
+    `preflight: node ${node}, ${label ? `${label}'s tree ` : ''}${dir}: ${preflight.files} files, ${formatBytes(preflight.dataBytes)}; ` +
       `backup needs about ${formatBytes(preflight.estimatedBackupBytes + preflight.marginBytes)} in ${config.backupDir}`,
   );
-  const preExisting = config.databaseUrl
-    ? (await preExistingReferences(config.databaseUrl, storagePath)).preExisting
-    : undefined;
-  if (preExisting) log.info(`preflight: ${preExisting.line}`);
-  const found = { preflight, storagePath, node, ...(preExisting ? { preExisting } : {}) };
-  if (config.preflightOnly) return found;
+  return preflight;
+}
 
-  const now = new Date();
-  const id = makeBackupId(now);
+/**
+ * A tree other than the primary: a verified backup of its own (namespace unset: only the primary
+ * record, which names it, leads to it), taken before the primary's record is written.
+ */
+async function backupOtherTree(
+  config: BackupConfig,
+  tree: StorageTree,
+  id: string,
+  node: string,
+  log: Logger,
+): Promise<StorageTreeRecord> {
+  log.info(`backing up ${tree.label}'s tree ${tree.dir} (${tree.volume}) as ${id}`);
+  const { record } = await createBackup({
+    storageDir: tree.dir,
+    backupDir: config.backupDir,
+    backupId: id,
+    zstdLevel: config.compressionLevel,
+    nodeName: node,
+    marginRatio: config.freeSpaceMargin,
+    kubernetes: {
+      objects: [],
+      notes: [`The storage tree of ${tree.label} (${tree.volume}); its install's record names it.`],
+    },
+    onProgress: (p) => progressOf(log)(transferLine(p)),
+  });
+  return treeRecord(tree, id, node, record.counts, backupFiles(record));
+}
+
+/** What the record says of one tree (the primary's own files are the backup's: none listed). */
+function treeRecord(
+  tree: StorageTree,
+  id: string,
+  node: string,
+  counts: { files: number; dataBytes: number },
+  files: string[] = [],
+): StorageTreeRecord {
+  return {
+    label: tree.label,
+    slug: tree.slug,
+    volume: tree.volume,
+    node: tree.node ?? node,
+    storageDir: tree.dir,
+    backupId: id,
+    files: counts.files,
+    dataBytes: counts.dataBytes,
+    backupFiles: files,
+  };
+}
+
+function treeResult(t: StorageTreeRecord): BackupTreeResult {
+  return { label: t.label, storagePath: t.storageDir, backupId: t.backupId, files: t.files };
+}
+
+/** The Kubernetes snapshot of the install: raw and sanitized objects, redaction key, Secrets. */
+async function writeSnapshot(
+  client: KubeClient,
+  config: BackupConfig,
+  inspection: InstallInspection,
+  id: string,
+): Promise<{ kubernetes: KubernetesSnapshot; sanitizedYamlPath: string }> {
   const k8sDir = path.join(config.backupDir, `${id}.kubernetes`);
   const targets = snapshotTargets(inspection);
   // The backup's redaction key: what leaves the node carries HMACs under it, and it stays here.
@@ -199,87 +356,72 @@ export async function runBackup(config: BackupConfig, log: Logger): Promise<Back
         : []),
     ],
   };
-  try {
-    await mkdir(path.join(k8sDir, 'raw'), { recursive: true, mode: 0o700 });
-    await mkdir(path.join(k8sDir, 'sanitized'), { recursive: true, mode: 0o700 });
-    // Unredacted objects stay on the node (mode 0600): ConfigMaps often hold SECRET_KEY or
-    // DB_PASSWORD, and rollback must restore them exactly.
-    for (const [i, raw] of snapshot.raw.entries()) {
-      const sanitized = snapshot.sanitized[i]!;
-      const name = objectFileName(raw);
-      await writeFile(path.join(k8sDir, 'raw', name), JSON.stringify(raw, null, 2), {
-        mode: 0o600,
-      });
-      await writeFile(path.join(k8sDir, 'sanitized', name), JSON.stringify(sanitized, null, 2), {
-        mode: 0o600,
-      });
-      kubernetes.objects.push({
-        apiVersion: String(raw.apiVersion),
-        kind: String(raw.kind),
-        namespace: config.kube.namespace,
-        name: String(raw.metadata?.name),
-        rawFile: path.join(`${id}.kubernetes`, 'raw', name),
-        sanitizedFile: path.join(`${id}.kubernetes`, 'sanitized', name),
-      });
-    }
-    await keepSettingsSecrets(client, inspection, k8sDir, id, kubernetes);
-    await writeFile(path.join(k8sDir, 'redaction.key'), redactionKey.toString('hex'), {
-      mode: 0o600,
-      flag: 'wx',
-    });
-    await writeFile(path.join(k8sDir, 'secrets.json'), JSON.stringify(snapshot.secrets, null, 2), {
-      mode: 0o600,
-    });
-    const sanitizedYamlPath = path.join(k8sDir, 'sanitized-redacted.yaml');
-    await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: redactor }), {
-      mode: 0o600,
-    });
+  await mkdir(path.join(k8sDir, 'raw'), { recursive: true, mode: 0o700 });
+  await mkdir(path.join(k8sDir, 'sanitized'), { recursive: true, mode: 0o700 });
+  await writeObjects(config, snapshot, id, kubernetes);
+  await keepSettingsSecrets(client, inspection, k8sDir, id, kubernetes);
+  await writeFile(path.join(k8sDir, 'redaction.key'), redactionKey.toString('hex'), {
+    mode: 0o600,
+    flag: 'wx',
+  });
+  await writeFile(path.join(k8sDir, 'secrets.json'), JSON.stringify(snapshot.secrets, null, 2), {
+    mode: 0o600,
+  });
+  const sanitizedYamlPath = path.join(k8sDir, 'sanitized-redacted.yaml');
+  await writeFile(sanitizedYamlPath, renderYaml(snapshot.sanitized, { redact: redactor }), {
+    mode: 0o600,
+  });
+  return { kubernetes, sanitizedYamlPath };
+}
 
-    const backup = await createBackup({
-      storageDir: storagePath,
-      backupDir: config.backupDir,
-      backupId: id,
-      now,
-      zstdLevel: config.compressionLevel,
-      nodeName: node,
-      namespace: config.kube.namespace,
-      marginRatio: config.freeSpaceMargin,
-      preflightReport: preflight,
-      kubernetes,
-      onProgress: (p) => progressOf(log)(transferLine(p)),
+/**
+ * Unredacted objects stay on the node (mode 0600): ConfigMaps often hold SECRET_KEY or
+ * DB_PASSWORD, and rollback must restore them exactly.
+ */
+async function writeObjects(
+  config: BackupConfig,
+  snapshot: Awaited<ReturnType<typeof snapshotObjects>>,
+  id: string,
+  kubernetes: KubernetesSnapshot,
+): Promise<void> {
+  const k8sDir = path.join(config.backupDir, `${id}.kubernetes`);
+  for (const [i, raw] of snapshot.raw.entries()) {
+    const sanitized = snapshot.sanitized[i]!;
+    const name = objectFileName(raw);
+    await writeFile(path.join(k8sDir, 'raw', name), JSON.stringify(raw, null, 2), {
+      mode: 0o600,
     });
-    let offNode: BackupRunResult['offNode'];
-    if (config.offNode) {
-      log.info(
-        `copying backup ${id} off the node to s3://${config.offNode.s3.bucket}/${config.offNode.prefix}${id}/`,
-      );
-      const copy = await copyOffNode({
-        record: backup.record,
-        uploader: offNodeUploader(config.offNode.s3, config.backupDir),
-        backupDir: config.backupDir,
-        prefix: config.offNode.prefix,
-      });
-      offNode = { ...copy, bucket: config.offNode.s3.bucket };
-      log.info(
-        `off-node copy verified: ${copy.objects.length} objects, ${formatBytes(copy.bytes)}`,
-      );
-    }
-    const retention = await applyRetention(config.backupDir, config.keep, {
-      namespace: config.kube.namespace,
-      protectedIds: [id],
+    await writeFile(path.join(k8sDir, 'sanitized', name), JSON.stringify(sanitized, null, 2), {
+      mode: 0o600,
     });
-    for (const d of retention.deleted)
-      log.info(`retention: deleted backup ${d.id} (${formatBytes(d.bytes)})`);
-    return {
-      ...found,
-      backup,
-      sanitizedYamlPath,
-      retention,
-      ...(offNode ? { offNode } : {}),
-    };
-  } catch (error) {
-    // A failed backup leaves nothing that looks like one.
-    await rm(k8sDir, { recursive: true, force: true });
-    throw error;
+    kubernetes.objects.push({
+      apiVersion: String(raw.apiVersion),
+      kind: String(raw.kind),
+      namespace: config.kube.namespace,
+      name: String(raw.metadata?.name),
+      rawFile: path.join(`${id}.kubernetes`, 'raw', name),
+      sanitizedFile: path.join(`${id}.kubernetes`, 'sanitized', name),
+    });
   }
+}
+
+/** The verified copy in another bucket or prefix, when asked for. */
+async function copyBackupOffNode(
+  config: BackupConfig,
+  backup: CreateBackupResult,
+  log: Logger,
+): Promise<BackupRunResult['offNode']> {
+  if (!config.offNode) return undefined;
+  const id = backup.record.id;
+  log.info(
+    `copying backup ${id} off the node to s3://${config.offNode.s3.bucket}/${config.offNode.prefix}${id}/`,
+  );
+  const copy = await copyOffNode({
+    record: backup.record,
+    uploader: offNodeUploader(config.offNode.s3, config.backupDir),
+    backupDir: config.backupDir,
+    prefix: config.offNode.prefix,
+  });
+  log.info(`off-node copy verified: ${copy.objects.length} objects, ${formatBytes(copy.bytes)}`);
+  return { ...copy, bucket: config.offNode.s3.bucket };
 }

@@ -60,10 +60,18 @@ import {
 } from '@dify-storage/sync';
 import { createdSince, normalizeFsPath } from '@dify-storage/dify';
 import type { ConvertConfig } from './convert-config.js';
-import { cutoverSource, requireSourceCoversBucket } from './cutover-source.js';
+import { cutoverSource, cutoverTrees, requireSourceCoversBucket } from './cutover-source.js';
 import { checkStorageIdentity } from './identity.js';
 import { lockStateDir } from './state-lock.js';
-import { separateTreesNote } from './tree-compare.js';
+import {
+  compareTrees,
+  conflictRefusal,
+  describeComparison,
+  hasSeveralTrees,
+  locateTrees,
+  treeStateDir,
+  type StorageTree,
+} from './tree-compare.js';
 import type { Logger } from './logger.js';
 import { kubeClient } from './targets.js';
 import { fixUpKeys, formatKeyFixUp } from './key-fixup.js';
@@ -172,6 +180,8 @@ interface ChangesFile {
   runs: RunRecord[];
 }
 
+type ConvertPaths = ReturnType<typeof convertStatePaths>;
+
 /** Where a run keeps its plan and changes, under the state directory. */
 export function convertStatePaths(stateDir: string): {
   planPath: string;
@@ -278,6 +288,8 @@ class ConvertRun {
   private inspection: InstallInspection | undefined;
   /** cutover: the storage directory the final delta copy reads (the backup's). */
   private source: string | undefined;
+  /** cutover: every storage tree the final delta copy reads, the primary (`source`) first. */
+  private trees: StorageTree[] | undefined;
   private readonly client: KubeClient;
   private readonly namespace: string;
   private readonly interval: number;
@@ -337,44 +349,15 @@ class ConvertRun {
     this.hooks.onStep?.(title);
   }
 
-  async execute(paths: {
-    planPath: string;
-    planJsonPath: string;
-    changesPath: string;
-  }): Promise<ConvertResult> {
-    const { phase } = this.config;
-    const done = (noop: boolean, message: string): ConvertResult => {
-      this.log.info(message);
-      return {
-        ...this.progress(),
-        noop,
-        message,
-        plan: this.plan!,
-        planMarkdown: this.planMarkdown!,
-        planPath: paths.planPath,
-        planJsonPath: paths.planJsonPath,
-      };
-    };
-    if (phase === 'plan') {
-      this.step('Planning the cutover (nothing is changed)');
-      const plan = await this.makePlan(paths, []);
-      return done(
-        plan.noop,
-        plan.noop
-          ? `namespace "${this.namespace}" is already converted to S3: nothing to change`
-          : plan.blockers.length
-            ? `plan written to ${paths.planPath}; ${plan.blockers.length} finding(s) block the cutover: ${plan.blockers.map((b) => b.code).join(', ')}`
-            : `plan written to ${paths.planPath}; nothing was changed`,
-      );
-    }
+  async execute(paths: ConvertPaths): Promise<ConvertResult> {
+    if (this.config.phase === 'plan') return this.planOnly(paths);
     // Mutating phases: validate what can be validated before the lock and the first change.
-    const credentials = phase === 'freeze' ? undefined : this.credentials();
-    if (phase === 'cutover') {
+    const credentials = this.config.phase === 'freeze' ? undefined : this.credentials();
+    if (this.config.phase === 'cutover') {
       this.source = await cutoverSource(this.config);
       await this.checkStoragePath();
       await checkStorageIdentity(this.config.databaseUrl, this.source, this.log);
     }
-
     this.step('Taking the migration lock and planning');
     const lock = await acquireLock(this.client, {
       namespace: this.namespace,
@@ -386,83 +369,151 @@ class ConvertRun {
     );
     const stopRenewal = this.keepRenewing(lock);
     try {
-      const plan = await this.makePlan(paths, FROZEN_OK);
-      if (plan.noop) {
-        return done(
-          true,
-          `namespace "${this.namespace}" is already converted to S3: nothing to change (no-op)`,
-        );
-      }
-      if (plan.blockers.length) {
-        throw new ConfigurationError(
-          `the namespace "${this.namespace}" is not in a shape the cutover can handle (plan: ${paths.planPath}):\n${plan.blockers.map((b) => `  - ${b.code}: ${b.message}`).join('\n')}`,
-        );
-      }
-      const approved = this.config.approvedPlanHash;
-      if (phase === 'cutover' && approved && approved !== this.planHashValue) {
-        throw new BlockedError(
-          `the cluster changed since the plan that was approved (approved ${approved}, now ${this.planHashValue}); nothing was changed: read the new plan (${paths.planPath}) and approve it`,
-        );
-      }
-      if (phase === 'cutover') {
-        await this.checkBucket(true);
-        await requireSourceCoversBucket(this.config, this.source!);
-      } else if (phase === 'apply') await this.checkBucket(false);
-
-      if (phase === 'freeze' || phase === 'cutover') {
-        await this.probeFromPod();
-        this.step('Freezing: scaling api and worker to zero');
-        await this.freeze(plan);
-      }
-      if (phase === 'freeze') {
-        return done(
-          !this.mutationStarted,
-          this.mutationStarted
-            ? `api and worker scaled to zero and their pods are gone; nothing writes to the hostPath now`
-            : `api and worker were already at zero replicas with no pods left: nothing changed`,
-        );
-      }
-      if (phase === 'cutover') {
-        this.step('Final delta copy to the bucket');
-        await this.deltaCopy();
-      }
-      if (this.freezeStartedAt === undefined) {
-        const earlier = await lastFreezeStart(this.changesPath);
-        if (earlier !== undefined) this.freezeStartedAt = earlier;
-      }
-      this.step('Applying: Secret, ConfigMap, Deployments, rollout');
-      const applied = await this.apply(credentials!);
-      // The other writers come back only once api and worker run on the bucket.
-      await unfreezeOthers(this.client, {
-        namespace: this.namespace,
-        writers: otherStorageWriters(this.inspection!),
-        logger: this.kubeLog,
-        journal: new Journal(this.record),
-      });
-      if (!applied.noop && this.freezeStartedAt !== undefined) {
-        this.freezeSeconds = round1((Date.now() - this.freezeStartedAt) / 1000);
-        this.log.info(
-          `Write-freeze window (freeze → Deployments available): ${this.freezeSeconds} s`,
-        );
-      }
-      return done(
-        !this.mutationStarted,
-        this.mutationStarted
-          ? `${applied.message}${phase === 'cutover' ? ' after the final delta copy' : ''}`
-          : `namespace "${this.namespace}" is already converted to S3: nothing changed (no-op)`,
-      );
+      return await this.underLock(paths, credentials);
     } finally {
       stopRenewal();
-      await releaseLock(this.client, lock).then(
-        (released) => {
-          if (released) this.log.info('Released the migration lock');
-        },
-        (error: unknown) =>
-          this.log.warn(
-            `Could not release the migration lock (it expires after ${this.config.lockTtlSeconds} s): ${errorMessage(error)}`,
-          ),
+      await this.releaseLock(lock);
+    }
+  }
+
+  /** The result of a run that ends here, logged. */
+  private done(paths: ConvertPaths, noop: boolean, message: string): ConvertResult {
+    this.log.info(message);
+    return {
+      ...this.progress(),
+      noop,
+      message,
+      plan: this.plan!,
+      planMarkdown: this.planMarkdown!,
+      planPath: paths.planPath,
+      planJsonPath: paths.planJsonPath,
+    };
+  }
+
+  /** Phase plan: changes nothing. */
+  private async planOnly(paths: ConvertPaths): Promise<ConvertResult> {
+    this.step('Planning the cutover (nothing is changed)');
+    const plan = await this.makePlan(paths, []);
+    return this.done(
+      paths,
+      plan.noop,
+      plan.noop
+        ? `namespace "${this.namespace}" is already converted to S3: nothing to change`
+        : plan.blockers.length
+          ? `plan written to ${paths.planPath}; ${plan.blockers.length} finding(s) block the cutover: ${plan.blockers.map((b) => b.code).join(', ')}`
+          : `plan written to ${paths.planPath}; nothing was changed`,
+    );
+  }
+
+  /** Plan again under the lock, check, freeze, copy the delta, apply. */
+  private async underLock(
+    paths: ConvertPaths,
+    credentials: DifyS3Keys | undefined,
+  ): Promise<ConvertResult> {
+    const { phase } = this.config;
+    const plan = await this.makePlan(paths, FROZEN_OK);
+    if (plan.noop) {
+      return this.done(
+        paths,
+        true,
+        `namespace "${this.namespace}" is already converted to S3: nothing to change (no-op)`,
       );
     }
+    this.requireApprovable(plan, paths);
+    if (phase === 'cutover') await this.checkBeforeFreeze();
+    else if (phase === 'apply') await this.checkBucket(false);
+    if (phase === 'freeze' || phase === 'cutover') {
+      await this.probeFromPod();
+      this.step('Freezing: scaling api and worker to zero');
+      await this.freeze(plan);
+    }
+    if (phase === 'freeze') {
+      return this.done(
+        paths,
+        !this.mutationStarted,
+        this.mutationStarted
+          ? `api and worker scaled to zero and their pods are gone; nothing writes to the hostPath now`
+          : `api and worker were already at zero replicas with no pods left: nothing changed`,
+      );
+    }
+    if (phase === 'cutover') {
+      this.step('Final delta copy to the bucket');
+      await this.deltaCopy();
+    }
+    if (this.freezeStartedAt === undefined) {
+      const earlier = await lastFreezeStart(this.changesPath);
+      if (earlier !== undefined) this.freezeStartedAt = earlier;
+    }
+    return this.applyAndThaw(paths, credentials!);
+  }
+
+  /** The plan has no blocker, and is the approved one when a hash was approved. */
+  private requireApprovable(plan: CutoverPlan, paths: ConvertPaths): void {
+    if (plan.blockers.length) {
+      throw new ConfigurationError(
+        `the namespace "${this.namespace}" is not in a shape the cutover can handle (plan: ${paths.planPath}):\n${plan.blockers.map((b) => `  - ${b.code}: ${b.message}`).join('\n')}`,
+      );
+    }
+    const approved = this.config.approvedPlanHash;
+    if (this.config.phase === 'cutover' && approved && approved !== this.planHashValue) {
+      throw new BlockedError(
+        `the cluster changed since the plan that was approved (approved ${approved}, now ${this.planHashValue}); nothing was changed: read the new plan (${paths.planPath}) and approve it`,
+      );
+    }
+  }
+
+  /**
+   * Before the freeze: the bucket is writable, every storage tree is readable here and covers
+   * the bucket, and no key is in two trees with different content (exit 3, nothing changed).
+   */
+  private async checkBeforeFreeze(): Promise<void> {
+    await this.checkBucket(true);
+    this.trees = await cutoverTrees(this.config, this.inspection!, this.source!);
+    await requireSourceCoversBucket(
+      this.config,
+      this.trees.map((t) => t.dir),
+    );
+    const refusal = conflictRefusal(await compareTrees(this.trees));
+    if (refusal) throw new BlockedError(`${refusal} Nothing was changed.`);
+  }
+
+  /** Secret, ConfigMap, Deployments and rollout; then the other writers get their replicas back. */
+  private async applyAndThaw(paths: ConvertPaths, credentials: DifyS3Keys): Promise<ConvertResult> {
+    const { phase } = this.config;
+    this.step('Applying: Secret, ConfigMap, Deployments, rollout');
+    const applied = await this.apply(credentials);
+    // The other writers come back only once api and worker run on the bucket.
+    await unfreezeOthers(this.client, {
+      namespace: this.namespace,
+      writers: otherStorageWriters(this.inspection!),
+      logger: this.kubeLog,
+      journal: new Journal(this.record),
+    });
+    if (!applied.noop && this.freezeStartedAt !== undefined) {
+      this.freezeSeconds = round1((Date.now() - this.freezeStartedAt) / 1000);
+      this.log.info(
+        `Write-freeze window (freeze → Deployments available): ${this.freezeSeconds} s`,
+      );
+    }
+    return this.done(
+      paths,
+      !this.mutationStarted,
+      this.mutationStarted
+        ? `${applied.message}${phase === 'cutover' ? ' after the final delta copy' : ''}`
+        : `namespace "${this.namespace}" is already converted to S3: nothing changed (no-op)`,
+    );
+  }
+
+  private async releaseLock(lock: LockHandle): Promise<void> {
+    await releaseLock(this.client, lock).then(
+      (released) => {
+        if (released) this.log.info('Released the migration lock');
+      },
+      (error: unknown) =>
+        this.log.warn(
+          `Could not release the migration lock (it expires after ${this.config.lockTtlSeconds} s): ${errorMessage(error)}`,
+        ),
+    );
   }
 
   private credentials(): DifyS3Keys {
@@ -545,18 +596,17 @@ class ConvertRun {
       acceptFindings: accept,
     });
     if (this.config.phase === 'plan') {
-      for (const finding of [await bucketFinding(this.config), difyKeysFinding(this.config)]) {
+      const extra = [
+        await bucketFinding(this.config),
+        difyKeysFinding(this.config),
+        await treesFinding(inspection, this.config.storagePath),
+      ];
+      for (const finding of extra) {
         if (!finding) continue;
         plan.findings.push(finding);
         if (finding.severity === 'blocker') plan.blockers.push(finding);
       }
     }
-    // Shape 3: say what the worker's own tree holds, when this runner sees it.
-    const split = plan.findings.filter((f) => f.code === 'different-volumes');
-    const note = split.length
-      ? await separateTreesNote(inspection, this.config.storagePath)
-      : undefined;
-    for (const f of note ? split : []) f.message = `${f.message} ${note}`;
     this.plan = plan;
     this.planMarkdown = renderPlanMarkdown(plan);
     if (this.config.databaseUrl && this.config.storagePath) {
@@ -696,27 +746,26 @@ class ConvertRun {
     return Number.isInteger(remembered) && remembered > 0 ? remembered : 0;
   }
 
+  /**
+   * Under the freeze: every storage tree's last changes to the bucket (compared again first: a key
+   * in two trees with different content stops here, nothing applied), then the key fix-up.
+   */
   private async deltaCopy(): Promise<void> {
-    let report: SyncReport;
-    try {
-      report = await syncToBucket({
-        target: this.config.s3,
-        root: this.source!,
-        // migrate-to-s3's state directory: the delta starts from the bulk copy's journal.
-        stateDir: this.config.stateDir,
-        mode: 'delta',
-        delta: deltaOptions(this.inspection!, this.config.databaseUrl),
-      });
-    } catch (error) {
-      const failed = (error as { report?: SyncReport }).report;
-      if (failed?.counts) this.delta = deltaSummary(failed);
-      throw new Error(
-        `the final delta copy failed, so nothing was applied (api and worker stay at zero replicas; re-run the cutover, or roll back): ${errorMessage(error)}`,
-        { cause: error },
+    const trees = this.trees ?? [];
+    const refusal = conflictRefusal(await compareTrees(trees));
+    if (refusal) {
+      throw new BlockedError(
+        `${refusal} Nothing was applied (api and worker stay at zero replicas; re-run the cutover once resolved, or roll back).`,
       );
     }
-    this.delta = deltaSummary(report);
-    this.log.info(formatSummary(report));
+    const reports: SyncReport[] = [];
+    for (const [n, tree] of trees.entries()) {
+      const report = await this.deltaOfTree(tree, n === 0, reports);
+      if (n > 0) this.log.info(`${tree.label}'s tree (${tree.dir}):`);
+      this.log.info(formatSummary(report));
+      reports.push(report);
+    }
+    this.delta = deltaSummary(reports);
     if (this.config.databaseUrl) {
       const fixUp = await fixUpKeys({
         databaseUrl: this.config.databaseUrl,
@@ -730,9 +779,39 @@ class ConvertRun {
           `the key fix-up after the final delta copy failed for ${fixUp.failed.length} key(s), so nothing was applied (re-run the cutover, or roll back): ${formatKeyFixUp(fixUp)}`,
         );
     }
-    if (report.counts.unsupported > 0) {
+    if (this.delta.unsupported > 0) {
       this.log.warn(
-        `${report.counts.unsupported} file(s) could not be copied (unsupported: symlinks, sockets, unreadable); see the summary above`,
+        `${this.delta.unsupported} file(s) could not be copied (unsupported: symlinks, sockets, unreadable); see the summary above`,
+      );
+    }
+  }
+
+  /**
+   * One tree's delta. The primary's starts from the bulk copy's journal and prunes by directory
+   * times; another tree's has a state of its own and is walked whole (the database names the api's
+   * uploads only, so pruning would have no second guard there).
+   */
+  private async deltaOfTree(
+    tree: StorageTree,
+    primary: boolean,
+    before: SyncReport[],
+  ): Promise<SyncReport> {
+    try {
+      return await syncToBucket({
+        target: this.config.s3,
+        root: tree.dir,
+        // migrate-to-s3's state directory: the delta starts from the bulk copy's journal.
+        stateDir: primary ? this.config.stateDir : treeStateDir(this.config.stateDir, tree),
+        mode: 'delta',
+        delta: primary ? deltaOptions(this.inspection!, this.config.databaseUrl) : { prune: false },
+      });
+    } catch (error) {
+      const failed = (error as { report?: SyncReport }).report;
+      if (failed?.counts) this.delta = deltaSummary([...before, failed]);
+      const which = (this.trees?.length ?? 1) > 1 ? ` of ${tree.label}'s tree` : '';
+      throw new Error(
+        `the final delta copy${which} failed, so nothing was applied (api and worker stay at zero replicas; re-run the cutover, or roll back): ${errorMessage(error)}`,
+        { cause: error },
       );
     }
   }
@@ -821,6 +900,42 @@ function difyKeysFinding(config: ConvertConfig): Finding | undefined {
   return { code: 'dify-keys-missing', severity: 'blocker', message: config.difyKeysMissing! };
 }
 
+/**
+ * Several storage trees (shapes 3 and 4): whether this runner sees them all, and what each holds
+ * that the earlier ones do not. A key in two trees with different content blocks the cutover.
+ */
+async function treesFinding(
+  inspection: InstallInspection,
+  storagePath: string | undefined,
+): Promise<Finding | undefined> {
+  if (!hasSeveralTrees(inspection)) return undefined;
+  const primary = storagePath ?? inspection.api.volumes[0]?.path;
+  if (!primary) {
+    return {
+      code: 'trees-not-compared',
+      severity: 'warning',
+      message:
+        'The storage trees were not compared: no storage-path on this runner. Backup and cutover compare them and refuse a key in two trees with different content.',
+    };
+  }
+  const { trees, problems } = await locateTrees(inspection, primary);
+  if (problems.length) {
+    return {
+      code: 'trees-not-visible',
+      severity: 'warning',
+      message: `Backup and cutover must read every storage tree, and this runner cannot: ${problems.join(' ')}`,
+    };
+  }
+  const comparisons = await compareTrees(trees);
+  const refusal = conflictRefusal(comparisons);
+  const list = trees.map((t) => `${t.label}: ${t.volume} (here ${t.dir})`).join('; ');
+  return {
+    code: refusal ? 'tree-conflicts' : 'several-trees',
+    severity: refusal ? 'blocker' : 'info',
+    message: `${trees.length} storage trees, all backed up, copied to the bucket, delta-copied under the freeze and restored by a rollback: ${list}. ${refusal ?? describeComparison(comparisons)}`,
+  };
+}
+
 /** Puts and deletes one small object: the credentials can write where the delta copy will. */
 async function writeProbe(transport: S3Transport, runId: string): Promise<void> {
   const key = `.dify-storage-write-probe-${runId.replace(/[^A-Za-z0-9._-]/g, '_')}`;
@@ -857,18 +972,21 @@ function deltaOptions(i: InstallInspection, databaseUrl: string | undefined): De
   };
 }
 
-function deltaSummary(report: SyncReport): DeltaSummary {
+/** The delta's figures, summed over the trees (scan and text of each, the primary's first). */
+function deltaSummary(reports: SyncReport[]): DeltaSummary {
+  const sum = (f: (r: SyncReport) => number) => reports.reduce((n, r) => n + f(r), 0);
+  const first = reports[0]!;
   return {
-    ok: report.ok,
-    files: report.counts.files,
-    copied: report.counts.copied,
-    skipped: report.counts.skipped,
-    failed: report.counts.failed,
-    unsupported: report.counts.unsupported,
-    bytesCopied: report.bytes.copied,
-    durationMs: report.durationMs,
-    ...(report.delta ? { scan: report.delta, scanText: formatDeltaScan(report.delta) } : {}),
-    text: formatSummary(report),
+    ok: reports.every((r) => r.ok),
+    files: sum((r) => r.counts.files),
+    copied: sum((r) => r.counts.copied),
+    skipped: sum((r) => r.counts.skipped),
+    failed: sum((r) => r.counts.failed),
+    unsupported: sum((r) => r.counts.unsupported),
+    bytesCopied: sum((r) => r.bytes.copied),
+    durationMs: sum((r) => r.durationMs),
+    ...(first.delta ? { scan: first.delta, scanText: formatDeltaScan(first.delta) } : {}),
+    text: reports.map((r) => formatSummary(r)).join('\n'),
   };
 }
 

@@ -25,6 +25,12 @@ export interface MigrateConfig {
   reportPath: string;
   /** The Dify database: the data identity check before the bulk copy (§6), the key fix-up after the tree copy. */
   databaseUrl?: string;
+  /**
+   * Where the backups are: the newest backup of storage-path (or `backupId`) that names several
+   * storage trees (shapes 3 and 4) makes the copy take every one of them.
+   */
+  backupDir?: string;
+  backupId?: string;
 }
 
 export function readMigrateConfig(
@@ -48,6 +54,8 @@ export function readMigrateConfig(
         readBack: p.choice(Inputs.ReadBack, READ_BACK, { default: 'none' }),
         manifestPath: p.optional(Inputs.ManifestPath),
         databaseUrl: databaseUrlInput(p, Inputs.DatabaseUrl),
+        backupDir: p.string(Inputs.BackupDir, { default: '/var/backups/dify-storage' }),
+        backupId: p.optional(Inputs.BackupId),
         reportPath: p.string(Inputs.ReportPath, {
           default: path.join(env.RUNNER_TEMP ?? stateDir, 'migrate-to-s3-report.json'),
         }),

@@ -10,6 +10,8 @@ export const MigrateInputs = {
   ManifestPath: 'manifest-path',
   ReportPath: 'report-path',
   DatabaseUrl: 'database-url',
+  BackupDir: 'backup-dir',
+  BackupId: 'backup-id',
 } as const;
 
 export const MigrateOutputs = {

@@ -1,3 +1,7 @@
+import { ConfigurationError } from '@dify-storage/action-kit';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { findBackup, listBackups } from '@dify-storage/backup';
 import { writeJsonAtomic } from '@dify-storage/common';
 import {
   formatProgress,
@@ -7,6 +11,7 @@ import {
   verifyBucket,
   type SyncReport,
   type BucketVerifyReport,
+  type SyncToBucketOptions,
 } from '@dify-storage/sync';
 import type { S3Target } from '@dify-storage/s3';
 import { checkStorageIdentity } from './identity.js';
@@ -14,6 +19,15 @@ import { fixUpKeys, formatKeyFixUp, isFixUpKey, type KeyFixUpReport } from './ke
 import { progressOf, type Logger } from './logger.js';
 import type { MigrateConfig } from './migrate-config.js';
 import { lockStateDir } from './state-lock.js';
+import {
+  compareWithEarlier,
+  conflictRefusal,
+  describeComparison,
+  literalExcludes,
+  recordTrees,
+  treeStateDir,
+  type StorageTree,
+} from './tree-compare.js';
 
 const READ_BACK_FRACTION = { none: 0, sample: 0.01, all: 1 } as const;
 
@@ -23,6 +37,8 @@ export type MigrateResult =
       report: SyncReport;
       /** The second step, with a database URL: keys whose fs path differs, put verbatim. */
       keyFixUp?: KeyFixUpReport;
+      /** The install's other storage trees (shapes 3 and 4), copied after storage-path's. */
+      trees?: TreeCopy[];
       text: string;
       reportPath: string;
     }
@@ -92,13 +108,92 @@ async function migrate(
       })
     : undefined;
   if (keyFixUp?.failed.length) report.ok = false;
-  await writeJsonAtomic(config.reportPath, { ...report, ...(keyFixUp ? { keyFixUp } : {}) });
-  const text = [formatSummary(report), ...(keyFixUp ? [formatKeyFixUp(keyFixUp)] : [])].join('\n');
+  const trees = await copyOtherTrees(config, common, log);
+  if (trees.some((t) => !t.report.ok)) report.ok = false;
+  await writeJsonAtomic(config.reportPath, {
+    ...report,
+    ...(keyFixUp ? { keyFixUp } : {}),
+    ...(trees.length ? { trees } : {}),
+  });
+  const text = [
+    formatSummary(report),
+    ...(keyFixUp ? [formatKeyFixUp(keyFixUp)] : []),
+    ...trees.flatMap((t) => [`${t.label}'s tree ${t.dir}:`, formatSummary(t.report), t.comparison]),
+  ].join('\n');
   return {
     mode: config.mode,
     report,
     ...(keyFixUp ? { keyFixUp } : {}),
+    ...(trees.length ? { trees } : {}),
     text,
     reportPath: config.reportPath,
   };
+}
+
+export interface TreeCopy {
+  label: string;
+  dir: string;
+  report: SyncReport;
+  /** What it holds against the trees before it, in a sentence (conflicts named). */
+  comparison: string;
+  /** Keys also in an earlier tree with different content: left out, never overwritten. */
+  conflicts: string[];
+}
+
+/**
+ * The other storage trees the backup of storage-path names (none without such a backup), each
+ * after the ones before it, with a sync state of its own. A key also in an earlier tree with
+ * different content is left out: the bucket keeps the earlier tree's (the api's first), and the
+ * cutover stays blocked until an operator resolves it. Identical keys are found in the bucket
+ * and skipped, so each is copied once.
+ */
+async function copyOtherTrees(
+  config: MigrateConfig,
+  common: Pick<SyncToBucketOptions, 'target' | 'concurrency' | 'onProgress' | 'progressIntervalMs'>,
+  log: Logger,
+): Promise<TreeCopy[]> {
+  const trees = await migrateTrees(config);
+  const out: TreeCopy[] = [];
+  for (let j = 1; j < trees.length; j++) {
+    const tree = trees[j]!;
+    const c = await compareWithEarlier(trees.slice(0, j), tree);
+    const conflicts = c.conflicts.map((x) => x.key);
+    const comparison = describeComparison([c]);
+    if (conflicts.length) log.warn(conflictRefusal([c])!);
+    const report = await syncToBucket({
+      ...common,
+      root: tree.dir,
+      stateDir: treeStateDir(config.stateDir, tree),
+      mode: config.mode === 'delta' ? 'delta' : 'bulk',
+      ...(config.mode === 'delta' ? { delta: { prune: false } } : {}),
+      ...(config.bandwidthLimit > 0 ? { bandwidthLimit: config.bandwidthLimit } : {}),
+      dryRun: config.dryRun,
+      exclude: [...config.exclude, ...literalExcludes(conflicts)],
+      throwOnFailure: false,
+    });
+    out.push({ label: tree.label, dir: tree.dir, report, comparison, conflicts });
+  }
+  return out;
+}
+
+/** The trees of the newest backup of storage-path (or backup-id) that names several; else none. */
+async function migrateTrees(config: MigrateConfig): Promise<StorageTree[]> {
+  const dir = config.backupDir;
+  if (!dir) return [];
+  if (config.backupId) {
+    const { record } = await findBackup(dir, config.backupId);
+    if (path.resolve(record.storageDir) !== path.resolve(config.storagePath))
+      throw new ConfigurationError(
+        `Backup ${record.id} was taken of ${record.storageDir}, not of storage-path '${config.storagePath}'.`,
+      );
+    return recordTrees(record);
+  }
+  const listing = await listBackups(dir).catch((error: unknown) => {
+    if (!existsSync(dir)) return undefined;
+    throw error;
+  });
+  const own = listing?.complete.find(
+    (r) => path.resolve(r.storageDir) === path.resolve(config.storagePath),
+  );
+  return own ? recordTrees(own) : [];
 }

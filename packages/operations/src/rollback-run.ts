@@ -6,6 +6,7 @@ import { realPathOrSelf, storagePathRefusal, writeJsonAtomic } from '@dify-stora
 import {
   findBackup,
   latestBackup,
+  ManifestReader,
   moveAside,
   resolveBackupFile,
   restoreBackup,
@@ -30,19 +31,15 @@ import {
   type LockHandle,
   type Workload,
 } from '@dify-storage/kube';
-import { syncFromBucket, type SyncReport } from '@dify-storage/sync';
+import { syncFromBucket, type ManifestRecord, type SyncReport } from '@dify-storage/sync';
 import { progressOf, transferLine, type Logger } from './logger.js';
 import { movedPluginDaemonNote } from './plugin-daemon-run.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
 import { kubeClient } from './targets.js';
 
-/** Progress of a rollback on disk, so an interrupted run resumes instead of redoing a step. */
-interface RollbackState {
-  backupId: string;
-  startedAt: string;
-  /** The run id that started this rollback (named when its lock blocks another run). */
-  holder?: string;
+/** Where the restore of one storage tree stands. */
+interface TreeRestoreState {
   /**
    * Stamps of every move aside begun, in order, each noted before its rename: finds the
    * directories of a run that died mid-move. Append-only, so no aside is ever forgotten.
@@ -52,6 +49,16 @@ interface RollbackState {
   storageRestoredAt?: string;
   movedAside: string[];
   restore?: RestoreBackupResult;
+}
+
+/** Progress of a rollback on disk, so an interrupted run resumes instead of redoing a step. */
+interface RollbackState extends TreeRestoreState {
+  backupId: string;
+  startedAt: string;
+  /** The run id that started this rollback (named when its lock blocks another run). */
+  holder?: string;
+  /** The restores of the other storage trees, by slug (shapes 3 and 4). */
+  trees?: Record<string, TreeRestoreState>;
   copyBack?: { copied: number; bytes: number; refused: number; failed: number; listPath: string };
   /** Set when a copy back began: a resumed run clears the temporary files a killed one left. */
   copyBackStartedAt?: string;
@@ -72,6 +79,14 @@ export interface RollbackResult {
   storagePath: string;
   movedAside: string[];
   restore?: RestoreBackupResult;
+  /** The other storage trees, each restored into the directory it was taken of. */
+  trees?: {
+    label: string;
+    storagePath: string;
+    backupId: string;
+    movedAside: string[];
+    restore?: RestoreBackupResult;
+  }[];
   copyBack?: RollbackState['copyBack'] & { sample: string[]; refusedKeys: string[] };
   downtimeSeconds: number;
   checks: RollbackCheck[];
@@ -219,255 +234,416 @@ function recordedStoragePath(given: string | undefined, recorded: string, id: st
   return recorded;
 }
 
+/** One storage tree to restore: the primary (the backup's own), or another the record names. */
+interface RollbackTree {
+  label: string;
+  slug: string;
+  dir: string;
+  located: LocatedBackup;
+}
+
+/** Everything a rollback needs, found and checked before the first change. */
+interface PreparedRollback {
+  located: LocatedBackup;
+  trees: RollbackTree[];
+  statePath: string;
+  state: RollbackState;
+  /** api and worker StatefulSets, ConfigMaps, Services, claims (restored as they were). */
+  objects: KubeObject[];
+  /** The other storage writers the cutover froze (their replicas or suspend come back). */
+  others: KubeObject[];
+  secrets: KubeObject[];
+  statefulSets: Workload[];
+}
+
+/** The restore state of tree `n`: the rollback state itself for the primary. */
+function treeState(state: RollbackState, tree: RollbackTree, n: number): TreeRestoreState {
+  if (n === 0) return state;
+  state.trees ??= {};
+  return (state.trees[tree.slug] ??= { movedAside: [] });
+}
+
 /**
- * rollback: back to the hostPath system of a backup, losing nothing written since. Workloads and
- * ConfigMap from the snapshot; the storage directory moved aside (never deleted), extracted and
- * verified; then every object the bucket gained after the backup copied back (path-safe,
- * verified, atomic). Resumable through a state file beside the backup; a second run on a
- * restored system changes nothing and says so.
+ * Every tree of the backup (shapes 3 and 4 have several), each at the directory it was taken of,
+ * with its own verified backup; a directory missing on this runner is refused.
  */
-export async function runRollback(config: RollbackConfig, log: Logger): Promise<RollbackResult> {
-  // Everything that can be wrong with the request is found before the first change.
-  const located = await locate(config);
+async function rollbackTrees(
+  config: RollbackConfig,
+  located: LocatedBackup,
+  state: RollbackState,
+): Promise<RollbackTree[]> {
   const { record } = located;
   const storagePath = recordedStoragePath(config.storagePath, record.storageDir, record.id);
-  const statePath = path.join(config.backupDir, `rollback-${record.id}.json`);
-  let state = await readState(statePath, record.id);
-  // A run killed between moveAside's rename and its mkdir left no directory: that is resumable.
-  const diedMidMove =
-    !existsSync(storagePath) &&
-    !state.storageRestoredAt &&
-    (await findAsides(storagePath, state.asideStamps)).length > 0;
-  if (!diedMidMove && (!existsSync(storagePath) || !(await stat(storagePath)).isDirectory())) {
-    throw new ConfigurationError(
-      `The storage directory ${storagePath} does not exist on this runner: is it on the node of backup ${record.id} (${record.nodeName ?? 'unknown'})?`,
-    );
+  const trees: RollbackTree[] = [{ label: 'storage', slug: 'storage', dir: storagePath, located }];
+  for (const t of (record.kubernetes.storageTrees ?? []).slice(1)) {
+    const dir = recordedStoragePath(undefined, t.storageDir, record.id);
+    trees.push({
+      label: t.label,
+      slug: t.slug,
+      dir,
+      located: await findBackup(config.backupDir, t.backupId),
+    });
   }
-  const target = config.s3;
+  for (const [n, tree] of trees.entries()) {
+    const own = treeState(state, tree, n);
+    // A run killed between moveAside's rename and its mkdir left no directory: that is resumable.
+    const diedMidMove =
+      !existsSync(tree.dir) &&
+      !own.storageRestoredAt &&
+      (await findAsides(tree.dir, own.asideStamps)).length > 0;
+    if (!diedMidMove && (!existsSync(tree.dir) || !(await stat(tree.dir)).isDirectory())) {
+      throw new ConfigurationError(
+        `The storage directory ${tree.dir} does not exist on this runner: is it on the node of backup ${record.id} (${record.nodeName ?? 'unknown'})?`,
+      );
+    }
+  }
+  return trees;
+}
+
+/** Reads the snapshot's objects and the node-local Secrets, sorted by what rollback does with them. */
+async function readSnapshot(
+  config: RollbackConfig,
+  located: LocatedBackup,
+): Promise<Pick<PreparedRollback, 'objects' | 'others' | 'secrets' | 'statefulSets'>> {
+  const { record } = located;
   const workloadNames = [config.apiName, config.workerName];
-  const saved: KubeObject[] = await Promise.all(
+  const kinds = [
+    'StatefulSet',
+    'ConfigMap',
+    'Service',
+    'PersistentVolumeClaim',
+    'Deployment',
+    'CronJob',
+  ];
+  const readJson = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as KubeObject;
+  const saved = await Promise.all(
     record.kubernetes.objects
-      .filter((o) =>
-        [
-          'StatefulSet',
-          'ConfigMap',
-          'Service',
-          'PersistentVolumeClaim',
-          'Deployment',
-          'CronJob',
-        ].includes(o.kind),
-      )
-      .map(
-        async (o) =>
-          JSON.parse(
-            await readFile(path.join(config.backupDir, o.sanitizedFile!), 'utf8'),
-          ) as KubeObject,
-      ),
+      .filter((o) => kinds.includes(o.kind))
+      .map((o) => readJson(path.join(config.backupDir, o.sanitizedFile!))),
   );
-  const secrets: KubeObject[] = await Promise.all(
-    (record.kubernetes.nodeLocalSecrets ?? []).map(
-      async (s) =>
-        JSON.parse(
-          await readFile(resolveBackupFile(config.backupDir, s.file), 'utf8'),
-        ) as KubeObject,
+  const secrets = await Promise.all(
+    (record.kubernetes.nodeLocalSecrets ?? []).map((s) =>
+      readJson(resolveBackupFile(config.backupDir, s.file)),
     ),
   );
   // api and worker come back as StatefulSets; other workloads in the snapshot are the storage
   // writers the cutover froze (they get their replicas or suspend back).
   const isWorkload = (o: KubeObject) =>
     ['StatefulSet', 'Deployment', 'CronJob'].includes(String(o.kind));
-  const objects = saved.filter(
-    (o) =>
-      !isWorkload(o) ||
-      (o.kind === 'StatefulSet' && workloadNames.includes(o.metadata?.name ?? '')),
-  );
-  const others = saved.filter(
-    (o) => isWorkload(o) && !workloadNames.includes(o.metadata?.name ?? ''),
-  );
+  const ours = (o: KubeObject) => workloadNames.includes(o.metadata?.name ?? '');
+  const objects = saved.filter((o) => !isWorkload(o) || (o.kind === 'StatefulSet' && ours(o)));
+  const others = saved.filter((o) => isWorkload(o) && !ours(o));
   const statefulSets = objects.filter((o) => o.kind === 'StatefulSet') as Workload[];
+  return { objects, others, secrets, statefulSets };
+}
+
+async function prepareRollback(config: RollbackConfig): Promise<PreparedRollback> {
+  const located = await locate(config);
+  const statePath = path.join(config.backupDir, `rollback-${located.record.id}.json`);
+  const state = await readState(statePath, located.record.id);
+  const trees = await rollbackTrees(config, located, state);
+  return { located, trees, statePath, state, ...(await readSnapshot(config, located)) };
+}
+
+/**
+ * rollback: back to the hostPath system of a backup, losing nothing written since. Workloads and
+ * ConfigMap from the snapshot; every storage tree moved aside (never deleted), extracted and
+ * verified; then every object the bucket gained after the backup copied back (path-safe,
+ * verified, atomic). Resumable through a state file beside the backup; a second run on a
+ * restored system changes nothing and says so.
+ */
+export async function runRollback(config: RollbackConfig, log: Logger): Promise<RollbackResult> {
+  // Everything that can be wrong with the request is found before the first change.
+  const prepared = await prepareRollback(config);
   const client = kubeClient(config.kube);
   const namespace = config.kube.namespace;
-  const { lock, stop: stopRenewal } = await takeLock(client, namespace, config.runId, state, log);
-  const timeoutMs = config.rolloutTimeoutSeconds * 1000;
-  const journal: JournalEntry[] = [];
-  const downStarted = Date.now();
-  let copyBack: RollbackResult['copyBack'];
+  const held = await takeLock(client, namespace, config.runId, prepared.state, log);
   try {
-    if (state.completedAt && (await migratedAgain(client, namespace, statefulSets))) {
-      // Rolled back once, migrated again since: this is a new rollback, with its own files.
-      const stamp = utcStamp(new Date(state.completedAt));
-      const done = statePath.replace(/\.json$/, `-${stamp}.json`);
-      if (state.copyBack && existsSync(state.copyBack.listPath)) {
-        const list = state.copyBack.listPath.replace(/\.json$/, `-${stamp}.json`);
-        await rename(state.copyBack.listPath, list);
-        state.copyBack.listPath = list;
-        await writeJsonAtomic(statePath, state);
-      }
-      await rename(statePath, done);
-      log.info(`an earlier rollback to ${record.id} completed; its record is now ${done}`);
-      state = { backupId: record.id, startedAt: new Date().toISOString(), movedAside: [] };
-    }
-    if (!state.completedAt) {
-      state.holder = config.runId;
-      await writeJsonAtomic(statePath, state);
+    return await new RollbackRun(config, log, client, prepared).run();
+  } finally {
+    held.stop();
+    await releaseLock(client, held.lock).catch(() => undefined);
+  }
+}
+
+/** One rollback under the lock, as named stages. */
+class RollbackRun {
+  private readonly journal: JournalEntry[] = [];
+  private readonly namespace: string;
+  private readonly timeoutMs: number;
+  private state: RollbackState;
+
+  constructor(
+    private readonly config: RollbackConfig,
+    private readonly log: Logger,
+    private readonly client: KubeClient,
+    private readonly p: PreparedRollback,
+  ) {
+    this.namespace = config.kube.namespace;
+    this.timeoutMs = config.rolloutTimeoutSeconds * 1000;
+    this.state = p.state;
+  }
+
+  private save(): Promise<void> {
+    return writeJsonAtomic(this.p.statePath, this.state);
+  }
+
+  async run(): Promise<RollbackResult> {
+    const downStarted = Date.now();
+    await this.startAfresh();
+    if (!this.state.completedAt) {
+      this.state.holder = this.config.runId;
+      await this.save();
     }
     // 1. Workloads and ConfigMap; StatefulSets come back at zero replicas until the files are
     // back. After a completed rollback the snapshot's own replicas are the target, so a re-run
     // compares equal and changes nothing.
-    const objectsResult = await restoreObjects(client, {
-      namespace,
-      objects,
-      secrets,
-      others,
+    const objectsResult = await restoreObjects(this.client, {
+      namespace: this.namespace,
+      objects: this.p.objects,
+      secrets: this.p.secrets,
+      others: this.p.others,
       secretName: DEFAULT_SECRET_NAME,
       caBundle: true,
-      ...(state.completedAt ? {} : { statefulSetReplicas: 0 }),
-      timeoutMs,
-      logger: log,
-      onJournal: (e) => journal.push(e),
+      ...(this.state.completedAt ? {} : { statefulSetReplicas: 0 }),
+      timeoutMs: this.timeoutMs,
+      logger: this.log,
+      onJournal: (e) => this.journal.push(e),
     });
-    // 2. The storage directory, once per rollback (a later run must not move aside newer files).
-    if (!state.storageRestoredAt) {
-      // A run died during or right after a move aside: record where that content went.
-      for (const dir of await findAsides(storagePath, state.asideStamps)) {
-        if (!state.movedAside.includes(dir)) state.movedAside.push(dir);
-      }
-      if (!existsSync(storagePath)) {
-        // Everything is aside already; recreate the directory as moveAside would have.
-        const mode = (await stat(state.movedAside[state.movedAside.length - 1]!)).mode & 0o7777;
-        await mkdir(storagePath, { mode });
-        log.info(`re-created ${storagePath}; its content is in ${state.movedAside.join(', ')}`);
-      } else {
-        // What is in the directory now (the original content, or a partial extraction of an
-        // interrupted run) is moved aside, never deleted, and the archive extracted afresh.
-        const now = new Date();
-        (state.asideStamps ??= []).push(utcStamp(now));
-        await writeJsonAtomic(statePath, state);
-        const aside = await moveAside(storagePath, now);
-        state.movedAside.push(aside);
-        await writeJsonAtomic(statePath, state);
-        log.info(
-          state.movedAside.length > 1
-            ? `moved the partial restore of an interrupted run aside to ${aside}; the original content is in ${state.movedAside[0]}`
-            : `moved the current content of ${storagePath} aside to ${aside} (nothing deleted)`,
-        );
-      }
-      state.restore = await restoreBackup({
-        archivePath: located.archivePath,
-        manifestPath: located.manifestPath,
-        targetDir: storagePath,
-        expectedArchiveSha256: record.archive.sha256,
-        onProgress: (p) => progressOf(log)(transferLine(p, record.counts.dataBytes)),
-      });
-      state.storageRestoredAt = new Date().toISOString();
-      await writeJsonAtomic(statePath, state);
-      log.info(
-        `restored ${state.restore.files} files from ${located.archivePath}, each verified against the manifest`,
+    // 2. Every storage tree, once per rollback (a later run must not move aside newer files).
+    for (const [n, tree] of this.p.trees.entries())
+      await this.restoreTree(tree, treeState(this.state, tree, n));
+    // 3. Everything the bucket gained since the backup: not in the manifests, or different.
+    const copyBack = await this.copyBack();
+    // 4. The old system back up, as it was.
+    await this.scaleUp();
+    const downtimeSeconds =
+      objectsResult.noop && this.journal.length === 0
+        ? 0
+        : Math.round((Date.now() - downStarted) / 1000);
+    return this.finish(copyBack, downtimeSeconds);
+  }
+
+  /** Rolled back once, migrated again since: this is a new rollback, with its own files. */
+  private async startAfresh(): Promise<void> {
+    const { state, p } = this;
+    if (!state.completedAt || !(await migratedAgain(this.client, this.namespace, p.statefulSets)))
+      return;
+    const stamp = utcStamp(new Date(state.completedAt));
+    const done = p.statePath.replace(/\.json$/, `-${stamp}.json`);
+    if (state.copyBack && existsSync(state.copyBack.listPath)) {
+      const list = state.copyBack.listPath.replace(/\.json$/, `-${stamp}.json`);
+      await rename(state.copyBack.listPath, list);
+      state.copyBack.listPath = list;
+      await this.save();
+    }
+    await rename(p.statePath, done);
+    this.log.info(
+      `an earlier rollback to ${p.located.record.id} completed; its record is now ${done}`,
+    );
+    this.state = {
+      backupId: p.located.record.id,
+      startedAt: new Date().toISOString(),
+      movedAside: [],
+    };
+  }
+
+  /** Moves the tree's directory aside (never deleting) and extracts its archive, verified. */
+  private async restoreTree(tree: RollbackTree, own: TreeRestoreState): Promise<void> {
+    if (own.storageRestoredAt) return;
+    const dir = tree.dir;
+    // A run died during or right after a move aside: record where that content went.
+    for (const aside of await findAsides(dir, own.asideStamps)) {
+      if (!own.movedAside.includes(aside)) own.movedAside.push(aside);
+    }
+    if (!existsSync(dir)) {
+      // Everything is aside already; recreate the directory as moveAside would have.
+      const mode = (await stat(own.movedAside[own.movedAside.length - 1]!)).mode & 0o7777;
+      await mkdir(dir, { mode });
+      this.log.info(`re-created ${dir}; its content is in ${own.movedAside.join(', ')}`);
+    } else {
+      // What is in the directory now (the original content, or a partial extraction of an
+      // interrupted run) is moved aside, never deleted, and the archive extracted afresh.
+      const now = new Date();
+      (own.asideStamps ??= []).push(utcStamp(now));
+      await this.save();
+      const aside = await moveAside(dir, now);
+      own.movedAside.push(aside);
+      await this.save();
+      this.log.info(
+        own.movedAside.length > 1
+          ? `moved the partial restore of an interrupted run aside to ${aside}; the original content is in ${own.movedAside[0]}`
+          : `moved the current content of ${dir} aside to ${aside} (nothing deleted)`,
       );
     }
-    // 3. Everything the bucket gained since the backup: not in the manifest, or different.
-    const copied: string[] = [];
-    const refusedKeys: string[] = [];
-    let report: SyncReport | undefined;
-    const listPath = path.join(config.backupDir, `rollback-${record.id}-copied-back.json`);
-    if (!state.copyBack) {
-      if (state.copyBackStartedAt) {
-        const removed = await removePartials(storagePath);
-        if (removed)
-          log.info(`removed ${removed} partial download(s) of the interrupted copy back`);
-      }
-      state.copyBackStartedAt = new Date().toISOString();
-      await writeJsonAtomic(statePath, state);
-      report = await syncFromBucket({
-        target,
-        root: storagePath,
-        manifest: located.manifestPath,
-        // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.
-        keyToPath: normalizeFsPath,
-        throwOnFailure: false,
-        onCopied: (key) => copied.push(key),
-        onProgress: (e) => progressOf(log)(`copy back: ${e.filesDone} objects, ${e.copied} copied`),
-      });
-      for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
-      await writeJsonAtomic(listPath, { copied, refused: refusedKeys });
-      if (report.counts.failed > 0) {
-        throw new Error(
-          `${report.counts.failed} object(s) could not be copied back; run the rollback again to retry them`,
-        );
-      }
-      state.copyBack = {
-        copied: report.counts.copied,
-        bytes: report.bytes.copied,
-        refused: report.counts.refused,
-        failed: report.counts.failed,
-        listPath,
-      };
-      await writeJsonAtomic(statePath, state);
-    } else {
+    const { located } = tree;
+    own.restore = await restoreBackup({
+      archivePath: located.archivePath,
+      manifestPath: located.manifestPath,
+      targetDir: dir,
+      expectedArchiveSha256: located.record.archive.sha256,
+      onProgress: (p) => progressOf(this.log)(transferLine(p, located.record.counts.dataBytes)),
+    });
+    own.storageRestoredAt = new Date().toISOString();
+    await this.save();
+    this.log.info(
+      `restored ${own.restore.files} files from ${located.archivePath}, each verified against the manifest`,
+    );
+  }
+
+  /**
+   * Objects the bucket gained or changed since the backup, into every tree: after the cutover
+   * every api and worker pod read every key from the bucket, so each tree gets them all back and
+   * whichever workload reads a key finds it. A tree skips another tree's files the bucket holds
+   * unchanged (its manifest stands in), so no tree gains the other's original files.
+   */
+  private async copyBack(): Promise<NonNullable<RollbackResult['copyBack']>> {
+    const { state, p } = this;
+    const listPath = path.join(
+      this.config.backupDir,
+      `rollback-${p.located.record.id}-copied-back.json`,
+    );
+    if (state.copyBack) {
       // Done by an earlier run: its list is the record of what was copied and refused.
       const earlier = JSON.parse(
         await readFile(state.copyBack.listPath, 'utf8').catch(() => '{}'),
-      ) as {
-        copied?: string[];
-        refused?: string[];
+      ) as { copied?: string[]; refused?: string[] };
+      const copied = earlier.copied ?? [];
+      return {
+        ...state.copyBack,
+        sample: copied.slice(0, 100),
+        refusedKeys: earlier.refused ?? [],
       };
-      copied.push(...(earlier.copied ?? []));
-      refusedKeys.push(...(earlier.refused ?? []));
     }
-    copyBack = { ...state.copyBack, sample: copied.slice(0, 100), refusedKeys };
-    // 4. The old system back up, as it was.
-    for (const sts of statefulSets) {
+    if (state.copyBackStartedAt) {
+      let removed = 0;
+      for (const tree of p.trees) removed += await removePartials(tree.dir);
+      if (removed)
+        this.log.info(`removed ${removed} partial download(s) of the interrupted copy back`);
+    }
+    state.copyBackStartedAt = new Date().toISOString();
+    await this.save();
+    const copied: string[] = [];
+    const refusedKeys: string[] = [];
+    const reports: SyncReport[] = [];
+    for (const [n, tree] of p.trees.entries()) {
+      const report = await this.copyBackInto(tree, n, (key) => {
+        if (n === 0 || !copied.includes(key)) copied.push(n === 0 ? key : `${tree.label}: ${key}`);
+      });
+      for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
+      reports.push(report);
+    }
+    await writeJsonAtomic(listPath, { copied, refused: refusedKeys });
+    const sum = (f: (r: SyncReport) => number) => reports.reduce((t, r) => t + f(r), 0);
+    if (sum((r) => r.counts.failed) > 0) {
+      throw new Error(
+        `${sum((r) => r.counts.failed)} object(s) could not be copied back; run the rollback again to retry them`,
+      );
+    }
+    state.copyBack = {
+      copied: sum((r) => r.counts.copied),
+      bytes: sum((r) => r.bytes.copied),
+      refused: sum((r) => r.counts.refused),
+      failed: 0,
+      listPath,
+    };
+    await this.save();
+    return { ...state.copyBack, sample: copied.slice(0, 100), refusedKeys };
+  }
+
+  private copyBackInto(
+    tree: RollbackTree,
+    n: number,
+    onCopied: (key: string) => void,
+  ): Promise<SyncReport> {
+    const manifests = this.p.trees.map((t) => t.located.manifestPath);
+    const others = manifests.filter((_, k) => k !== n);
+    return syncFromBucket({
+      target: this.config.s3,
+      root: tree.dir,
+      manifest: others.length ? unionManifest(manifests[n]!, others) : manifests[n]!,
+      // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.
+      keyToPath: normalizeFsPath,
+      throwOnFailure: false,
+      onCopied,
+      onProgress: (e) =>
+        progressOf(this.log)(`copy back: ${e.filesDone} objects, ${e.copied} copied`),
+    });
+  }
+
+  private async scaleUp(): Promise<void> {
+    const { client, namespace } = this;
+    for (const sts of this.p.statefulSets) {
       const name = sts.metadata!.name!;
+      const want = sts.spec?.replicas ?? 1;
       const { changed, previous } = await scaleWorkload(
         client,
         namespace,
         { kind: 'StatefulSet', name },
-        sts.spec?.replicas ?? 1,
+        want,
       );
       if (changed) {
-        journal.push({
+        this.journal.push({
           at: new Date().toISOString(),
           action: 'scaled',
           kind: 'StatefulSet',
           name,
-          detail: `replicas ${previous} → ${sts.spec?.replicas ?? 1}`,
+          detail: `replicas ${previous} → ${want}`,
         });
       }
     }
-    for (const sts of statefulSets) {
+    for (const sts of this.p.statefulSets) {
       await waitForRollout(client, {
         namespace,
         kind: 'StatefulSet',
         name: sts.metadata!.name!,
-        timeoutMs,
-        logger: log,
+        timeoutMs: this.timeoutMs,
+        logger: this.log,
       });
     }
-    const downtimeSeconds =
-      objectsResult.noop && journal.length === 0
-        ? 0
-        : Math.round((Date.now() - downStarted) / 1000);
+  }
+
+  /** Marks the rollback complete, checks the old system, writes the report. */
+  private async finish(
+    copyBack: NonNullable<RollbackResult['copyBack']>,
+    downtimeSeconds: number,
+  ): Promise<RollbackResult> {
+    const { state, p, config, namespace } = this;
+    const record = p.located.record;
+    const storagePath = p.trees[0]!.dir;
     const wasDone = state.completedAt !== undefined;
     state.completedAt ??= new Date().toISOString();
-    await writeJsonAtomic(statePath, state);
+    await this.save();
     const checks = await checkOldSystem(config, storagePath, new Date(record.createdAt));
     // Informational: a listing refused (a narrower Role) must not fail a finished rollback.
-    const daemon = await movedPluginDaemonNote(client, namespace).catch((e: Error) => {
-      log.warn(`could not look for a moved plugin daemon: ${e.message}`);
+    const daemon = await movedPluginDaemonNote(this.client, namespace).catch((e: Error) => {
+      this.log.warn(`could not look for a moved plugin daemon: ${e.message}`);
       return undefined;
     });
-    if (daemon) log.warn(daemon);
-    const noop = wasDone && journal.length === 0;
+    if (daemon) this.log.warn(daemon);
+    const noop = wasDone && this.journal.length === 0;
+    const others = p.trees.slice(1).map((t, k) => ({ tree: t, own: treeState(state, t, k + 1) }));
     const result: RollbackResult = {
       backupId: record.id,
       noop,
       message: noop
         ? `namespace ${namespace} is already restored from backup ${record.id}: nothing changed`
-        : `restored namespace ${namespace} and ${storagePath} from backup ${record.id}`,
-      journal,
+        : `restored namespace ${namespace} and ${p.trees.map((t) => t.dir).join(', ')} from backup ${record.id}`,
+      journal: this.journal,
       storagePath,
       movedAside: state.movedAside,
       ...(state.restore ? { restore: state.restore } : {}),
+      ...(others.length
+        ? {
+            trees: others.map(({ tree, own }) => ({
+              label: tree.label,
+              storagePath: tree.dir,
+              backupId: tree.located.record.id,
+              movedAside: own.movedAside,
+              ...(own.restore ? { restore: own.restore } : {}),
+            })),
+          }
+        : {}),
       copyBack,
       downtimeSeconds,
       checks,
@@ -476,9 +652,21 @@ export async function runRollback(config: RollbackConfig, log: Logger): Promise<
     };
     await writeJsonAtomic(config.reportPath, result);
     return result;
-  } finally {
-    stopRenewal();
-    await releaseLock(client, lock).catch(() => undefined);
+  }
+}
+
+/**
+ * A tree's manifest, then the other trees' records for paths it lacks: copying back into one
+ * tree leaves alone the objects another tree's backup holds unchanged.
+ */
+async function* unionManifest(own: string, others: string[]): AsyncGenerator<ManifestRecord> {
+  const seen = new Set<string>();
+  for (const file of [own, ...others]) {
+    for await (const r of new ManifestReader(file).records()) {
+      if (r.type !== 'file' || seen.has(r.path)) continue;
+      seen.add(r.path);
+      yield r as unknown as ManifestRecord;
+    }
   }
 }
 
