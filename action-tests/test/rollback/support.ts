@@ -58,7 +58,9 @@ export function inputValues(
   extra: Record<string, string> = {},
 ): Record<string, string> {
   return installInputValues(install, {
-    'rollout-timeout': '60',
+    // Simulated seconds (× timeScale 0.1): 30 s of real progress deadline, as the shape suites
+    // give it; 6 s was too short for the emulator to start on a loaded machine.
+    'rollout-timeout': '300',
     'report-path': path.join(install.workDir, 'rollback-report.json'),
     ...extra,
   });
