@@ -2,7 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
-import { realPathOrSelf, storagePathRefusal, writeJsonAtomic } from '@dify-storage/common';
+import {
+  comparePaths,
+  realPathOrSelf,
+  storagePathRefusal,
+  writeJsonAtomic,
+} from '@dify-storage/common';
 import {
   findBackup,
   latestBackup,
@@ -656,18 +661,32 @@ class RollbackRun {
 }
 
 /**
- * A tree's manifest, then the other trees' records for paths it lacks: copying back into one
- * tree leaves alone the objects another tree's backup holds unchanged.
+ * A tree's manifest joined with the other trees' (records for paths it lacks): copying back into
+ * one tree leaves alone the objects another tree's backup holds unchanged. Every manifest is in
+ * backup order, and so is the union (a k-way merge; the reverse sync joins it with the listing).
  */
 async function* unionManifest(own: string, others: string[]): AsyncGenerator<ManifestRecord> {
-  const seen = new Set<string>();
-  for (const file of [own, ...others]) {
-    for await (const r of new ManifestReader(file).records()) {
-      if (r.type !== 'file' || seen.has(r.path)) continue;
-      seen.add(r.path);
-      yield r as unknown as ManifestRecord;
+  const sources = [own, ...others].map((f) => fileRecords(f)[Symbol.asyncIterator]());
+  const heads = await Promise.all(sources.map((it) => it.next()));
+  while (true) {
+    let best = -1;
+    for (const [k, h] of heads.entries()) {
+      const b = heads[best];
+      if (!h.done && (!b || b.done || comparePaths(h.value.path, b.value.path) < 0)) best = k;
     }
+    const head = heads[best];
+    if (!head || head.done) return;
+    const record = head.value;
+    yield record;
+    // The same path in a later manifest: the earlier's record stands (the tree's own first).
+    for (const [k, it] of sources.entries())
+      while (!heads[k]!.done && heads[k]!.value.path === record.path) heads[k] = await it.next();
   }
+}
+
+async function* fileRecords(manifest: string): AsyncGenerator<ManifestRecord> {
+  for await (const r of new ManifestReader(manifest).records())
+    if (r.type === 'file') yield r as unknown as ManifestRecord;
 }
 
 /** The old system answers, files written after the cutover are readable, new tenants' keys exist. */
