@@ -24,6 +24,7 @@ import {
   startSimulatedInstall,
   type SimulatedInstall,
 } from '../../src/install/simulated-install.js';
+import { normalizePath } from '../../src/dify/index.js';
 import { testEnv } from '../../src/proving-ground/index.js';
 import { getObject, inputValues, log, noMask, reader, treeOf } from '../rollback/support.js';
 import { expectVerifyPasses, originalObjects } from './support.js';
@@ -137,8 +138,20 @@ describe('several storage trees end to end (plan, cutover, verify, rollback)', (
         expect([file, apiAfter.get(file)]).toEqual([file, hash]);
       for (const [file, hash] of otherBefore)
         expect([file, otherAfter.get(file)]).toEqual([file, hash]);
-      expect(apiAfter.has('image_files/t/only-in-other.png')).toBe(false);
-      expect(otherAfter.has((await apiFiles(i)).at(-1)!)).toBe(false);
+      // An api file from before the backup (keys written since go to every tree, below), and not
+      // one whose database key is not its fs path: the key fix-up's copy at the verbatim key is
+      // an object another tree's copy back cannot tell from a new one (runbook, shape 3).
+      const fixedUp = new Set(
+        (bulk.mode !== 'verify' ? (bulk.keyFixUp?.copiedKeys ?? []) : []).map(normalizePath),
+      );
+      const last = [...apiBefore.keys()]
+        .filter((k) => !fixedUp.has(k))
+        .sort()
+        .at(-1)!;
+      expect([...apiAfter.keys()].filter((k) => !apiBefore.has(k))).toEqual([
+        'image_files/t/after-bulk.png',
+      ]);
+      expect([last, otherAfter.has(last)]).toEqual([last, false]);
       // Written after the backup: back in every tree (each workload read every key from the bucket).
       for (const tree of [i.storagePath, otherTree])
         expect(await readFile(path.join(tree, 'image_files/t/after-bulk.png'), 'utf8')).toBe(

@@ -532,9 +532,10 @@ class RollbackRun {
     const refusedKeys: string[] = [];
     const reports: SyncReport[] = [];
     for (const [n, tree] of p.trees.entries()) {
-      const report = await this.copyBackInto(tree, n, (key) => {
-        if (n === 0 || !copied.includes(key)) copied.push(n === 0 ? key : `${tree.label}: ${key}`);
-      });
+      // The primary's keys as they are; another tree's named after it.
+      const report = await this.copyBackInto(tree, n, (key) =>
+        copied.push(n === 0 ? key : `${tree.label}: ${key}`),
+      );
       for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
       reports.push(report);
     }

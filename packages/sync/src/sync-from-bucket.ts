@@ -190,16 +190,26 @@ export class FromBucketSync extends CopyRun {
         continue;
       }
       // The join runs here, in listing order; the checks that read or request run in the task.
-      const rec = await this.manifest?.match(rel);
-      await this.pool.run(() => this.transfer(rel, obj, rec));
+      // A key keyToPath renames (Dify's key fix-up copies: ` a/b`, `a//b`) comes out of the
+      // join's order and would carry it past records that later keys name: it is compared with
+      // the file on disk instead.
+      const renamed = rel !== obj.key.slice(cfg.prefix.length);
+      const rec = renamed ? undefined : await this.manifest?.match(rel);
+      await this.pool.run(() => this.transfer(rel, obj, rec, renamed));
     }
   }
 
   /** Stage 2: whether the object is restored: newer than the cutoff, or not the manifest's. */
-  private async decide(rel: string, obj: ObjectInfo, rec?: ManifestRecord): Promise<boolean> {
+  private async decide(
+    rel: string,
+    obj: ObjectInfo,
+    rec?: ManifestRecord,
+    renamed = false,
+  ): Promise<boolean> {
     const { manifest, cutoff } = this.cfg;
     if (!manifest && cutoff === undefined) return true;
     if (cutoff !== undefined && Date.parse(obj.lastModified) > cutoff) return true;
+    if (renamed && manifest !== undefined) return !(await this.onDiskSmall(rel, obj));
     return manifest !== undefined && !(rec && (await this.inManifest(rel, obj, rec)));
   }
 
@@ -212,10 +222,15 @@ export class FromBucketSync extends CopyRun {
     if (rec.size !== obj.size) return false;
     const singlePart = !obj.etag.includes('-');
     if (rec.md5 && singlePart) return rec.md5 === obj.etag;
-    if (singlePart && obj.size <= ON_DISK_CHECK_MAX && (await this.onDisk(rel, obj))) return true;
+    if (await this.onDiskSmall(rel, obj)) return true;
     if (!rec.sha256) return false;
     const head = await this.transport.headObject(obj.key);
     return head?.metadata.sha256 === rec.sha256;
+  }
+
+  /** onDisk for a single-part object small enough to read whole. */
+  private async onDiskSmall(rel: string, obj: ObjectInfo): Promise<boolean> {
+    return !obj.etag.includes('-') && obj.size <= ON_DISK_CHECK_MAX && this.onDisk(rel, obj);
   }
 
   /** True when the regular file at `rel` (not through a symlink) has the object's size and md5. */
@@ -248,10 +263,15 @@ export class FromBucketSync extends CopyRun {
   }
 
   /** Stage 3: decide, download, count; a refusal or failure is reported, not thrown. */
-  private async transfer(rel: string, obj: ObjectInfo, rec?: ManifestRecord): Promise<void> {
+  private async transfer(
+    rel: string,
+    obj: ObjectInfo,
+    rec?: ManifestRecord,
+    renamed = false,
+  ): Promise<void> {
     const { report, ticker } = this;
     try {
-      if (!(await this.decide(rel, obj, rec))) {
+      if (!(await this.decide(rel, obj, rec, renamed))) {
         report.counts.skipped++;
         report.bytes.skipped += obj.size;
         return;
