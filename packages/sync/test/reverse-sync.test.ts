@@ -116,4 +116,24 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
       fs.rmSync(shuffled, { force: true });
     }
   }, 60_000);
+  it('compares a key keyToPath renames with the file on disk, without upsetting the join', async () => {
+    // The key fix-up's copy of a file at its verbatim database key: a leading space lists it first.
+    const rel = 'upload_files/a/1-x.pdf';
+    const t = new S3Transport(target);
+    try {
+      const b = files.get(rel)!;
+      await t.putObject(` ${rel}`, b, md5(b), { sha256: sha(b) });
+      // `restored` holds every object by now: only the two keys the manifest lacks are copied.
+      const r = await syncFromBucket({
+        root: restored,
+        target,
+        manifest: manifestFile,
+        keyToPath: (k) => k.trimStart(),
+      });
+      expect(r.counts).toMatchObject({ copied: 2, skipped: files.size + 1, failed: 0 });
+    } finally {
+      await t.deleteObject(` ${rel}`);
+      t.close();
+    }
+  }, 60_000);
 });
