@@ -157,6 +157,14 @@ export class DifyApi {
     let bytes = 0;
     let status = 0;
     let announced: number | null = null;
+    // What arrived so far, whether the read ended or failed part way.
+    const arrived = () => ({
+      status,
+      bytes,
+      sha256: hash.digest('hex'),
+      sha3: hash3.digest('hex'),
+      announced,
+    });
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
       status = res.status;
@@ -169,25 +177,9 @@ export class DifyApi {
           bytes += chunk.length;
         }
       }
-      const truncated = announced !== null && bytes !== announced;
-      return {
-        status,
-        bytes,
-        sha256: hash.digest('hex'),
-        sha3: hash3.digest('hex'),
-        announced,
-        truncated,
-      };
+      return { ...arrived(), truncated: announced !== null && bytes !== announced };
     } catch (error) {
-      return {
-        status,
-        bytes,
-        sha256: hash.digest('hex'),
-        sha3: hash3.digest('hex'),
-        announced,
-        truncated: true,
-        error: (error as Error).message,
-      };
+      return { ...arrived(), truncated: true, error: (error as Error).message };
     }
   }
 }
