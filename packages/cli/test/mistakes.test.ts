@@ -397,6 +397,25 @@ describe('status', () => {
   });
 });
 
+/**
+ * Takes every free block of `dir`'s file system with fallocate (tmpfs supports it; faster than
+ * any write). The backup keeps writing meanwhile, and fallocate of more than is free allocates
+ * nothing, so it takes what statfs says is free, again, until under 64 KiB is left.
+ */
+async function fillUp(dir: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    const { bavail, bsize } = await statfs(dir);
+    const free = Number(bavail) * Number(bsize);
+    if (free < 64 << 10) return true;
+    spawnSync('fallocate', [
+      '-l',
+      String(free - (free > 1 << 20 ? 256 << 10 : 0)),
+      path.join(dir, `filler-${i}`),
+    ]);
+  }
+  return false;
+}
+
 describe('a disk that fills up during the backup', () => {
   let small: string;
   let mounted = false;
@@ -439,14 +458,7 @@ describe('a disk that fills up during the backup', () => {
       while (Date.now() < deadline) {
         const names = await readdir(backupDir).catch(() => [] as string[]);
         if (names.some((n) => n.endsWith('.partial'))) {
-          // fallocate takes every free block at once (tmpfs supports it), faster than any write.
-          const free = await statfs(small);
-          spawnSync('fallocate', [
-            '-l',
-            String(Number(free.bavail) * Number(free.bsize)),
-            path.join(small, 'filler'),
-          ]);
-          filled = true;
+          filled = await fillUp(small);
           return;
         }
         await new Promise((r) => setTimeout(r, 2));
