@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DirHandle, UnsafePathError } from '@dify-storage/common';
+import { JournalSorter, type JournalOverlay } from './journal-runs.js';
 import { compareKeys } from './keys.js';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_APPEND, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } =
+  fs.constants;
 const WRITE_NEW = O_WRONLY | O_CREAT | O_TRUNC;
 
 /**
@@ -23,6 +25,8 @@ function openStateFile(file: string, flags: number, missingOk = false, shown = f
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && missingOk) return -1;
     if (code === 'ELOOP') throw unsafe(shown, 'is a symbolic link');
+    // Only a file opened O_EXCL (a run of the journal's sort) under a name nobody can guess.
+    if (code === 'EEXIST') throw unsafe(shown, 'already exists');
     throw error;
   }
   if (!fs.fstatSync(fd).isFile()) {
@@ -268,7 +272,9 @@ type JournalLine =
  * - `<id>.journal.ndjson`: append-only log of the running (or killed) run: uploads done, multipart
  *   uploads started and ended.
  * A run writes `<id>.files.next.ndjson` in walk order and swaps it in when it ends; a killed run
- * leaves its journal, which the next run loads as an overlay.
+ * leaves its journal, whose uploads the next run lays over the files list: sorted by key into
+ * runs (`<id>.journal.run-*.ndjson`, unlinked once created) and merged as the lookups go, so its
+ * memory does not grow with the journal (journal-runs.ts).
  */
 export class SyncState {
   private readonly filesPath: string;
@@ -289,8 +295,8 @@ export class SyncState {
   private nextBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
-  /** Records of a killed run (its journal), by key. */
-  readonly overlay = new Map<string, FileRecord>();
+  /** Records of a killed run (its journal), in key order; undefined when it has none. */
+  private overlay: JournalOverlay | undefined;
   readonly mpus = new Map<string, MpuRecord>();
   private reader: RecordReader | undefined;
   /** Walk-order slots for the next files list; a slot is written when it and all before it are settled. */
@@ -302,7 +308,7 @@ export class SyncState {
 
   /** `base`: the directory, or the held directory's /proc/self/fd path (`handle`). */
   private constructor(
-    base: string,
+    private readonly base: string,
     private readonly shownDir: string,
     private readonly id: string,
     private readonly handle?: DirHandle,
@@ -334,6 +340,7 @@ export class SyncState {
     const handle = await openStateDir(dir);
     const st = new SyncState(handle.path, dir, id, handle);
     try {
+      st.removeLeftoverRuns();
       await st.loadJournal();
       const index = indexed ? await st.readIndex() : undefined;
       st.reader = index
@@ -342,9 +349,11 @@ export class SyncState {
       const next = (suffix: string, flags: number) =>
         openStateFile(st.pathOf(suffix), flags, false, st.shown(suffix));
       st.dirsFd = next('dirs.next.ndjson', WRITE_NEW);
-      st.journalFd = next('journal.ndjson', O_WRONLY | O_CREAT | O_APPEND);
+      st.journalFd = next('journal.ndjson', O_RDWR | O_CREAT | O_APPEND);
+      st.endTornLine();
       st.nextFd = next('files.next.ndjson', WRITE_NEW);
     } catch (error) {
+      st.overlay?.close();
       await st.reader?.close();
       for (const fd of [st.dirsFd, st.journalFd]) if (fd >= 0) fs.closeSync(fd);
       handle.release();
@@ -355,24 +364,81 @@ export class SyncState {
     return st;
   }
 
+  /** Reads the journal: its uploads sorted into `overlay`, its open multipart uploads into `mpus`. */
   private async loadJournal(): Promise<void> {
     const input = openStateReadStream(this.journalPath, this.shown('journal.ndjson'));
     if (!input) return;
-    const rl = readline.createInterface({ input, crlfDelay: Infinity });
-    for await (const line of rl) {
-      if (!line) continue;
-      let rec: JournalLine;
-      try {
-        rec = JSON.parse(line) as JournalLine;
-      } catch {
-        continue; // a line torn by a kill
+    const sorter = new JournalSorter(() => this.createRun(), {
+      parse: parseFileLine,
+      line: fileLine,
+    });
+    try {
+      const rl = readline.createInterface({ input, crlfDelay: Infinity });
+      for await (const line of rl) {
+        if (!line) continue;
+        let rec: JournalLine;
+        try {
+          rec = JSON.parse(line) as JournalLine;
+        } catch {
+          continue; // a line torn by a kill
+        }
+        if (rec.t === 'done') {
+          if (typeof rec.k === 'string' && typeof rec.s === 'number') sorter.add(rec.k, line);
+        } else if (rec.t === 'mpu') this.mpus.set(rec.k, fromDiskMpu(rec));
+        else if (rec.t === 'mpu-end') this.mpus.delete(rec.k);
       }
-      if (rec.t === 'done') {
-        const r = fromDiskFile(rec);
-        if (r) this.overlay.set(r.key, r);
-      } else if (rec.t === 'mpu') this.mpus.set(rec.k, fromDiskMpu(rec));
-      else if (rec.t === 'mpu-end') this.mpus.delete(rec.k);
+      this.overlay = sorter.finish();
+    } catch (error) {
+      sorter.abort();
+      input.destroy();
+      throw error;
     }
+  }
+
+  /**
+   * A new run file for the journal's sort: created O_EXCL (never through a symlink, never over a
+   * file) under a random name, and unlinked at once, so that a kill leaves nothing behind.
+   */
+  private createRun(): number {
+    const suffix = `journal.run-${randomBytes(8).toString('hex')}.ndjson`;
+    const file = this.pathOf(suffix);
+    const fd = openStateFile(file, O_RDWR | O_CREAT | O_EXCL, false, this.shown(suffix));
+    try {
+      fs.unlinkSync(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        fs.closeSync(fd);
+        throw error;
+      }
+    }
+    return fd;
+  }
+
+  /**
+   * Removes the run files a kill left between creating and unlinking one. A symlink or other
+   * non-regular file under such a name was planted: refused, as for every state file.
+   */
+  private removeLeftoverRuns(): void {
+    const prefix = `${this.id}.journal.run-`;
+    for (const name of fs.readdirSync(this.base)) {
+      if (!name.startsWith(prefix) || !name.endsWith('.ndjson')) continue;
+      const file = path.join(this.base, name);
+      const st = fs.lstatSync(file, { throwIfNoEntry: false });
+      if (!st) continue;
+      const shown = path.join(this.shownDir, name);
+      if (st.isSymbolicLink()) throw unsafe(shown, 'is a symbolic link');
+      if (!st.isFile()) throw unsafe(shown, 'is not a regular file');
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  /** A kill can leave the journal's last line torn: ended here, so the next line appended is whole. */
+  private endTornLine(): void {
+    const size = fs.fstatSync(this.journalFd).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    fs.readSync(this.journalFd, last, 0, 1, size - 1);
+    if (last[0] !== 0x0a) fs.writeSync(this.journalFd, '\n');
   }
 
   /**
@@ -382,13 +448,18 @@ export class SyncState {
   static async readRecords(dir: string, id: string): Promise<MergedRecordReader> {
     const st = new SyncState(dir, dir, id);
     await st.loadJournal();
-    return new MergedRecordReader(await SortedRecordReader.open(st.filesPath), st.overlay);
+    try {
+      return new MergedRecordReader(await SortedRecordReader.open(st.filesPath), st.overlay);
+    } catch (error) {
+      st.overlay?.close();
+      throw error;
+    }
   }
 
-  /** The record for `key`, if any; keys must be asked in increasing order. */
+  /** The record for `key`, if any; keys must be asked in non-decreasing order. */
   async lookup(key: string): Promise<FileRecord | undefined> {
     const fromFile = await this.reader!.seek(key);
-    return this.overlay.get(key) ?? fromFile;
+    return this.overlay?.seek(key) ?? fromFile;
   }
 
   /** Reserves the next walk-order slot of the new files list. */
@@ -524,6 +595,8 @@ export class SyncState {
    */
   async close(complete: boolean, options: CloseOptions = {}): Promise<void> {
     if (this.flushTimer) clearInterval(this.flushTimer);
+    this.overlay?.close();
+    this.overlay = undefined;
     await this.reader?.close();
     this.flush();
     fs.closeSync(this.dirsFd);
@@ -575,7 +648,7 @@ export class SortedRecordReader implements RecordReader {
   /** Opens a files list (never through a symlink); `shown` names it in messages. */
   static async open(file: string, shown = file): Promise<SortedRecordReader> {
     const r = new SortedRecordReader();
-    r.input = openStateReadStream(file, shown, 1 << 20);
+    r.input = openStateReadStream(file, shown, 1 << 16);
     if (!r.input) {
       r.done = true;
       return r;
@@ -623,31 +696,34 @@ export class SortedRecordReader implements RecordReader {
   }
 }
 
-/** A sorted files list with newer records (by key) laid over it. */
+/** A sorted files list with a journal's newer records (by key) laid over it. */
 export class MergedRecordReader implements RecordReader {
   constructor(
     private readonly base: SortedRecordReader,
-    private readonly over: Map<string, FileRecord>,
+    private readonly over: JournalOverlay | undefined,
   ) {}
 
   async seek(key: string): Promise<FileRecord | undefined> {
     const fromFile = await this.base.seek(key);
-    return this.over.get(key) ?? fromFile;
+    return this.over?.seek(key) ?? fromFile;
   }
 
-  /** Every record in key order (use on a fresh reader). */
+  /** Every record in key order (use on a fresh reader, instead of `seek`). */
   async *all(): AsyncGenerator<FileRecord> {
-    const extra = [...this.over.values()].sort((a, b) => compareKeys(a.key, b.key));
-    let i = 0;
+    const next = (): FileRecord | undefined => this.over?.next();
+    let o = next();
     for await (const r of this.base.all()) {
-      while (i < extra.length && compareKeys(extra[i]!.key, r.key) < 0) yield extra[i++]!;
-      if (i < extra.length && extra[i]!.key === r.key) yield extra[i++]!;
-      else yield r;
+      for (; o && compareKeys(o.key, r.key) < 0; o = next()) yield o;
+      if (o?.key === r.key) {
+        yield o;
+        o = next();
+      } else yield r;
     }
-    while (i < extra.length) yield extra[i++]!;
+    for (; o; o = next()) yield o;
   }
 
   close(): Promise<void> {
+    this.over?.close();
     return this.base.close();
   }
 }

@@ -64,6 +64,24 @@ describe('the state directory is never followed out of', () => {
     expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
   });
 
+  it("a symlink planted as a run of the journal's sort (<id>.journal.run-*.ndjson) is refused, its target untouched", async () => {
+    const { root, target, stateDir, id, victim } = await setup();
+    // A killed run's journal: the next run sorts it into run files (created O_EXCL, unlinked).
+    fs.writeFileSync(
+      path.join(stateDir, `${id}.journal.ndjson`),
+      '{"t":"done","k":"upload_files/t1/a.txt","s":1,"m":"1","i":"1","md5":"x","sha":"y","e":"x"}\n',
+    );
+    fs.symlinkSync(victim, path.join(stateDir, `${id}.journal.run-00112233aabbccdd.ndjson`));
+    await expect(syncToBucket({ root, target, stateDir })).rejects.toMatchObject({
+      name: 'UnsafePathError',
+      message: expect.stringMatching(
+        /state file .*journal\.run-00112233aabbccdd\.ndjson: it is a symbolic link/,
+      ),
+    });
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect((await listKeys(target)).size).toBe(0);
+  });
+
   it('a symlink planted as <id>.watermark.json is removed (never followed) and replaced', async () => {
     const { root, target, stateDir, id, victim } = await setup();
     const mark = path.join(stateDir, `${id}.watermark.json`);
