@@ -9,7 +9,10 @@
 //   modification time, one HEAD per object).
 // `--skip resume,reverse,rclone,rclone-sync,rclone-default` leaves parts out; `--reverse-runs N`
 // (default 2) runs ours and rclone --size-only back to back N times, best wall kept.
-// Self-cleaning: buckets, state, manifest and tree are removed.
+// Self-cleaning: buckets, state, manifest and tree are removed. `--bucket NAME` keeps our bucket
+// (that name), its sync state and the tree for the next run, which then uploads only what is
+// missing (so the reverse step can be iterated on in about a minute); `--bucket NAME --clean 1`
+// removes them at the end.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -77,6 +80,7 @@ export async function scaleScenario(ctx: sc.ScenarioContext): Promise<void> {
   const settleMax = Number(ctx.arg('settle-max') ?? 20) * 1000;
   const skip = new Set((ctx.arg('skip') ?? '').split(','));
   const reverseRuns = Number(ctx.arg('reverse-runs') ?? 2);
+  const kept = keptBucket(ctx);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-bench-scale-'));
   const tree = difyTree(ctx.dataDir, files, tenants, log);
   const buckets: S3Target[] = [];
@@ -97,8 +101,8 @@ export async function scaleScenario(ctx: sc.ScenarioContext): Promise<void> {
       exclude: EXCLUDE,
     });
     // 1. No-change re-sync.
-    const ours = await fresh('scale-ours');
-    const stOurs = path.join(work, 'state-ours');
+    const ours = kept ? await kept.target() : await fresh('scale-ours');
+    const stOurs = kept?.state ?? path.join(work, 'state-ours');
     log(`scale: our first upload of ${tree.files} files…`);
     const up = await engineSync('our engine, first upload', opts(ours, stOurs));
     log(`  ${up.wallS.toFixed(1)} s, ok ${String(up.ok)}`);
@@ -150,8 +154,29 @@ export async function scaleScenario(ctx: sc.ScenarioContext): Promise<void> {
   } finally {
     for (const t of buckets) await rclonePurge(t).catch(() => undefined);
     fs.rmSync(work, { recursive: true, force: true });
-    if (!ctx.arg('keep-tree')) fs.rmSync(tree.dir, { recursive: true, force: true });
+    // A kept bucket keeps its tree (and state) until the run given `--clean`.
+    if (!kept || kept.clean) {
+      await kept?.remove();
+      if (!ctx.arg('keep-tree')) fs.rmSync(tree.dir, { recursive: true, force: true });
+    }
   }
+}
+
+/** `--bucket NAME`: our bucket and its sync state, kept between runs (removed with `--clean 1`). */
+function keptBucket(ctx: sc.ScenarioContext) {
+  const name = ctx.arg('bucket');
+  if (!name) return undefined;
+  const target = ctx.target(name);
+  const state = path.join(ctx.dataDir, `scale-state-${name}`);
+  return {
+    state,
+    clean: ctx.arg('clean') !== undefined,
+    target: (): Promise<S3Target> => sc.keptTarget(ctx, name),
+    remove: async (): Promise<void> => {
+      await rclonePurge(target).catch(() => undefined);
+      fs.rmSync(state, { recursive: true, force: true });
+    },
+  };
 }
 
 async function resumeRun(

@@ -85,6 +85,13 @@ export async function freshTarget(ctx: ScenarioContext, tag: string): Promise<S3
   return t;
 }
 
+/** The bucket `name`, created unless an earlier run left it there (`--bucket`). */
+export async function keptTarget(ctx: ScenarioContext, name: string): Promise<S3Target> {
+  const t = ctx.target(name);
+  await createBucket(t).catch(() => undefined);
+  return t;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

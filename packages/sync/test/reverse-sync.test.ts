@@ -136,4 +136,30 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
       t.close();
     }
   }, 60_000);
+
+  it('returns only once every queued download is written and counted, one at a time', async () => {
+    // Downloads queue apart from the checks (issue 17 §3): with one slot, nearly every object
+    // waits in the queue when the listing ends, and the run must still wait for each.
+    const into = tempDir('rev-queue');
+    dirs.push(into);
+    const copied: string[] = [];
+    let lastDone = 0;
+    const r = await syncFromBucket({
+      root: into,
+      target,
+      concurrency: 1,
+      onCopied: (p) => copied.push(p),
+      onProgress: (e) => (lastDone = e.filesDone),
+      progressIntervalMs: 1,
+    });
+    const objects = files.size + 2;
+    expect(r.counts).toMatchObject({ files: objects, copied: objects, failed: 0, refused: 0 });
+    expect(copied).toHaveLength(objects);
+    expect(lastDone).toBe(objects);
+    for (const [rel, b] of files)
+      if (rel !== pem) expect(fs.readFileSync(path.join(into, rel))).toEqual(b);
+    expect(fs.readFileSync(path.join(into, pem), 'utf8')).toContain('new');
+    const left = fs.readdirSync(into, { recursive: true }).map(String);
+    expect(left.filter((n) => n.includes('.dsm-'))).toEqual([]);
+  }, 60_000);
 });
