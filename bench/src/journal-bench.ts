@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { holdYoungGeneration } from '../../packages/sync/src/heap.js';
+import { holdHeap } from '../../packages/sync/src/heap.js';
 import { journalRunLimits } from '../../packages/sync/src/journal-runs.js';
 import { SyncState, type FileRecord } from '../../packages/sync/src/state.js';
 
@@ -63,7 +63,7 @@ async function seed(dir: string, files: number, journal: number): Promise<void> 
 
 /** The child: open, every key in key order, close (as a resumed run that is killed again). */
 async function measure(dir: string, files: number, journal: number): Promise<void> {
-  holdYoungGeneration(); // as a copy does (copy-run.ts): V8's young generation kept small
+  holdHeap(); // as a copy does (copy-run.ts): V8's young and old generations kept small
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const st = await SyncState.open(dir, ID);

@@ -5,7 +5,8 @@
 // encoding-type=url) from the seeded records, and fails every other request. The engine runs
 // in its own process against it: wall, CPU per file, peak RSS, and its requests (0 PUT, 0 HEAD).
 // The stand-in answers faster than RGW would, so the wall time is the client's side of the work.
-// Self-cleaning: tree and state are removed (`--keep-tree` keeps the tree).
+// Self-cleaning: tree and state are removed (`--keep-tree` keeps the tree; `--walk-state DIR`
+// keeps the seeded state in DIR and reuses it next time, so a 1M tree is seeded once).
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -90,6 +91,20 @@ function listServer(l: Listing, others: string[]): http.Server {
   });
 }
 
+/**
+ * The seeded state of a kept `--walk-state` directory, renamed to this run's id (the id holds the
+ * stand-in's port, which changes from run to run); false when there is none to reuse.
+ */
+function reuseState(stateDir: string, id: string): boolean {
+  const files = fs.readdirSync(stateDir).filter((f) => f.endsWith('.files.ndjson'));
+  if (files.length !== 1) return false;
+  const old = files[0]!.slice(0, -'.files.ndjson'.length);
+  for (const f of fs.readdirSync(stateDir))
+    if (old !== id && f.startsWith(`${old}.`))
+      fs.renameSync(path.join(stateDir, f), path.join(stateDir, id + f.slice(old.length)));
+  return true;
+}
+
 async function loadListing(stateDir: string, id: string): Promise<Listing> {
   const keys: string[] = [];
   const sizes: number[] = [];
@@ -108,7 +123,9 @@ export async function walkScenario(ctx: sc.ScenarioContext): Promise<void> {
   const { log } = ctx;
   const files = Number(ctx.arg('walk-files') ?? 1_000_000);
   const tenants = Number(ctx.arg('tenants') ?? 300);
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-bench-walk-'));
+  const keptState = ctx.arg('walk-state');
+  if (keptState) fs.mkdirSync(keptState, { recursive: true, mode: 0o700 });
+  const stateDir = keptState ?? fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-bench-walk-'));
   const listing: Listing = { keys: [], sizes: new Float64Array(0), etags: [] };
   const others: string[] = [];
   const server = listServer(listing, others);
@@ -127,13 +144,16 @@ export async function walkScenario(ctx: sc.ScenarioContext): Promise<void> {
     const genS = (Date.now() - t0) / 1000;
     log(`walk: ${tree.files} files (${genS.toFixed(0)} s); seeding the journal…`);
     const t1 = Date.now();
-    await seedState(tree.dir, target, stateDir, log);
+    if (!keptState || !reuseState(stateDir, stateIdOf(target)))
+      await seedState(tree.dir, target, stateDir, log);
     const seedS = (Date.now() - t1) / 1000;
     Object.assign(listing, await loadListing(stateDir, stateIdOf(target)));
     log(`walk: ${listing.keys.length} objects listed by the stand-in; the engine, nothing to do…`);
     const exclude = [SPEC_FILE, '.bench-bytes'];
     const opts = { root: tree.dir, target, stateDir, exclude };
-    const r = await engineSync('our engine, nothing to do', opts);
+    // Diagnosis: extra node flags for the engine (e.g. `--walk-node-args=--trace-gc`).
+    const nodeArgs = (ctx.arg('walk-node-args') ?? '').split(' ').filter(Boolean);
+    const r = await engineSync('our engine, nothing to do', opts, undefined, nodeArgs);
     const rows = [r];
     // With the heap capped: whether the peak is live data or garbage V8 has not collected yet.
     const heap = ctx.arg('walk-heap-mib');
@@ -179,7 +199,7 @@ export async function walkScenario(ctx: sc.ScenarioContext): Promise<void> {
     sc.saveResults('walk', md, { files: tree.files, row: r, checks }, log);
   } finally {
     server.close();
-    fs.rmSync(stateDir, { recursive: true, force: true });
+    if (!keptState) fs.rmSync(stateDir, { recursive: true, force: true });
     if (!ctx.arg('keep-tree')) fs.rmSync(tree.dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,5 @@
 import { TaskPool } from './fileio.js';
-import { holdYoungGeneration } from './heap.js';
+import { holdHeap } from './heap.js';
 import type { BucketOptions } from './options.js';
 import { ProgressTicker, finishReport, returnOrThrow, type SyncReport } from './report.js';
 import { S3Transport } from './transport.js';
@@ -9,8 +9,8 @@ export abstract class CopyRun {
   protected readonly transport: S3Transport;
   protected readonly ticker: ProgressTicker;
   protected readonly pool: TaskPool;
-  /** Keeps V8's young generation from growing while the copy runs (see heap.ts). */
-  private readonly releaseHeap = holdYoungGeneration();
+  /** Keeps V8's young and old generations from growing far past what is live (see heap.ts). */
+  private readonly releaseHeap = holdHeap();
 
   constructor(
     options: BucketOptions & { throwOnFailure?: boolean },

@@ -12,6 +12,16 @@ import v8 from 'node:v8';
  */
 const YOUNG_CAP = 8 * 1024 * 1024;
 const DEFAULT_GROWTH_FACTOR = 2;
+/**
+ * After each full GC V8 lets the old generation grow to up to 4 × what survived (its
+ * `MaxGrowingFactor` on a machine with memory to spare; v8 src/heap/heap-controller.cc,
+ * `GrowingFactor`, which reads `--heap-growing-percent` at every GC, so it can be set after
+ * start-up). A copy's live heap is small (≈ 15 MiB at 1M files), but what a walk and a listing
+ * keep across a few scavenges (pages read ahead, a directory's entries) is promoted and dies old:
+ * at 4 × the old generation and its large objects reached 100 MiB of mostly garbage. Held at 2 ×
+ * while a copy runs: the same CPU within the noise (docs/performance.md, "Walk + decide at 1M").
+ */
+const OLD_GROWING_PERCENT = 100;
 let holders = 0;
 let timer: NodeJS.Timeout | undefined;
 
@@ -19,13 +29,22 @@ function setGrowth(factor: number): void {
   v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`);
 }
 
+/** 0: V8's own heuristic (up to 4 ×). */
+function setOldGrowing(percent: number): void {
+  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
 function youngSize(): number {
   return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
 
-/** Caps the young generation until the returned function is called (idempotent). */
-export function holdYoungGeneration(): () => void {
+/**
+ * Caps the young generation, and the old generation's growth at 2 × what survives a full GC,
+ * until the returned function is called (idempotent).
+ */
+export function holdHeap(): () => void {
   if (holders++ === 0) {
+    setOldGrowing(OLD_GROWING_PERCENT);
     const check = (): void => {
       if (youngSize() < YOUNG_CAP) return;
       setGrowth(1);
@@ -42,5 +61,6 @@ export function holdYoungGeneration(): () => void {
     if (--holders > 0) return;
     clearInterval(timer);
     setGrowth(DEFAULT_GROWTH_FACTOR);
+    setOldGrowing(0);
   };
 }

@@ -488,7 +488,9 @@ export class SyncState {
     this.nextOffset += Buffer.byteLength(line) + 1;
     this.nextBuf.push(line);
     this.nextBytes += line.length + 1;
-    if (this.nextBytes > 1 << 20) this.flushNext();
+    // 64 KiB: a 1 MiB join is a 1 MiB string and a 1 MiB native buffer per write; such
+    // transient 1 MiB buffers fragment the malloc heap over a 1M-file run (docs/performance.md).
+    if (this.nextBytes > 1 << 16) this.flushNext();
   }
 
   private journal(s: string): void {

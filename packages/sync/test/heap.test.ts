@@ -6,21 +6,29 @@ import { describe, expect, it } from '@jest/globals';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 
-/** The young generation's size after a copy-like allocation pattern, in a fresh process. */
-function youngAfterChurn(hold: boolean): number {
+/** Runs a fixture in a fresh process (with or without the hold) and returns its first number. */
+function runFixture(fixture: string, hold: boolean, nodeArgs: string[] = []): number {
   const out = execFileSync(
     process.execPath,
     [
+      ...nodeArgs,
       '--conditions=source',
       '--import',
       'tsx',
-      path.join(here, 'fixtures/young-churn.ts'),
+      path.join(here, 'fixtures', fixture),
       ...(hold ? ['--hold'] : []),
     ],
     { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 },
   );
-  return Number(out.trim());
+  return Number(out.trim().split(' ')[0]);
 }
+
+/** The young generation's size after a copy-like allocation pattern. */
+const youngAfterChurn = (hold: boolean): number => runFixture('young-churn.ts', hold);
+
+/** How far the old generation grew past what a full GC leaves (young generation fixed). */
+const oldGrowthAfterChurn = (hold: boolean): number =>
+  runFixture('old-churn.ts', hold, ['--max-semi-space-size=8']);
 
 // Issue 17 §1: peak RSS ≤ 128 MiB at 20k files. V8 grew its young generation to 64 MiB under the
 // allocation pattern of a small-file copy; a copy holds it at 16 MiB (heap.ts).
@@ -28,5 +36,14 @@ describe('the young generation while a copy runs', () => {
   it('stays at 16 MiB where it would grow to 64 MiB', () => {
     expect(youngAfterChurn(false)).toBeGreaterThan(32 * 1024 * 1024);
     expect(youngAfterChurn(true)).toBeLessThanOrEqual(16 * 1024 * 1024);
+  }, 120_000);
+});
+
+// Issue 17 §3: walk + decide at 1M files peaked at 267–349 MiB, 100 MiB of it an old generation
+// of promoted garbage that V8 let grow to 4 × what was live; a copy holds it at 2 × (heap.ts).
+describe('the old generation while a copy runs', () => {
+  it('grows to 2 × what survives a full GC, where it would grow to 4 ×', () => {
+    expect(oldGrowthAfterChurn(false)).toBeGreaterThan(3);
+    expect(oldGrowthAfterChurn(true)).toBeLessThanOrEqual(2.5);
   }, 120_000);
 });
