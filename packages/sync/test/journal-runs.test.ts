@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { journalRunLimits } from '../src/journal-runs.js';
 import { compareKeys } from '../src/keys.js';
@@ -28,6 +30,8 @@ const fresh = (name: string): string => {
   return d;
 };
 const ID = 'sync-runs-000000000000';
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../../..');
 
 /** Keys over a few tenants, some with characters beyond the BMP and beyond one UTF-8 byte. */
 function keyOf(i: number): string {
@@ -52,19 +56,22 @@ async function seed(dir: string, list: FileRecord[], journal: string[]): Promise
 }
 
 /**
- * 3,000 keys: the first 2,000 in the files list; a journal of 4,000 `done` lines over keys
- * 1,000–3,999 in a scrambled order, each key written up to three times (the last wins), with
+ * By default 3,000 keys: the first 2,000 in the files list; a journal of 4,000 `done` lines over
+ * keys 1,000–3,999 in a scrambled order, each key written up to three times (the last wins), with
  * multipart lines between them and a torn line in the middle (a kill, then a resumed run).
  */
-function scenario(): { list: FileRecord[]; journal: string[]; expected: Map<string, FileRecord> } {
+function scenario(
+  listed = 2000,
+  done = 4000,
+): { list: FileRecord[]; journal: string[]; expected: Map<string, FileRecord> } {
   const list: FileRecord[] = [];
   const expected = new Map<string, FileRecord>();
-  for (let i = 0; i < 2000; i++) {
+  for (let i = 0; i < listed; i++) {
     list.push(rec(keyOf(i), 0, i));
     expected.set(keyOf(i), list[i]!);
   }
   const journal: string[] = [];
-  for (let n = 0; n < 4000; n++) {
+  for (let n = 0; n < done; n++) {
     const i = 1000 + ((n * 7919) % 3000);
     const r = rec(keyOf(i), 1 + Math.floor(n / 1000), i);
     journal.push(`${doneLine(r)}\n`);
@@ -144,6 +151,37 @@ describe('the journal of a killed run, sorted in runs', () => {
     expect(await second.lookup('a/2')).toBeUndefined();
     expect(await second.lookup('b/1')).toEqual(b);
     await second.close(false);
+  });
+
+  // The sort writes only new files, unlinked at once: a kill at any point of it changes nothing
+  // the next run reads, and what it leaves (a run file not yet unlinked) is removed then.
+  it.each([
+    [1, 'before-unlink'],
+    [1, 'after-unlink'],
+    [6, 'before-unlink'], // after a merge of 4 runs into one
+    [9, 'after-unlink'],
+  ])('a kill at run file %i (%s) loses nothing', async (n, when) => {
+    Object.assign(journalRunLimits, { records: 8, runs: 4 });
+    const dir = fresh('runs-kill');
+    const { list, journal, expected } = scenario(100, 120);
+    await seed(dir, list, journal);
+    const journalPath = path.join(dir, `${ID}.journal.ndjson`);
+    const before = fs.readFileSync(journalPath);
+    const fixture = path.join(here, 'fixtures/journal-open-child.ts');
+    const tsx = ['--conditions=source', '--import', 'tsx'];
+    const child = spawnSync(process.execPath, [...tsx, fixture, dir, ID, String(n), when], {
+      cwd: repoRoot,
+      timeout: 30_000,
+    });
+    expect(child.signal).toBe('SIGKILL');
+    expect(fs.readFileSync(journalPath)).toEqual(before);
+    const left = fs.readdirSync(dir).filter((f) => f.includes('.journal.run-'));
+    expect(left).toHaveLength(when === 'before-unlink' ? 1 : 0);
+
+    const st = await SyncState.open(dir, ID);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.journal.run-'))).toEqual([]);
+    for (const r of sortedValues(expected)) expect(await st.lookup(r.key)).toEqual(r);
+    await st.close(false);
   });
 
   it('run files a kill left behind are removed when the state is opened', async () => {
