@@ -11,8 +11,8 @@ export const journalRunLimits = { records: 16_384, runs: 64 };
 
 /** Bytes read from a run file at a time (one buffer per run while the overlay is read). */
 const READ_BYTES = 64 * 1024;
-/** Bytes written to a run file at a time. */
-const WRITE_BYTES = 1 << 20;
+/** Bytes written to a run file at a time (larger transient buffers fragment the malloc heap). */
+const WRITE_BYTES = 64 * 1024;
 
 /** A run's line of a record, and back. */
 export interface LineFormat {
