@@ -2,6 +2,7 @@
 // stdin (credentials never in argv); prints progress lines and a final JSON result line.
 import fs from 'node:fs';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
 import v8 from 'node:v8';
 import { syncToBucket, type SyncToBucketOptions } from '@dify-storage/sync';
 
@@ -14,6 +15,7 @@ interface Config {
 let input = '';
 for await (const chunk of process.stdin) input += String(chunk);
 const config = JSON.parse(input) as Config;
+const allocProfile = await allocationProfiler(process.env.DSM_BENCH_ALLOC_PROFILE);
 let filesDone = 0;
 const stopSampler = memorySampler(process.env.DSM_BENCH_MEM_SAMPLE, () => filesDone);
 const cpu0 = process.cpuUsage();
@@ -30,6 +32,7 @@ const report = await syncToBucket({
   },
 });
 stopSampler();
+await allocProfile();
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(
@@ -109,5 +112,25 @@ function memorySampler(file: string | undefined, done: () => number): () => void
     obs.disconnect();
     sample();
     fs.closeSync(fd);
+  };
+}
+
+/**
+ * Who allocates (diagnosis, `DSM_BENCH_ALLOC_PROFILE=<file>`): V8's sampling heap profiler with the
+ * objects already collected kept, so the profile is of allocations, not of what stays alive.
+ */
+async function allocationProfiler(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file) return async () => undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 32768,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return async () => {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
   };
 }

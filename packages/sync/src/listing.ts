@@ -61,12 +61,12 @@ class PagePrefetcher {
       });
   }
 
-  async *drain(): AsyncGenerator<ObjectInfo> {
+  async *drain(): AsyncGenerator<ObjectInfo[]> {
     for (;;) {
       const page = this.pages.shift();
       if (page) {
         this.pump();
-        yield* page;
+        yield page;
         continue;
       }
       if (this.error) throw this.error;
@@ -113,7 +113,7 @@ async function* segments(t: S3Transport, prefix: string, depth: number): AsyncGe
 /**
  * Every object under `prefix` in key order, with the sub-prefixes `depth` levels down
  * (e.g. `upload_files/<tenant>/`) listed `width` at a time: a listing of millions of keys is
- * sequential pages per prefix, so prefixes in parallel divide its time. Memory: `width` × 2 pages.
+ * sequential pages per prefix, so prefixes in parallel divide its time. Memory: `width` × 3 pages.
  */
 export async function* listParallel(
   transport: S3Transport,
@@ -121,6 +121,16 @@ export async function* listParallel(
   depth = 2,
   width = 4,
 ): AsyncGenerator<ObjectInfo> {
+  for await (const page of listParallelPages(transport, prefix, depth, width)) yield* page;
+}
+
+/** listParallel a page at a time (for ListingCursor: one async step per page, not per object). */
+export async function* listParallelPages(
+  transport: S3Transport,
+  prefix: string,
+  depth = 2,
+  width = 4,
+): AsyncGenerator<ObjectInfo[]> {
   const segs = segments(transport, prefix, depth);
   const window: ({ kind: 'obj'; obj: ObjectInfo } | { kind: 'stream'; pf: PagePrefetcher })[] = [];
   let streams = 0;
@@ -144,7 +154,7 @@ export async function* listParallel(
       await refill();
       const head = window.shift();
       if (!head) return;
-      if (head.kind === 'obj') yield head.obj;
+      if (head.kind === 'obj') yield [head.obj];
       else {
         // Start the next prefixes before draining this one, so `width` list at once.
         streams--;

@@ -2,32 +2,45 @@ import { compareKeys } from './keys.js';
 import type { ObjectInfo } from './transport.js';
 
 /**
- * A merge-join cursor over a sorted listing: `seek(key)` answers the object with that key (if
- * any) and counts every object passed over as extra (in the bucket, not in the source).
+ * A merge-join cursor over a sorted listing, read a page at a time: `seek(key)` answers the object
+ * with that key (if any) and counts every object passed over as extra (in the bucket, not in the
+ * source). Within a page it answers at once, without a promise: per object, an async step of
+ * the listing cost allocations that made up a tenth of a walk's scavenges (docs/performance.md).
  */
 export class ListingCursor {
-  private readonly iter: AsyncIterator<ObjectInfo>;
-  private current: ObjectInfo | undefined;
-  private started = false;
+  private readonly iter: AsyncIterator<readonly ObjectInfo[]>;
+  private page: readonly ObjectInfo[] = [];
+  private index = 0;
   private ended = false;
   extraCount = 0;
   extraBytes = 0;
   readonly extraSample: string[] = [];
 
   constructor(
-    source: AsyncIterable<ObjectInfo>,
+    pages: AsyncIterable<readonly ObjectInfo[]>,
     private readonly onExtra?: (o: ObjectInfo) => void,
     private readonly sampleLimit = 100,
   ) {
-    this.iter = source[Symbol.asyncIterator]();
+    this.iter = pages[Symbol.asyncIterator]();
   }
 
-  private async advance(): Promise<void> {
-    const n = await this.iter.next();
-    if (n.done) {
-      this.ended = true;
-      this.current = undefined;
-    } else this.current = n.value;
+  /** The object under the cursor (undefined at the end); a promise only when a page must come. */
+  private head(): ObjectInfo | undefined | Promise<ObjectInfo | undefined> {
+    if (this.index < this.page.length) return this.page[this.index];
+    return this.ended ? undefined : this.nextPage();
+  }
+
+  private async nextPage(): Promise<ObjectInfo | undefined> {
+    while (this.index >= this.page.length) {
+      const n = await this.iter.next();
+      if (n.done) {
+        this.ended = true;
+        return undefined;
+      }
+      this.page = n.value;
+      this.index = 0;
+    }
+    return this.page[this.index];
   }
 
   private extra(o: ObjectInfo): void {
@@ -37,32 +50,27 @@ export class ListingCursor {
     this.onExtra?.(o);
   }
 
-  async seek(key: string): Promise<ObjectInfo | undefined> {
-    if (!this.started) {
-      this.started = true;
-      await this.advance();
+  /** The object with this key, if any; keys must be asked in increasing order. */
+  seek(key: string): ObjectInfo | undefined | Promise<ObjectInfo | undefined> {
+    for (;;) {
+      const o = this.head();
+      if (o instanceof Promise) return o.then(() => this.seek(key));
+      if (o === undefined) return undefined;
+      const order = compareKeys(o.key, key);
+      if (order > 0) return undefined;
+      this.index++;
+      if (order === 0) return o;
+      this.extra(o);
     }
-    while (!this.ended && this.current && compareKeys(this.current.key, key) < 0) {
-      this.extra(this.current);
-      await this.advance();
-    }
-    if (this.current && this.current.key === key) {
-      const hit = this.current;
-      await this.advance();
-      return hit;
-    }
-    return undefined;
   }
 
   /** Consumes the rest of the listing (all extra). */
   async finish(): Promise<void> {
-    if (!this.started) {
-      this.started = true;
-      await this.advance();
-    }
-    while (!this.ended && this.current) {
-      this.extra(this.current);
-      await this.advance();
+    for (;;) {
+      const o = await this.head();
+      if (o === undefined) return;
+      this.index++;
+      this.extra(o);
     }
   }
 }
@@ -89,6 +97,7 @@ export async function* march<T>(
 ): AsyncGenerator<Matched<T>> {
   for await (const item of source) {
     const key = keyOf(item);
-    yield { item, key, object: key === undefined ? undefined : await cursor.seek(key) };
+    const found = key === undefined ? undefined : cursor.seek(key);
+    yield { item, key, object: found instanceof Promise ? await found : found };
   }
 }

@@ -18,7 +18,7 @@ import { lstat, sameVersion } from './fileio.js';
 import { compileExcludes, type KeyMatcher } from './glob.js';
 import { MiB, hashFile, partSizeFor, type FileHashes } from './hashing.js';
 import { joinKey, normalizePrefix } from './keys.js';
-import { listParallel } from './listing.js';
+import { listParallelPages } from './listing.js';
 import { ListingCursor, march } from './march.js';
 import { defaultConcurrency, positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
@@ -214,7 +214,7 @@ export class ToBucketSync extends CopyRun {
         hooks: this.options.hooks,
       });
       this.resumable = new Set(this.state?.mpus.keys() ?? []);
-      const cursor = new ListingCursor(listParallel(transport, this.cfg.prefix));
+      const cursor = new ListingCursor(listParallelPages(transport, this.cfg.prefix));
       const complete = await this.walk(cursor);
       await this.finish(cursor, complete);
     } finally {

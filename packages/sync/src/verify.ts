@@ -7,7 +7,7 @@ import { TaskPool } from './fileio.js';
 import { compileExcludes, excludesKey, type KeyMatcher } from './glob.js';
 import { MiB, hashFile, partSizeFor } from './hashing.js';
 import { joinKey, normalizePrefix } from './keys.js';
-import { listParallel } from './listing.js';
+import { listParallel, listParallelPages } from './listing.js';
 import { ListingCursor, march } from './march.js';
 import {
   ManifestJoin,
@@ -203,7 +203,7 @@ export class BucketVerifier {
   private async walkTree(root: string): Promise<void> {
     const { prefix } = this.cfg;
     const cursor = new ListingCursor(
-      listParallel(this.transport, prefix),
+      listParallelPages(this.transport, prefix),
       (o) => {
         this.report.counts.objects++;
         const rel = o.key.slice(prefix.length);

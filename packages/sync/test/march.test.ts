@@ -7,6 +7,11 @@ import type { ObjectInfo } from '../src/transport.js';
 async function* from<T>(items: readonly T[]): AsyncGenerator<T> {
   for (const i of items) yield i;
 }
+/** A listing in pages of two objects (and an empty page), as the cursor reads it. */
+async function* pages(objects: readonly ObjectInfo[]): AsyncGenerator<ObjectInfo[]> {
+  yield [];
+  for (let i = 0; i < objects.length; i += 2) yield objects.slice(i, i + 2);
+}
 const obj = (key: string, size = 1): ObjectInfo => ({
   key,
   size,
@@ -19,7 +24,7 @@ async function join(
   bucket: readonly string[],
 ): Promise<{ pairs: [string | null, string | undefined][]; extra: string[] }> {
   const extra: string[] = [];
-  const cursor = new ListingCursor(from(bucket.map((k) => obj(k))), (o) => extra.push(o.key));
+  const cursor = new ListingCursor(pages(bucket.map((k) => obj(k))), (o) => extra.push(o.key));
   const pairs: [string | null, string | undefined][] = [];
   for await (const m of march(from(tree), (k) => k ?? undefined, cursor))
     pairs.push([m.item, m.object?.key]);
@@ -64,9 +69,19 @@ describe('march: the tree merge-joined with the listing', () => {
   });
 
   it('counts and samples the extra objects, capped', async () => {
-    const cursor = new ListingCursor(from(['a', 'b', 'c'].map((k) => obj(k, 10))), undefined, 2);
+    const cursor = new ListingCursor(pages(['a', 'b', 'c'].map((k) => obj(k, 10))), undefined, 2);
     expect(await cursor.seek('b')).toMatchObject({ key: 'b' });
     await cursor.finish();
     expect([cursor.extraCount, cursor.extraBytes, cursor.extraSample]).toEqual([2, 20, ['a', 'c']]);
+  });
+
+  it('answers within a page at once, and waits only for the next page', async () => {
+    const cursor = new ListingCursor(pages(['a', 'b', 'c', 'd'].map((k) => obj(k))));
+    const first = cursor.seek('a');
+    expect(first).toBeInstanceOf(Promise); // the first page has to come
+    expect(await first).toMatchObject({ key: 'a' });
+    expect(cursor.seek('b')).toMatchObject({ key: 'b' }); // same page: no promise
+    expect(await cursor.seek('d')).toMatchObject({ key: 'd' }); // next page; 'c' is extra
+    expect(cursor.extraCount).toBe(1);
   });
 });
