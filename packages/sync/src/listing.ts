@@ -18,8 +18,17 @@ export async function* listAll(transport: S3Transport, prefix: string): AsyncGen
   }
 }
 
-/** Pulls the pages of one prefix ahead of the consumer (at most `ahead` pages buffered). */
-class PagePrefetcher {
+/** The keys of a listing after `after` and up to `through` (both optional, S3 key order). */
+export interface KeyRange {
+  after?: string;
+  through?: string;
+}
+
+/**
+ * Pulls the pages of one prefix (or of a key range under it) ahead of the consumer (at most
+ * `ahead` pages buffered).
+ */
+export class PagePrefetcher {
   private readonly pages: ObjectInfo[][] = [];
   private inflight: Promise<void> | undefined;
   private token: string | undefined;
@@ -31,24 +40,31 @@ class PagePrefetcher {
     private readonly transport: S3Transport,
     private readonly prefix: string,
     private readonly ahead = 2,
+    private readonly range: KeyRange = {},
   ) {
     this.pump();
   }
 
+  /** Fetches no further page (a consumer that left early). */
+  stop(): void {
+    this.done = true;
+  }
+
   private pump(): void {
     if (this.inflight || this.done || this.pages.length >= this.ahead) return;
+    const { after } = this.range;
     this.inflight = this.transport
       .listObjectsV2({
         prefix: this.prefix,
         maxKeys: 1000,
-        ...(this.token ? { continuationToken: this.token } : {}),
+        ...(this.token
+          ? { continuationToken: this.token }
+          : after !== undefined
+            ? { startAfter: after }
+            : {}),
       })
       .then(
-        (page) => {
-          this.pages.push(page.objects);
-          this.token = page.nextToken;
-          if (!page.nextToken) this.done = true;
-        },
+        (page) => this.take(page.objects, page.nextToken),
         (e: unknown) => {
           this.error = e;
           this.done = true;
@@ -59,6 +75,19 @@ class PagePrefetcher {
         this.pump();
         this.wake?.();
       });
+  }
+
+  /** Keeps the page up to the range's end; a key past it ends the listing. */
+  private take(objects: ObjectInfo[], nextToken: string | undefined): void {
+    const { through } = this.range;
+    let end = objects.length;
+    if (through !== undefined && end > 0 && compareKeys(objects[end - 1]!.key, through) > 0) {
+      end = objects.findIndex((o) => compareKeys(o.key, through) > 0);
+      this.done = true;
+    }
+    if (end > 0) this.pages.push(end === objects.length ? objects : objects.slice(0, end));
+    this.token = nextToken;
+    if (!nextToken) this.done = true;
   }
 
   async *drain(): AsyncGenerator<ObjectInfo[]> {

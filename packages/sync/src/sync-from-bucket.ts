@@ -7,7 +7,7 @@ import { CopyRun } from './copy-run.js';
 import { TaskPool } from './fileio.js';
 import { compileExcludes, excludesKey, type KeyMatcher } from './glob.js';
 import { normalizePrefix, unsafeKeyReason } from './keys.js';
-import { listParallel } from './listing.js';
+import { listKeyRanges } from './key-ranges.js';
 import {
   ManifestJoin,
   ManifestOrderError,
@@ -58,11 +58,13 @@ interface FromBucketConfig {
 /** Objects at most this big are compared with the file already on disk before any HEAD. */
 const ON_DISK_CHECK_MAX = 1 << 20;
 /**
- * Prefixes (`upload_files/<tenant>/`) listed at once. Nearly every object of a copy back is
- * decided from the listing alone, so the listing is what its time waits on (as rclone's
- * `--checkers 16` list 16 directories at once).
+ * Key ranges listed at once, and the ranges the keyspace is cut into. Nearly every object of a
+ * copy back is decided from the listing alone, so the listing is what its time waits on: flat
+ * pages of 1,000 keys in parallel ranges cost RGW a fraction of one listing per tenant prefix
+ * (see key-ranges.ts). Each range's last page may run past its end: more ranges, more waste.
  */
 const LIST_WIDTH = 16;
+const LIST_RANGES = 16;
 /**
  * Objects waiting for a download slot before the checks wait too (≈ 200 bytes each): the
  * downloads (fsync-bound) then run beside the listing instead of holding it up.
@@ -187,7 +189,7 @@ export class FromBucketSync extends CopyRun {
   /** Stage 1: the listing; refused and excluded keys are counted, the rest become tasks. */
   private async walk(): Promise<void> {
     const { report, ticker, cfg } = this;
-    for await (const obj of listParallel(this.transport, cfg.prefix, 2, LIST_WIDTH)) {
+    for await (const obj of listKeyRanges(this.transport, cfg.prefix, LIST_WIDTH, LIST_RANGES)) {
       const rel = (this.options.keyToPath ?? String)(obj.key.slice(cfg.prefix.length));
       report.counts.files++;
       ticker.filesSeen++;
