@@ -10,7 +10,7 @@ export abstract class CopyRun {
   protected readonly ticker: ProgressTicker;
   protected readonly pool: TaskPool;
   /** Keeps V8's young and old generations from growing far past what is live (see heap.ts). */
-  private readonly releaseHeap = holdHeap();
+  private readonly releaseHeap: () => void;
 
   constructor(
     options: BucketOptions & { throwOnFailure?: boolean },
@@ -29,6 +29,8 @@ export abstract class CopyRun {
       options.progressIntervalMs ?? 2000,
     );
     this.pool = new TaskPool(concurrency);
+    // Last: a constructor that throws (bad endpoint) must not leave the heap held.
+    this.releaseHeap = holdHeap();
   }
 
   /** Stops the progress, counts the requests, frees the sockets (in a `finally`). */

@@ -25,13 +25,25 @@ const OLD_GROWING_PERCENT = 100;
 let holders = 0;
 let timer: NodeJS.Timeout | undefined;
 
+/**
+ * Whether the process was started with its own setting of a flag (node's argv or NODE_OPTIONS):
+ * then it is the operator's (or a bench's) choice, neither overridden nor reset.
+ */
+function setByOperator(flag: string): boolean {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const names = [flag, flag.replace(/-/g, '_')];
+  return given.some((a) => names.some((n) => a === `--${n}` || a.startsWith(`--${n}=`)));
+}
+const OWN_YOUNG = !setByOperator('semi-space-growth-factor');
+const OWN_OLD = !setByOperator('heap-growing-percent');
+
 function setGrowth(factor: number): void {
-  v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`);
+  if (OWN_YOUNG) v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`);
 }
 
 /** 0: V8's own heuristic (up to 4 ×). */
 function setOldGrowing(percent: number): void {
-  v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
+  if (OWN_OLD) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 
 function youngSize(): number {

@@ -49,7 +49,7 @@ class MemoryRun implements Run {
   }
 }
 
-/** A run in a file (unlinked once created: a kill leaves nothing), read forward a block at a time. */
+/** A run in a file (unlinked once created), read forward a block at a time. */
 class FileRun implements Run {
   private pos = 0;
   private lines: string[] = [];

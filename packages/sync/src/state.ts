@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
@@ -392,17 +393,32 @@ export class SyncState {
       sorter.abort();
       input.destroy();
       throw error;
+    } finally {
+      if (this.privateRuns) fs.rmSync(this.privateRuns, { recursive: true, force: true });
     }
   }
 
+  /** A 0700 directory of our own for the runs, when the state directory is read-only to us. */
+  private privateRuns: string | undefined;
+
   /**
    * A new run file for the journal's sort: created O_EXCL (never through a symlink, never over a
-   * file) under a random name, and unlinked at once, so that a kill leaves nothing behind.
+   * file) under a random name, and unlinked at once, so that only a kill in between leaves one
+   * (removed by the next open). A reader without write access to the state directory (verify,
+   * the state export) sorts in a private directory instead.
    */
   private createRun(): number {
     const suffix = `journal.run-${randomBytes(8).toString('hex')}.ndjson`;
-    const file = this.pathOf(suffix);
-    const fd = openStateFile(file, O_RDWR | O_CREAT | O_EXCL, false, this.shown(suffix));
+    const file = path.join(this.privateRuns ?? this.base, `${this.id}.${suffix}`);
+    let fd: number;
+    try {
+      fd = openStateFile(file, O_RDWR | O_CREAT | O_EXCL, false, this.shown(suffix));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (this.privateRuns || !['EROFS', 'EACCES', 'EPERM'].includes(code ?? '')) throw error;
+      this.privateRuns = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-journal-runs-'));
+      return this.createRun();
+    }
     try {
       fs.unlinkSync(file);
     } catch (error) {
@@ -415,20 +431,22 @@ export class SyncState {
   }
 
   /**
-   * Removes the run files a kill left between creating and unlinking one. A symlink or other
-   * non-regular file under such a name was planted: refused, as for every state file.
+   * Removes the run files a kill left between creating and unlinking one (only names this code
+   * makes). A symlink or other non-regular file under such a name was planted: refused, as for
+   * every state file of the journal (the state directory is the operator's, 0700).
    */
   private removeLeftoverRuns(): void {
     const prefix = `${this.id}.journal.run-`;
     for (const name of fs.readdirSync(this.base)) {
-      if (!name.startsWith(prefix) || !name.endsWith('.ndjson')) continue;
+      if (!name.startsWith(prefix) || !/^[0-9a-f]{16}\.ndjson$/.test(name.slice(prefix.length)))
+        continue;
       const file = path.join(this.base, name);
       const st = fs.lstatSync(file, { throwIfNoEntry: false });
       if (!st) continue;
       const shown = path.join(this.shownDir, name);
       if (st.isSymbolicLink()) throw unsafe(shown, 'is a symbolic link');
       if (!st.isFile()) throw unsafe(shown, 'is not a regular file');
-      fs.rmSync(file, { force: true });
+      fs.rmSync(file, { force: true }); // gone meanwhile: fine
     }
   }
 

@@ -224,15 +224,18 @@ export class BucketVerifier {
     }
     const keyOf = (e: WalkEntry): string | undefined =>
       e.kind === 'file' ? joinKey(prefix, e.rel) : undefined;
-    for await (const { item: e, key, object } of march(
-      walkTree(root, this.cfg.exclude),
-      keyOf,
-      cursor,
-    )) {
-      if (e.kind !== 'file' || key === undefined) continue;
-      await this.expectFile(e, key, object, cache);
+    try {
+      for await (const { item: e, key, object } of march(
+        walkTree(root, this.cfg.exclude),
+        keyOf,
+        cursor,
+      )) {
+        if (e.kind !== 'file' || key === undefined) continue;
+        await this.expectFile(e, key, object, cache);
+      }
+    } finally {
+      await cache?.close(); // its journal runs hold disk space until closed
     }
-    await cache?.close();
     await this.pool.drain();
     await cursor.finish();
   }

@@ -7,7 +7,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 
 /** Runs a fixture in a fresh process (with or without the hold) and returns its first number. */
-function runFixture(fixture: string, hold: boolean, nodeArgs: string[] = []): number {
+function runFixture(
+  fixture: string,
+  hold: boolean,
+  nodeArgs: string[] = [],
+  args: string[] = [],
+): number {
   const out = execFileSync(
     process.execPath,
     [
@@ -17,6 +22,7 @@ function runFixture(fixture: string, hold: boolean, nodeArgs: string[] = []): nu
       'tsx',
       path.join(here, 'fixtures', fixture),
       ...(hold ? ['--hold'] : []),
+      ...args,
     ],
     { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 },
   );
@@ -27,8 +33,8 @@ function runFixture(fixture: string, hold: boolean, nodeArgs: string[] = []): nu
 const youngAfterChurn = (hold: boolean): number => runFixture('young-churn.ts', hold);
 
 /** How far the old generation grew past what a full GC leaves (young generation fixed). */
-const oldGrowthAfterChurn = (hold: boolean): number =>
-  runFixture('old-churn.ts', hold, ['--max-semi-space-size=8']);
+const oldGrowthAfterChurn = (hold: boolean, nodeArgs: string[] = [], args: string[] = []): number =>
+  runFixture('old-churn.ts', hold, ['--max-semi-space-size=8', ...nodeArgs], args);
 
 // Issue 17 §1: peak RSS ≤ 128 MiB at 20k files. V8 grew its young generation to 64 MiB under the
 // allocation pattern of a small-file copy; a copy holds it at 16 MiB (heap.ts).
@@ -45,5 +51,15 @@ describe('the old generation while a copy runs', () => {
   it('grows to 2 × what survives a full GC, where it would grow to 4 ×', () => {
     expect(oldGrowthAfterChurn(false)).toBeGreaterThan(3);
     expect(oldGrowthAfterChurn(true)).toBeLessThanOrEqual(2.5);
+  }, 120_000);
+});
+
+describe('the heap after a copy, and flags given to node', () => {
+  it('is not left held by a copy refused at its start (bad endpoint)', () => {
+    expect(oldGrowthAfterChurn(false, [], ['--failed-copy'])).toBeGreaterThan(3);
+  }, 120_000);
+
+  it('keeps a --heap-growing-percent given to node instead of overriding it', () => {
+    expect(oldGrowthAfterChurn(true, ['--heap-growing-percent=300'])).toBeGreaterThan(3);
   }, 120_000);
 });

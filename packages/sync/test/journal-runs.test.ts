@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
@@ -195,5 +196,36 @@ describe('the journal of a killed run, sorted in runs', () => {
     expect(fs.existsSync(other)).toBe(true);
     expect(await st.lookup('x')).toBeUndefined();
     await st.close(true);
+  });
+
+  it('a reader without write access to the state directory (verify, the export) sorts in a private directory', async () => {
+    Object.assign(journalRunLimits, { records: 64, runs: 8 });
+    const dir = fresh('runs-ro');
+    const { list, journal, expected } = scenario();
+    await seed(dir, list, journal);
+    const before = fs.readdirSync(dir).sort();
+    // Root writes through file modes: a read-only bind mount is what refuses it.
+    const mount = (...args: string[]) =>
+      spawnSync('mount', args, { encoding: 'utf8', timeout: 10_000 }).status === 0;
+    if (!mount('--bind', dir, dir) || !mount('-o', 'remount,ro,bind', dir, dir)) {
+      spawnSync('umount', [dir], { timeout: 10_000 });
+      console.warn('SKIPPED: cannot make a read-only bind mount (needs root/CAP_SYS_ADMIN)');
+      return;
+    }
+    try {
+      const tmpBefore = fs
+        .readdirSync(os.tmpdir())
+        .filter((n) => n.startsWith('dsm-journal-runs-'));
+      const reader = await SyncState.readRecords(dir, ID);
+      const all: FileRecord[] = [];
+      for await (const r of reader.all()) all.push(r);
+      await reader.close();
+      expect(all).toEqual(sortedValues(expected));
+      expect(fs.readdirSync(dir).sort()).toEqual(before);
+      const tmpAfter = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('dsm-journal-runs-'));
+      expect(tmpAfter).toEqual(tmpBefore); // the private directory is gone with its runs
+    } finally {
+      spawnSync('umount', [dir], { timeout: 10_000 });
+    }
   });
 });
