@@ -1,6 +1,6 @@
 import { createHash, hash, randomBytes } from 'node:crypto';
 import fs, { promises as fsp } from 'node:fs';
-import { FILE_OPEN_FLAGS } from '@dify-storage/common';
+import { FILE_OPEN_FLAGS, type DirHandle } from '@dify-storage/common';
 import path from 'node:path';
 import { SyncConfigError, errorText } from './errors.js';
 import { CopyRun } from './copy-run.js';
@@ -20,6 +20,7 @@ import { positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
 import type { HeadInfo, ObjectInfo } from './transport.js';
+import { RefusedError, TreeDirs, splitRel } from './tree-dirs.js';
 import { parseMtime } from './walk.js';
 
 export interface SyncFromBucketOptions extends BucketOptions {
@@ -40,8 +41,6 @@ export interface SyncFromBucketOptions extends BucketOptions {
   /** Called after each object is written, verified and renamed into place (local path, bytes). */
   onCopied?: (path: string, bytes: number) => void;
 }
-
-class RefusedError extends Error {}
 
 /** The options of one run, validated once. */
 interface FromBucketConfig {
@@ -70,10 +69,9 @@ const LIST_RANGES = 16;
  * downloads (fsync-bound) then run beside the listing instead of holding it up.
  */
 const DOWNLOAD_QUEUE_MAX = 4096;
-/** Directories remembered (checked or created) before the memo starts afresh. */
-const DIR_MEMO_MAX = 4096;
-/** Renamed-into directories whose fsync is batched (durable before the run returns). */
-const DIR_SYNC_BATCH = 256;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+/** A temporary file: created new, never through a symlink planted at its name. */
+const TMP_OPEN_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 /**
  * The backup manifest as the listing meets it: merge-joined in streaming fashion (issue 17 §3,
@@ -132,7 +130,10 @@ async function fromBucketConfig(options: SyncFromBucketOptions): Promise<FromBuc
 export async function syncFromBucket(options: SyncFromBucketOptions): Promise<SyncReport> {
   const started = Date.now();
   const cfg = await fromBucketConfig(options);
-  return new FromBucketSync(options, cfg).run(started);
+  const tree = await TreeDirs.openRoot(cfg.root).catch((error: unknown) => {
+    throw new SyncConfigError(`target directory ${cfg.root} cannot be opened: ${errorText(error)}`);
+  });
+  return new FromBucketSync(options, cfg, tree).run(started);
 }
 
 /**
@@ -141,9 +142,6 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
  * `transfer` downloads, verifies and renames it into place.
  */
 export class FromBucketSync extends CopyRun {
-  /** Directories known to exist (true) or not (false); cleared past DIR_MEMO_MAX. */
-  private readonly dirs = new Map<string, boolean>();
-  private readonly toSync = new Set<string>();
   private readonly manifest: ManifestLookup | undefined;
   /** What onDisk reads a file into (ON_DISK_CHECK_MAX bytes, allocated once). */
   private readonly readBuf = Buffer.allocUnsafeSlow(ON_DISK_CHECK_MAX);
@@ -156,6 +154,8 @@ export class FromBucketSync extends CopyRun {
   constructor(
     private readonly options: SyncFromBucketOptions,
     private readonly cfg: FromBucketConfig,
+    /** The root, and its directories reached without following a symlink (tree-dirs.ts). */
+    private readonly tree: TreeDirs,
   ) {
     const source = `s3://${options.target.bucket}/${cfg.prefix}`;
     super(
@@ -176,7 +176,7 @@ export class FromBucketSync extends CopyRun {
       await this.pool.drain();
       await this.drainDownloads();
     } finally {
-      await this.syncDirs();
+      await this.tree.close();
       this.close();
     }
     return this.result(
@@ -274,15 +274,14 @@ export class FromBucketSync extends CopyRun {
 
   /** True when the regular file at `rel` (not through a symlink) has the object's size and md5. */
   private onDisk(rel: string, obj: ObjectInfo): boolean {
-    const relDir = path.posix.dirname(rel);
-    try {
-      if (!this.dirExists(relDir === '.' ? '' : relDir)) return false;
-    } catch {
-      return false;
-    }
+    const [relDir, name] = splitRel(rel);
     let fd: number;
     try {
-      fd = fs.openSync(path.join(this.cfg.root, rel), FILE_OPEN_FLAGS);
+      // Blocking: a threadpool open would wait behind the downloads' fsyncs, and the checks of
+      // the listing behind it. All synchronous, so the directory's fd cannot be closed meanwhile.
+      const dir = this.tree.find(relDir);
+      if (!dir) return false;
+      fd = fs.openSync(dir.entryPath(name), FILE_OPEN_FLAGS);
     } catch {
       return false;
     }
@@ -367,79 +366,50 @@ export class FromBucketSync extends CopyRun {
     this.ticker.filesDone++;
   }
 
-  /**
-   * Whether `relDir` is a directory inside root, through directories only (memoized); a symlink
-   * or a file on the way is refused.
-   */
-  private dirExists(relDir: string): boolean {
-    if (relDir === '') return true;
-    let ok = this.dirs.get(relDir);
-    if (ok === undefined) {
-      if (!this.dirExists(parentDir(relDir))) return false;
-      // Blocking: an lstat on the threadpool would wait behind the downloads' fsyncs, and the
-      // checks of the listing behind it.
-      const st = lstatOrNone(path.join(this.cfg.root, relDir));
-      if (st?.isSymbolicLink()) throw new RefusedError(`path passes through a symlink (${relDir})`);
-      // An object under a key that is a restored file: refused like a hostile key, not a failure.
-      if (st && !st.isDirectory())
-        throw new RefusedError(`collides with the file ${relDir}; the object is not written`);
-      ok = st !== undefined;
-      this.remember(relDir, ok);
-    }
-    return ok;
-  }
-
-  private remember(relDir: string, ok: boolean): void {
-    if (this.dirs.size >= DIR_MEMO_MAX) this.dirs.clear();
-    this.dirs.set(relDir, ok);
-  }
-
-  /** Creates the parent directories of `rel` inside root, refusing to pass through a symlink. */
-  private async ensureParents(relDir: string): Promise<void> {
-    if (this.dirExists(relDir)) return;
-    await this.ensureParents(parentDir(relDir));
-    if (!this.cfg.dryRun)
-      await fsp.mkdir(path.join(this.cfg.root, relDir)).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e;
-      });
-    this.remember(relDir, true);
-  }
-
-  /** Makes the renames into the directories of `toSync` durable. */
-  private async syncDirs(): Promise<void> {
-    const dirs = [...this.toSync];
-    this.toSync.clear();
-    for (const dir of dirs) {
-      const dfd = await fsp.open(dir, 'r').catch(() => undefined);
-      await dfd?.sync().catch(() => undefined);
-      await dfd?.close();
-    }
-  }
-
   /** Writes the object beside its place, verified, then renames it in (three attempts). */
   private async download(rel: string, obj: ObjectInfo): Promise<void> {
-    const relDir = path.posix.dirname(rel);
-    await this.ensureParents(relDir === '.' ? '' : relDir);
-    const finalPath = path.join(this.cfg.root, rel);
-    const existing = await fsp.lstat(finalPath).catch(() => undefined);
-    if (existing?.isDirectory()) {
-      // `upload_files/t1` as an object and as a restored directory: refused and reported, so
-      // that the rollback still brings the workloads back (issue 14 §5).
-      throw new RefusedError(
-        'collides with a directory of the same name; the object is not written',
-      );
+    const [relDir, name] = splitRel(rel);
+    // Checked again from the root: a directory swapped for a symlink since is refused.
+    const dir = this.tree.reach(relDir, !this.cfg.dryRun)?.retain();
+    if (!dir) return; // a dry run, under a directory still missing: nothing to collide with
+    try {
+      const existing = await fsp.lstat(dir.entryPath(name)).catch(() => undefined);
+      if (existing?.isDirectory()) {
+        // `upload_files/t1` as an object and as a restored directory: refused and reported, so
+        // that the rollback still brings the workloads back (issue 14 §5).
+        throw new RefusedError(
+          'collides with a directory of the same name; the object is not written',
+        );
+      }
+      if (this.cfg.dryRun) return;
+      await this.writeBeside(dir, rel, name, obj);
+    } finally {
+      dir.release();
     }
-    if (this.cfg.dryRun) return;
-    const dir = path.dirname(finalPath);
-    const tmp = path.join(
-      dir,
+  }
+
+  /**
+   * Writes a temporary file in `dir`, verified and durable with its mtime, then renames it to
+   * `name`: both ends through the handle of the directory, never by path from the root.
+   */
+  private async writeBeside(
+    dir: DirHandle,
+    rel: string,
+    name: string,
+    obj: ObjectInfo,
+  ): Promise<void> {
+    const tmp = dir.entryPath(
       `.dsm-${createHash('sha1').update(rel).digest('hex').slice(0, 12)}-${randomBytes(4).toString('hex')}.partial`,
     );
-    let info: HeadInfo;
     for (let attempt = 0; ; attempt++) {
-      const fh = await fsp.open(tmp, 'wx', 0o644);
+      const fh = await fsp.open(tmp, TMP_OPEN_FLAGS, 0o644);
       try {
-        info = await this.fetchInto(fh, obj);
+        const info = await this.fetchInto(fh, obj);
+        const mtime =
+          parseMtime(info.metadata.mtime) ?? (Date.parse(obj.lastModified) || undefined);
+        // futimes on the open file, then fsync: no path a swap could redirect, mtime durable too.
+        if (mtime !== undefined) await fh.utimes(new Date(mtime), new Date(mtime));
+        await fh.sync();
       } catch (error) {
         await fh.close().catch(() => undefined);
         await fsp.rm(tmp, { force: true });
@@ -449,15 +419,12 @@ export class FromBucketSync extends CopyRun {
       await fh.close();
       break;
     }
-    const mtime = parseMtime(info.metadata.mtime) ?? (Date.parse(obj.lastModified) || undefined);
-    if (mtime !== undefined) await fsp.utimes(tmp, new Date(mtime), new Date(mtime));
-    await fsp.rename(tmp, finalPath);
+    await fsp.rename(tmp, dir.entryPath(name));
     // The rename is made durable with the others of its directory, before the run returns.
-    this.toSync.add(dir);
-    if (this.toSync.size >= DIR_SYNC_BATCH) await this.syncDirs();
+    await this.tree.renamedInto(dir);
   }
 
-  /** GETs the object into `fh`, checks size and hashes against what S3 says, fsyncs. */
+  /** GETs the object into `fh`, checks size and hashes against what S3 says. */
   private async fetchInto(fh: fsp.FileHandle, obj: ObjectInfo): Promise<HeadInfo> {
     const got = await this.transport.getObject(obj.key);
     const info = got.info;
@@ -482,22 +449,6 @@ export class FromBucketSync extends CopyRun {
     const md5chk = info.metadata.md5chksum;
     if (md5chk && Buffer.from(md5chk, 'base64').toString('hex') !== md5Hex)
       throw new Error('md5 differs from the md5chksum metadata');
-    await fh.sync();
     return info;
   }
-}
-
-/** lstat, or undefined when there is nothing (or nothing readable) at `p`. */
-function lstatOrNone(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
-  }
-}
-
-/** The parent of a relative directory ('' for the root's children). */
-function parentDir(relDir: string): string {
-  const d = path.posix.dirname(relDir);
-  return d === '.' ? '' : d;
 }
