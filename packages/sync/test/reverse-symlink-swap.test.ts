@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { swapForSymlink } from '../../../action-tests/src/symlink-swap.js';
+import { raceSymlinkSwap, swapForSymlink } from '../../../action-tests/src/symlink-swap.js';
 import type { S3Target } from '@dify-storage/s3';
 import { S3Transport, syncFromBucket } from '../src/index.js';
 import { newBucket, tempDir, writeFile } from './helpers.js';
@@ -150,5 +150,23 @@ describe('syncFromBucket through held directories', () => {
     expect(r.counts).toMatchObject({ copied: 2, failed: 0, refused: 0 });
     expect(fs.readdirSync(path.join(root, T1))).toEqual(['b.txt']);
     expect(fs.readFileSync(path.join(root, `${T1}/b.txt`))).toEqual(B);
+  }, 30_000);
+});
+
+describe('a swap loop racing the copy back (bounded, second line of defence)', () => {
+  it('never writes into what a symlink points to', async () => {
+    const race = await newBucket('rev-race');
+    const t = new S3Transport(race);
+    try {
+      for (let i = 0; i < 100; i++) await t.putObject(`${T1}/f${i}.txt`, B, md5(B), {});
+    } finally {
+      t.close();
+    }
+    const { root, outside } = dirs();
+    fs.mkdirSync(path.join(root, T1), { recursive: true });
+    await raceSymlinkSwap(path.join(root, T1), outside, 8_000, async () => {
+      await syncFromBucket({ root, target: race, throwOnFailure: false });
+      expect(fs.readdirSync(outside)).toEqual(['keep.txt']);
+    });
   }, 30_000);
 });
