@@ -2,17 +2,14 @@ import { compareKeys } from './keys.js';
 import { PagePrefetcher } from './listing.js';
 import type { ObjectInfo, S3Transport } from './transport.js';
 
-/** Sub-prefixes read (first page of each) to place the range boundaries. */
-const BOUNDARY_CANDIDATES_MAX = 10_000;
-
 /**
  * Every object under `prefix` in key order, listed flat (no delimiter, 1,000 keys a page) in
- * `count` key ranges, `width` of them at once, each `ahead` pages ahead of the consumer.
+ * `count` key ranges, the one being read and `width` more at once, each `ahead` pages ahead.
  * Against one listing per tenant prefix (≈ 1,500 at 100k Dify files, ≈ 70 keys each) this sends
  * ≈ 1 request per 1,000 keys, and RGW with its OSD spent ≈ 40 % less CPU on the same 101,000
  * keys (issue 17 §3, docs/performance.md).
  * The ranges are (b[i-1], b[i]] for boundaries b in key order: whatever the boundaries, each key
- * falls in exactly one range, so they only decide the balance. Memory: width × ahead pages.
+ * falls in exactly one range, so they only decide the balance. Memory: (width + 1) × ahead pages.
  */
 export async function* listKeyRanges(
   transport: S3Transport,
@@ -43,18 +40,15 @@ export async function* listKeyRanges(
 }
 
 /**
- * `count - 1` boundaries in key order, spread over the sub-prefixes two levels down
- * (`upload_files/<tenant>`, the first page of each level): where a Dify bucket's keys are.
+ * `count - 1` boundaries in key order, spread over the sub-prefixes one level down, or two
+ * (`upload_files/<tenant>`, the first page of each) when the first level has fewer than `count`:
+ * where a Dify bucket's keys are. At most `count` requests, the second level's at once.
  */
 async function boundaries(t: S3Transport, prefix: string, count: number): Promise<string[]> {
-  const list = (p: string) => t.listObjectsV2({ prefix: p, delimiter: '/', maxKeys: 1000 });
-  const top = (await list(prefix)).prefixes;
-  let subs: string[] = [];
-  for (const p of top) {
-    if (subs.length >= BOUNDARY_CANDIDATES_MAX) break;
-    subs.push(...(await list(p)).prefixes);
-  }
-  if (subs.length < count) subs = [...top, ...subs];
+  const list = async (p: string) =>
+    (await t.listObjectsV2({ prefix: p, delimiter: '/', maxKeys: 1000 })).prefixes;
+  const top = await list(prefix);
+  const subs = top.length >= count ? top : [...top, ...(await Promise.all(top.map(list))).flat()];
   // `a/t` sorts before every key of `a/t/`; sorted again: `a/t-x/` lists before `a/t/`.
   const keys = [...new Set(subs.map((p) => p.slice(0, -1)))].sort(compareKeys);
   const out: string[] = [];

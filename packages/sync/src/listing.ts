@@ -77,9 +77,16 @@ export class PagePrefetcher {
       });
   }
 
-  /** Keeps the page up to the range's end; a key past it ends the listing. */
+  /**
+   * Keeps the page from the range's start (a server that ignored StartAfter must not list a key
+   * in two ranges) up to its end; a key past the end ends the listing.
+   */
   private take(objects: ObjectInfo[], nextToken: string | undefined): void {
-    const { through } = this.range;
+    const { after, through } = this.range;
+    if (after !== undefined && objects.length > 0 && compareKeys(objects[0]!.key, after) <= 0) {
+      const start = objects.findIndex((o) => compareKeys(o.key, after) > 0);
+      objects = start < 0 ? [] : objects.slice(start);
+    }
     let end = objects.length;
     if (through !== undefined && end > 0 && compareKeys(objects[end - 1]!.key, through) > 0) {
       end = objects.findIndex((o) => compareKeys(o.key, through) > 0);

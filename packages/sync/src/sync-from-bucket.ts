@@ -42,6 +42,9 @@ export interface SyncFromBucketOptions extends BucketOptions {
   onCopied?: (path: string, bytes: number) => void;
 }
 
+/** What the files on disk say of an object the manifest holds; 'head': only a HEAD can tell. */
+type LocalAnswer = boolean | 'head';
+
 /** The options of one run, validated once. */
 interface FromBucketConfig {
   concurrency: number;
@@ -149,6 +152,7 @@ export class FromBucketSync extends CopyRun {
   private readonly downloads: TaskPool;
   /** Downloads queued or running; `idle` is called when it falls to 0. */
   private queued = 0;
+  private stopping = false;
   private idle: (() => void) | undefined;
 
   constructor(
@@ -176,6 +180,11 @@ export class FromBucketSync extends CopyRun {
       await this.pool.drain();
       await this.drainDownloads();
     } finally {
+      // A run that failed (listing, preflight) lets the work in flight end and starts no queued
+      // download: none may write into the tree after the run has returned.
+      this.stopping = true;
+      await this.pool.drain();
+      await this.drainDownloads();
       await this.tree.close();
       this.close();
     }
@@ -212,14 +221,15 @@ export class FromBucketSync extends CopyRun {
       // the file on disk instead.
       const renamed = rel !== obj.key.slice(cfg.prefix.length);
       const rec = renamed ? undefined : await this.manifest?.match(rel);
-      if (rec && !this.newer(obj) && this.inManifestLocally(rel, obj, rec) === true) {
+      const local = rec && !this.newer(obj) ? this.inManifestLocally(rel, obj, rec) : undefined;
+      if (local === true) {
         // Settled here, without a task: nearly every object of a copy back (one blocking read).
         report.counts.skipped++;
         report.bytes.skipped += obj.size;
         ticker.filesDone++;
         continue;
       }
-      await this.pool.run(() => this.transfer(rel, obj, rec, renamed));
+      await this.pool.run(() => this.transfer(rel, obj, rec, renamed, local));
     }
   }
 
@@ -229,12 +239,13 @@ export class FromBucketSync extends CopyRun {
     obj: ObjectInfo,
     rec?: ManifestRecord,
     renamed = false,
+    local?: LocalAnswer,
   ): Promise<boolean> {
     const { manifest, cutoff } = this.cfg;
     if (!manifest && cutoff === undefined) return true;
     if (this.newer(obj)) return true;
     if (renamed && manifest !== undefined) return !this.onDiskSmall(rel, obj);
-    return manifest !== undefined && !(rec && (await this.inManifest(rel, obj, rec)));
+    return manifest !== undefined && !(rec && (await this.inManifest(rel, obj, rec, local)));
   }
 
   /** Whether the object was last modified after the cutoff. */
@@ -247,24 +258,24 @@ export class FromBucketSync extends CopyRun {
    * file already on disk (restored from the backup) bridges them without a request when its md5
    * is the ETag; otherwise one HEAD compares the object's sha256 metadata.
    */
-  private async inManifest(rel: string, obj: ObjectInfo, rec: ManifestRecord): Promise<boolean> {
-    const local = this.inManifestLocally(rel, obj, rec);
-    if (local !== undefined) return local;
+  private async inManifest(
+    rel: string,
+    obj: ObjectInfo,
+    rec: ManifestRecord,
+    local = this.inManifestLocally(rel, obj, rec),
+  ): Promise<boolean> {
+    if (local !== 'head') return local;
     const head = await this.transport.headObject(obj.key);
     return head?.metadata.sha256 === rec.sha256;
   }
 
-  /** inManifest without a request; undefined when only a HEAD can tell. */
-  private inManifestLocally(
-    rel: string,
-    obj: ObjectInfo,
-    rec: ManifestRecord,
-  ): boolean | undefined {
+  /** inManifest without a request; 'head' when only a HEAD can tell. */
+  private inManifestLocally(rel: string, obj: ObjectInfo, rec: ManifestRecord): LocalAnswer {
     if (rec.size !== obj.size) return false;
     const singlePart = !obj.etag.includes('-');
     if (rec.md5 && singlePart) return rec.md5 === obj.etag;
     if (this.onDiskSmall(rel, obj)) return true;
-    return rec.sha256 ? undefined : false;
+    return rec.sha256 ? 'head' : false;
   }
 
   /** onDisk for a single-part object small enough to read whole. */
@@ -314,11 +325,12 @@ export class FromBucketSync extends CopyRun {
     obj: ObjectInfo,
     rec?: ManifestRecord,
     renamed = false,
+    local?: LocalAnswer,
   ): Promise<void> {
     const { report } = this;
     let copy: boolean;
     try {
-      copy = await this.decide(rel, obj, rec, renamed);
+      copy = await this.decide(rel, obj, rec, renamed, local);
     } catch (error) {
       this.settle(obj, rel, error);
       return;
@@ -332,6 +344,7 @@ export class FromBucketSync extends CopyRun {
     this.queued++;
     const started = this.downloads.run(async () => {
       try {
+        if (this.stopping) return; // the run failed: not started (see run)
         await this.download(rel, obj);
         if (!this.cfg.dryRun) this.options.onCopied?.(rel, obj.size);
         report.counts.copied++;

@@ -52,4 +52,20 @@ describe('listKeyRanges', () => {
     },
     60_000,
   );
+
+  it('is still the listing behind a server or proxy that ignores StartAfter', async () => {
+    const broken = Object.create(t) as S3Transport;
+    const requests: string[] = [];
+    broken.listObjectsV2 = (q) => {
+      requests.push(q.delimiter ? 'probe' : 'page');
+      return t.listObjectsV2({ ...q, startAfter: undefined });
+    };
+    const want: string[] = [];
+    for await (const o of listAll(t, '')) want.push(o.key);
+    const got: string[] = [];
+    for await (const o of listKeyRanges(broken, '', 4, 8)) got.push(o.key);
+    expect(got).toEqual(want);
+    // The boundaries cost at most one request per range (here: the root and its 3 directories).
+    expect(requests.filter((r) => r === 'probe').length).toBeLessThanOrEqual(8);
+  }, 60_000);
 });

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { comparePaths } from '@dify-storage/common';
@@ -161,5 +163,83 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     expect(fs.readFileSync(path.join(into, pem), 'utf8')).toContain('new');
     const left = fs.readdirSync(into, { recursive: true }).map(String);
     expect(left.filter((n) => n.includes('.dsm-'))).toEqual([]);
+  }, 60_000);
+});
+
+// A run that fails (here: the listing's second page refused) must not leave downloads running:
+// the rollback goes on (or retries) after it returns, and nothing may write into the tree then.
+describe('syncFromBucket that fails while downloads are queued', () => {
+  let target: S3Target;
+  let proxy: http.Server;
+  const count = 1100; // two pages of the listing
+
+  beforeAll(async () => {
+    target = await newBucket('rev-fail');
+    const t = new S3Transport(target);
+    try {
+      for (let i = 0; i < count; i += 32)
+        await Promise.all(
+          Array.from({ length: Math.min(32, count - i) }, (_, j) => {
+            const b = Buffer.from(`object ${i + j}`);
+            return t.putObject(`upload_files/t/${String(i + j).padStart(5, '0')}`, b, md5(b), {});
+          }),
+        );
+    } finally {
+      t.close();
+    }
+    // Forwards to RGW (the Host header as signed); refuses every listing page after the first
+    // and slows each GET of an object, so that most downloads are still queued at the failure.
+    const rgw = new URL(target.endpoint!);
+    proxy = http.createServer((req, res) => {
+      if (req.url?.includes('continuation-token=')) {
+        res.writeHead(403, { 'content-type': 'application/xml' });
+        res.end(
+          '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>',
+        );
+        return;
+      }
+      const forward = () =>
+        req.pipe(
+          http.request(
+            {
+              host: rgw.hostname,
+              port: rgw.port,
+              method: req.method,
+              path: req.url,
+              headers: req.headers,
+            },
+            (up) => {
+              res.writeHead(up.statusCode ?? 502, up.headers);
+              up.pipe(res);
+            },
+          ),
+        );
+      if (req.method === 'GET' && !req.url?.includes('list-type')) setTimeout(forward, 20);
+      else forward();
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  }, 120_000);
+
+  afterAll(async () => {
+    await new Promise((r) => proxy.close(r));
+  });
+
+  it('rejects, and writes nothing into the tree after it has returned', async () => {
+    const into = tempDir('rev-fail');
+    const { port } = proxy.address() as AddressInfo;
+    const viaProxy = { ...target, endpoint: `http://127.0.0.1:${port}` };
+    const written = (): number =>
+      fs
+        .readdirSync(into, { recursive: true })
+        .map(String)
+        .filter((n) => n.startsWith('upload_files/t/') && !n.includes('.dsm-')).length;
+    await expect(syncFromBucket({ root: into, target: viaProxy, concurrency: 1 })).rejects.toThrow(
+      /AccessDenied|403/,
+    );
+    const atReturn = written();
+    expect(atReturn).toBeLessThan(1000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(written()).toBe(atReturn);
+    fs.rmSync(into, { recursive: true, force: true });
   }, 60_000);
 });
