@@ -1,5 +1,5 @@
 // The file mixes of issue 17 §1 (plain and TLS) and multipart over TLS (§2, §5): every tool into
-// fresh buckets, best of `runs`, ratios from the same run.
+// fresh buckets, best of `runs` (tools taking turns), ratios from the same run.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +42,11 @@ export interface BenchContext {
 
 type Tool = [name: string, run: (t: S3Target, state: string) => Promise<RunResult>];
 
-/** Best (shortest wall) of `runs` runs of each tool, each into a fresh bucket with fresh state. */
+/**
+ * Best (shortest wall) of `runs` runs of each tool, each into a fresh bucket with fresh state.
+ * The tools take turns (round by round), so that none runs all its runs while the server is
+ * still busy deleting the previous scenario's buckets, or during one noisy spell of the machine.
+ */
 async function bestOf(
   ctx: BenchContext,
   label: string,
@@ -50,21 +54,22 @@ async function bestOf(
   runs: number,
   tls: boolean,
 ): Promise<RunResult[]> {
-  const rows: RunResult[] = [];
-  for (const [name, run] of tools) {
-    let best: RunResult | undefined;
-    for (let i = 0; i < runs; i++) {
+  const best = new Map<string, RunResult>();
+  for (let i = 0; i < runs; i++) {
+    for (const [name, run] of tools) {
       const t = await ctx.freshBucket(`${label}-${name}-${i}`, tls);
       await ctx.settle();
       const r = await run(t, path.join(ctx.stateRoot, `${label}-${name}-${i}`));
       ctx.log(`  ${label} ${name} #${i + 1}: ${r.wallS.toFixed(2)} s, CPU ${r.cpuS.toFixed(2)} s`);
-      if (r.ok && (!best || r.wallS < best.wallS)) best = r;
-      else if (!best) best = r;
+      const was = best.get(name);
+      if (!was || (r.ok && (!was.ok || r.wallS < was.wallS))) best.set(name, r);
     }
-    rows.push({ ...best!, tool: `${best!.tool} (best of ${runs})` });
   }
   await ctx.emptyBuckets();
-  return rows;
+  return tools.map(([name]) => ({
+    ...best.get(name)!,
+    tool: `${best.get(name)!.tool} (best of ${runs})`,
+  }));
 }
 
 function tools(ctx: BenchContext, ds: Dataset, withCeiling: boolean): Tool[] {
