@@ -55,6 +55,7 @@ export async function reverseSync(
   root: string,
   manifest: string,
   tool = 'our reverse sync (manifest streamed)',
+  stateDir?: string,
 ): Promise<Row> {
   let result:
     | {
@@ -69,7 +70,7 @@ export async function reverseSync(
     process.execPath,
     [...CHILD, path.join(REPO, 'bench/src/from-bucket-child.ts')],
     {
-      input: JSON.stringify({ root, target, manifest }),
+      input: JSON.stringify({ root, target, manifest, ...(stateDir ? { stateDir } : {}) }),
       onLine: (l) => {
         const m = JSON.parse(l) as { result?: typeof result };
         if (m.result) result = m.result;

@@ -10,11 +10,14 @@ import {
 } from '@dify-storage/action-kit';
 import type { S3Target } from '@dify-storage/s3';
 import { RollbackInputs as Inputs } from './rollback-inputs.js';
+import { DEFAULT_STATE_DIR } from './targets.js';
 
 export interface RollbackConfig {
   backupId?: string;
   backupDir: string;
   storagePath?: string;
+  /** migrate-to-s3's state directory: its records spare the copy back reading restored files. */
+  stateDir: string;
   kube: KubeTarget;
   apiName: string;
   workerName: string;
@@ -47,6 +50,7 @@ export function readRollbackConfig(
         ...(backupId ? { backupId } : {}),
         backupDir,
         ...(storagePath ? { storagePath } : {}),
+        stateDir: p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),
         kube: parseKubeTarget(p),
         apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
         workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),

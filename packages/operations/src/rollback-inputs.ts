@@ -2,6 +2,7 @@ export const RollbackInputs = {
   BackupId: 'backup-id',
   BackupDir: 'backup-dir',
   StoragePath: 'storage-path',
+  StateDir: 'state-dir',
   ApiName: 'api-name',
   WorkerName: 'worker-name',
   DifyUrl: 'dify-url',

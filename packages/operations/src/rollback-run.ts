@@ -42,6 +42,7 @@ import { movedPluginDaemonNote } from './plugin-daemon-run.js';
 import { requireCompleteSnapshot } from './record-check.js';
 import type { RollbackConfig } from './rollback-config.js';
 import { kubeClient } from './targets.js';
+import { treeStateDir } from './tree-compare.js';
 
 /** Where the restore of one storage tree stands. */
 interface TreeRestoreState {
@@ -568,6 +569,8 @@ class RollbackRun {
       target: this.config.s3,
       root: tree.dir,
       manifest: others.length ? unionManifest(manifests[n]!, others) : manifests[n]!,
+      // The bulk copy's state of this tree (as the cutover's delta used it): sha256 → md5.
+      stateDir: n === 0 ? this.config.stateDir : treeStateDir(this.config.stateDir, tree),
       // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.
       keyToPath: normalizeFsPath,
       throwOnFailure: false,

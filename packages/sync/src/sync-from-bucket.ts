@@ -20,6 +20,7 @@ import { positiveInt, type BucketOptions } from './options.js';
 import { preflight } from './preflight.js';
 import { emptyReport, pushCapped, type SyncReport } from './report.js';
 import type { HeadInfo, ObjectInfo } from './transport.js';
+import { SyncState, type MergedRecordReader } from './state.js';
 import { RefusedError, TreeDirs, splitRel } from './tree-dirs.js';
 import { parseMtime } from './walk.js';
 
@@ -28,6 +29,13 @@ export interface SyncFromBucketOptions extends BucketOptions {
   root: string;
   /** Objects whose path and sha256 match this manifest are left alone (they came from the backup). */
   manifest?: ManifestSource;
+  /**
+   * The bulk copy's sync state directory for this target (`migrate`'s `state-dir`): its records
+   * tie each uploaded file's sha256 to its md5, so an object whose ETag is the md5 of the
+   * manifest's bytes is settled without reading the restored file. Missing: every such object
+   * is checked against the file on disk, as without it.
+   */
+  stateDir?: string;
   /** Objects last modified after this instant are copied (even when in the manifest). */
   modifiedAfter?: Date | string;
   dryRun?: boolean;
@@ -57,6 +65,7 @@ interface FromBucketConfig {
   manifest: ManifestSource | undefined;
 }
 
+const MD5_HEX = /^[0-9a-f]{32}$/;
 /** Objects at most this big are compared with the file already on disk before any HEAD. */
 const ON_DISK_CHECK_MAX = 1 << 20;
 /**
@@ -154,6 +163,8 @@ export class FromBucketSync extends CopyRun {
   private queued = 0;
   private stopping = false;
   private idle: (() => void) | undefined;
+  /** The bulk copy's records (key order, as the listing): sha256 → md5 of what it uploaded. */
+  private uploaded: MergedRecordReader | undefined;
 
   constructor(
     private readonly options: SyncFromBucketOptions,
@@ -175,6 +186,14 @@ export class FromBucketSync extends CopyRun {
   async run(started = Date.now()): Promise<SyncReport> {
     try {
       await preflight(this.transport, this.options.target.region);
+      if (this.options.stateDir) {
+        const id = SyncState.targetId(
+          this.transport.endpointUrl.origin,
+          this.options.target.bucket,
+          this.cfg.prefix,
+        );
+        this.uploaded = await SyncState.readRecords(this.options.stateDir, id);
+      }
       await this.walk();
       this.ticker.scanComplete = true;
       await this.pool.drain();
@@ -186,6 +205,7 @@ export class FromBucketSync extends CopyRun {
       await this.pool.drain();
       await this.drainDownloads();
       await this.tree.close();
+      await this.uploaded?.close(); // its journal runs hold disk space until closed
       this.close();
     }
     return this.result(
@@ -220,10 +240,13 @@ export class FromBucketSync extends CopyRun {
       // join's order and would carry it past records that later keys name: it is compared with
       // the file on disk instead.
       const renamed = rel !== obj.key.slice(cfg.prefix.length);
-      const rec = renamed ? undefined : await this.manifest?.match(rel);
+      const rec = renamed
+        ? undefined
+        : await this.withUploadedMd5(obj, await this.manifest?.match(rel));
       const local = rec && !this.newer(obj) ? this.inManifestLocally(rel, obj, rec) : undefined;
       if (local === true) {
-        // Settled here, without a task: nearly every object of a copy back (one blocking read).
+        // Settled here, without a task: nearly every object of a copy back (one blocking read
+        // at most).
         report.counts.skipped++;
         report.bytes.skipped += obj.size;
         ticker.filesDone++;
@@ -231,6 +254,22 @@ export class FromBucketSync extends CopyRun {
       }
       await this.pool.run(() => this.transfer(rel, obj, rec, renamed, local));
     }
+  }
+
+  /**
+   * The manifest's record with the md5 of its bytes, when the bulk copy uploaded bytes of the
+   * same sha256 (then their md5 is the md5 of the manifest's bytes, wherever the state came
+   * from): the ETag then says whether the object still holds them, without reading the file.
+   */
+  private async withUploadedMd5(
+    obj: ObjectInfo,
+    rec: ManifestRecord | undefined,
+  ): Promise<ManifestRecord | undefined> {
+    if (!rec || rec.md5 || !rec.sha256 || !this.uploaded) return rec;
+    const up = await this.uploaded.seek(obj.key);
+    return up && up.size === rec.size && up.sha256 === rec.sha256 && MD5_HEX.test(up.md5)
+      ? { ...rec, md5: up.md5 }
+      : rec;
   }
 
   /** Stage 2: whether the object is restored: newer than the cutoff, or not the manifest's. */
@@ -274,7 +313,10 @@ export class FromBucketSync extends CopyRun {
     if (rec.size !== obj.size) return false;
     const singlePart = !obj.etag.includes('-');
     if (rec.md5 && singlePart) return rec.md5 === obj.etag;
-    if (this.onDiskSmall(rel, obj)) return true;
+    if (this.onDiskSmall(rel, obj)) {
+      this.report.counts.verifiedByRead++;
+      return true;
+    }
     return rec.sha256 ? 'head' : false;
   }
 

@@ -21,24 +21,30 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
   const dirs: string[] = [];
   const files = new Map<string, Buffer>();
   let manifestFile: string;
+  let state: string;
   const pem = 'privkeys/t-1/private.pem';
+  // Rewritten in place between the backup and the bulk copy (Dify rewrites keyword files).
+  const kw = 'keyword_files/ds-1/keyword_table.json';
+  const kwUploaded = Buffer.from('{"__type__":"keyword_table","table":{"b":["2"]}}');
 
   beforeAll(async () => {
     target = await newBucket('rev-join');
     const src = tempDir('rev-src');
     restored = tempDir('rev-restored');
-    dirs.push(src, restored);
+    state = tempDir('rev-state');
+    dirs.push(src, restored, state);
     for (let i = 0; i < 40; i++) {
       // `a` beside `a-b`: the backup's order and the listing's disagree there.
       const rel = i % 4 === 0 ? `upload_files/a-b/${i}.pdf` : `upload_files/a/${i}-x.pdf`;
       files.set(rel, bytes(100 + i * 37, i));
     }
     files.set(pem, Buffer.from('-----BEGIN PRIVATE KEY----- old\n'));
+    files.set(kw, Buffer.from('{"__type__":"keyword_table","table":{"a":["1"]}}'));
     for (const [rel, b] of files) {
-      writeFile(src, rel, b);
+      writeFile(src, rel, rel === kw ? kwUploaded : b);
       writeFile(restored, rel, b);
     }
-    await syncToBucket({ root: src, target });
+    await syncToBucket({ root: src, target, stateDir: state });
     const lines = [...files.entries()]
       .map(([p, b]) => ({ type: 'file', path: p, size: b.length, mode: '0644', sha256: sha(b) }))
       .sort((x, y) => comparePaths(x.path, y.path));
@@ -62,10 +68,12 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
 
   it('copies only the new and rewritten objects, with no HEAD for the files already on disk', async () => {
     const r = await syncFromBucket({ root: restored, target, manifest: manifestFile });
-    expect(r.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0, refused: 0 });
-    // The rewritten key: md5 differs from the file on disk, so one HEAD compares its sha256.
-    expect(r.requests.HeadObject ?? 0).toBe(1);
-    expect(r.requests.GetObject).toBe(3);
+    expect(r.counts).toMatchObject({ copied: 4, skipped: files.size - 2, failed: 0, refused: 0 });
+    expect(r.counts.verifiedByRead).toBe(files.size - 2);
+    // The rewritten keys: md5 differs from the file on disk, so one HEAD each compares its sha256.
+    expect(r.requests.HeadObject ?? 0).toBe(2);
+    expect(r.requests.GetObject).toBe(4);
+    expect(fs.readFileSync(path.join(restored, kw))).toEqual(kwUploaded);
     expect(fs.readFileSync(path.join(restored, pem), 'utf8')).toContain('new');
     expect(fs.readFileSync(path.join(restored, 'upload_files/a-b/new-2.pdf'))).toEqual(
       bytes(700, 901),
@@ -79,14 +87,19 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     const want = {
       files: files.size,
       objects: files.size + 2,
-      matched: files.size - 1,
+      matched: files.size - 2,
       extra: 2,
-      hash: 1,
+      hash: 2,
       missing: 0,
     };
     const r = await verifyBucket({ manifest: manifestFile, target });
     expect(r.counts).toMatchObject(want);
-    expect(r.differences.filter((d) => d.kind === 'hash').map((d) => d.path)).toEqual([pem]);
+    expect(
+      r.differences
+        .filter((d) => d.kind === 'hash')
+        .map((d) => d.path)
+        .sort(),
+    ).toEqual([kw, pem]);
     const shuffled = `${manifestFile}.verify-rev`;
     fs.writeFileSync(
       shuffled,
@@ -104,7 +117,7 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     const empty = tempDir('rev-empty');
     dirs.push(empty);
     const r = await syncFromBucket({ root: empty, target, manifest: manifestFile });
-    expect(r.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0 });
+    expect(r.counts).toMatchObject({ copied: 4, skipped: files.size - 2, failed: 0 });
     expect(r.requests.HeadObject).toBe(files.size);
     const shuffled = `${manifestFile}.rev`;
     const lines = fs.readFileSync(manifestFile, 'utf8').split('\n').reverse();
@@ -113,11 +126,33 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
       const again = tempDir('rev-again');
       dirs.push(again);
       const r2 = await syncFromBucket({ root: again, target, manifest: shuffled });
-      expect(r2.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0 });
+      expect(r2.counts).toMatchObject({ copied: 4, skipped: files.size - 2, failed: 0 });
     } finally {
       fs.rmSync(shuffled, { force: true });
     }
   }, 60_000);
+
+  it("with the bulk copy's state, settles what still holds the backup's bytes by its ETag, reading no file", async () => {
+    // An empty tree: without the state each object the manifest holds would cost a HEAD.
+    const empty = tempDir('rev-state-empty');
+    dirs.push(empty);
+    const r = await syncFromBucket({
+      root: empty,
+      target,
+      manifest: manifestFile,
+      stateDir: state,
+    });
+    // Copied: the two new objects, private.pem rewritten since the cutover (the state's md5 of
+    // the backup's bytes is not its ETag), and the keyword table the bulk copy uploaded after a
+    // rewrite (its sha256 is not the manifest's: no md5 from the state, one HEAD).
+    expect(r.counts).toMatchObject({ copied: 4, skipped: files.size - 2, failed: 0 });
+    expect(r.counts.verifiedByRead).toBe(0);
+    expect(r.requests.HeadObject ?? 0).toBe(1);
+    expect(fs.readFileSync(path.join(empty, pem), 'utf8')).toContain('new');
+    expect(fs.readFileSync(path.join(empty, kw))).toEqual(kwUploaded);
+    expect(fs.existsSync(path.join(empty, 'upload_files/a/1-x.pdf'))).toBe(false);
+  }, 60_000);
+
   it('compares a key keyToPath renames with the file on disk, without upsetting the join', async () => {
     // The key fix-up's copy of a file at its verbatim database key: a leading space lists it first.
     const rel = 'upload_files/a/1-x.pdf';
@@ -159,7 +194,8 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     expect(copied).toHaveLength(objects);
     expect(lastDone).toBe(objects);
     for (const [rel, b] of files)
-      if (rel !== pem) expect(fs.readFileSync(path.join(into, rel))).toEqual(b);
+      if (rel !== pem)
+        expect(fs.readFileSync(path.join(into, rel))).toEqual(rel === kw ? kwUploaded : b);
     expect(fs.readFileSync(path.join(into, pem), 'utf8')).toContain('new');
     const left = fs.readdirSync(into, { recursive: true }).map(String);
     expect(left.filter((n) => n.includes('.dsm-'))).toEqual([]);
