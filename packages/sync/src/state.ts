@@ -75,11 +75,19 @@ function writeStateText(file: string, text: string): void {
 
 /**
  * Opens (creating it 0700) the state directory and holds it: its files are reached through the
- * opened directory, so swapping the directory for a symlink later changes nothing. A directory
- * that another user owns, or that group or others can write, is refused: they could plant links.
+ * opened directory, so swapping the directory for a symlink later changes nothing.
  */
 async function openStateDir(dir: string): Promise<DirHandle> {
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  return heldStateDir(dir);
+}
+
+/**
+ * Holds an existing state directory. One that another user owns, or that group or others can
+ * write, is refused: they could plant links, or records that a reader (verify, the copy back)
+ * would trust.
+ */
+async function heldStateDir(dir: string): Promise<DirHandle> {
   const handle = await DirHandle.openRoot(dir);
   const st = fs.fstatSync(handle.fd);
   const uid = process.geteuid?.() ?? st.uid;
@@ -464,13 +472,20 @@ export class SyncState {
    * uploads over it (a pruned delta or a killed run leaves its uploads only in the journal).
    */
   static async readRecords(dir: string, id: string): Promise<MergedRecordReader> {
-    const st = new SyncState(dir, dir, id);
-    await st.loadJournal();
+    if (!fs.existsSync(dir)) return new MergedRecordReader(SortedRecordReader.empty(), undefined);
+    const handle = await heldStateDir(dir);
+    const st = new SyncState(handle.path, dir, id);
     try {
-      return new MergedRecordReader(await SortedRecordReader.open(st.filesPath), st.overlay);
-    } catch (error) {
-      st.overlay?.close();
-      throw error;
+      await st.loadJournal();
+      try {
+        const files = await SortedRecordReader.open(st.filesPath, st.shown('files.ndjson'));
+        return new MergedRecordReader(files, st.overlay);
+      } catch (error) {
+        st.overlay?.close();
+        throw error;
+      }
+    } finally {
+      handle.release(); // the open files keep what they read
     }
   }
 
@@ -664,6 +679,13 @@ export class SortedRecordReader implements RecordReader {
   private done = false;
   private rl: readline.Interface | undefined;
   private input: fs.ReadStream | undefined;
+
+  /** A reader with no records (no state directory). */
+  static empty(): SortedRecordReader {
+    const r = new SortedRecordReader();
+    r.done = true;
+    return r;
+  }
 
   /** Opens a files list (never through a symlink); `shown` names it in messages. */
   static async open(file: string, shown = file): Promise<SortedRecordReader> {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type { S3Target } from '@dify-storage/s3';
-import { syncToBucket, verifyBucket } from '../src/index.js';
+import { syncFromBucket, syncToBucket, verifyBucket } from '../src/index.js';
 import { SyncState } from '../src/state.js';
 import { listKeys, newBucket, tempDir, writeFile } from './helpers.js';
 
@@ -99,6 +99,27 @@ describe('the state directory is never followed out of', () => {
       message: expect.stringContaining('others can write'),
     });
     expect(fs.readdirSync(stateDir)).toEqual([]);
+  });
+
+  it('the copy back and verify read no records from a state directory others can write', async () => {
+    // They would trust a planted record's md5 (an object then left out of the copy back).
+    const { root, target, stateDir } = await setup();
+    await syncToBucket({ root, target, stateDir });
+    fs.chmodSync(stateDir, 0o777);
+    const into = fresh('state-into');
+    const refused = {
+      name: 'UnsafePathError',
+      message: expect.stringContaining('others can write'),
+    };
+    const manifest = [{ path: 'upload_files/t1/a.txt', size: 1, sha256: '0'.repeat(64) }];
+    await expect(syncFromBucket({ root: into, target, stateDir, manifest })).rejects.toMatchObject(
+      refused,
+    );
+    expect(fs.readdirSync(into)).toEqual([]);
+    await expect(verifyBucket({ root, target, stateDir })).rejects.toMatchObject(refused);
+    fs.chmodSync(stateDir, 0o700);
+    const r = await syncFromBucket({ root: into, target, stateDir, manifest });
+    expect(r.counts).toMatchObject({ copied: 2, failed: 0 });
   });
 
   it('a normal run still keeps and reuses its state', async () => {
