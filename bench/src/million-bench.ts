@@ -68,7 +68,12 @@ export async function reverseSync(
     | undefined;
   const r = await timed(
     process.execPath,
-    [...CHILD, path.join(REPO, 'bench/src/from-bucket-child.ts')],
+    // DSM_BENCH_REVERSE_NODE_ARGS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (diagnosis).
+    [
+      ...(process.env.DSM_BENCH_REVERSE_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...CHILD,
+      path.join(REPO, 'bench/src/from-bucket-child.ts'),
+    ],
     {
       input: JSON.stringify({ root, target, manifest, ...(stateDir ? { stateDir } : {}) }),
       onLine: (l) => {
