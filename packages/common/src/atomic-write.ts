@@ -18,27 +18,90 @@ export class UnsafePathError extends Error {
  * refused rather than replaced: it was planted, and the operator should know.
  */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  const existing = await fsp.lstat(file).catch(() => undefined);
-  if (existing && !existing.isFile()) {
-    const what = existing.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
-    throw new UnsafePathError(
-      `Refusing to write ${file}: it is ${what}; remove it or choose another path.`,
-    );
-  }
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await fsp.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  const out = await AtomicFileWriter.open(file);
   try {
-    await handle.writeFile(data);
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fsp.rename(tmp, file);
+    out.write(data);
   } catch (error) {
-    await fsp.unlink(tmp).catch(() => undefined);
+    await out.abort();
     throw error;
   }
+  await out.commit();
+}
+
+/**
+ * A file written as writeFileAtomic writes one, in pieces as they come: for a list that must not
+ * be held in memory whole (the keys a rollback copied back). Nothing is at `file` until `commit`.
+ */
+export class AtomicFileWriter {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+
+  private constructor(
+    private readonly file: string,
+    private readonly tmp: string,
+    private fd: number,
+  ) {}
+
+  static async open(file: string): Promise<AtomicFileWriter> {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    const existing = await fsp.lstat(file).catch(() => undefined);
+    if (existing && !existing.isFile()) {
+      const what = existing.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+      throw new UnsafePathError(
+        `Refusing to write ${file}: it is ${what}; remove it or choose another path.`,
+      );
+    }
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    return new AtomicFileWriter(file, tmp, fs.openSync(tmp, TMP_FLAGS, 0o600));
+  }
+
+  /** Appends; text is written in blocks of 64 KiB. */
+  write(data: string | Buffer): void {
+    if (typeof data === 'string') {
+      this.pending.push(data);
+      this.pendingBytes += data.length;
+      if (this.pendingBytes >= 1 << 16) this.flush();
+      return;
+    }
+    this.flush();
+    writeAll(this.fd, data);
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    writeAll(this.fd, Buffer.from(this.pending.join('')));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Puts the file in place (renamed over `file`). */
+  async commit(): Promise<void> {
+    try {
+      this.flush();
+    } finally {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+    try {
+      await fsp.rename(this.tmp, this.file);
+    } catch (error) {
+      await fsp.unlink(this.tmp).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Removes what was written; `file` is left as it was. */
+  async abort(): Promise<void> {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    await fsp.unlink(this.tmp).catch(() => undefined);
+  }
+}
+
+const TMP_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
 /** A JSON report or record, written as writeFileAtomic does (2-space indent, final newline). */

@@ -12,7 +12,12 @@ export {
   type FileIdentity,
 } from './safe-fs.js';
 export { realPathOrSelf, storagePathRefusal } from './storage-path.js';
-export { UnsafePathError, writeFileAtomic, writeJsonAtomic } from './atomic-write.js';
+export {
+  AtomicFileWriter,
+  UnsafePathError,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from './atomic-write.js';
 export { formatBytes, formatDuration } from './format.js';
 export { sleep } from './sleep.js';
 export { childEnv } from './child-env.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { UnsafePathError, writeFileAtomic } from '../src/index.js';
+import { AtomicFileWriter, UnsafePathError, writeFileAtomic } from '../src/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-atomic-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -26,5 +26,43 @@ describe('writeFileAtomic (reports and journals)', () => {
     await expect(writeFileAtomic(file, 'report')).rejects.toThrow(/is a symbolic link/);
     expect(fs.readFileSync(victim, 'utf8')).toBe('keep me');
     expect(fs.lstatSync(file).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('AtomicFileWriter (a list written as it grows)', () => {
+  it('leaves the older file in place until commit, then replaces it whole', async () => {
+    const file = path.join(dir, 'list.json');
+    fs.writeFileSync(file, 'older');
+    const out = await AtomicFileWriter.open(file);
+    // More than one 64 KiB block, in small pieces.
+    for (let i = 0; i < 10_000; i++) out.write(`line ${i}\n`);
+    out.write(Buffer.from('end\n'));
+    expect(fs.readFileSync(file, 'utf8')).toBe('older');
+    await out.commit();
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text.startsWith('line 0\nline 1\n')).toBe(true);
+    expect(text.endsWith('line 9999\nend\n')).toBe(true);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('list.json'))).toEqual(['list.json']);
+  });
+
+  it('abort removes what was written and keeps the older file', async () => {
+    const file = path.join(dir, 'aborted.json');
+    fs.writeFileSync(file, 'older');
+    const out = await AtomicFileWriter.open(file);
+    out.write('x'.repeat(100_000));
+    await out.abort();
+    expect(fs.readFileSync(file, 'utf8')).toBe('older');
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('aborted.json'))).toEqual([
+      'aborted.json',
+    ]);
+  });
+
+  it('refuses a symlink planted at its path before writing anything', async () => {
+    const victim = path.join(dir, 'victim-2');
+    fs.writeFileSync(victim, 'keep me');
+    const file = path.join(dir, 'planted-list.json');
+    fs.symlinkSync(victim, file);
+    await expect(AtomicFileWriter.open(file)).rejects.toThrow(/is a symbolic link/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('keep me');
   });
 });

@@ -7,6 +7,7 @@ import {
   realPathOrSelf,
   storagePathRefusal,
   writeJsonAtomic,
+  AtomicFileWriter,
 } from '@dify-storage/common';
 import {
   findBackup,
@@ -65,7 +66,16 @@ interface RollbackState extends TreeRestoreState {
   holder?: string;
   /** The restores of the other storage trees, by slug (shapes 3 and 4). */
   trees?: Record<string, TreeRestoreState>;
-  copyBack?: { copied: number; bytes: number; refused: number; failed: number; listPath: string };
+  copyBack?: {
+    copied: number;
+    bytes: number;
+    refused: number;
+    failed: number;
+    /** Every key copied back and refused (JSON); the first 100 and the refused also here. */
+    listPath: string;
+    sample?: string[];
+    refusedKeys?: string[];
+  };
   /** Set when a copy back began: a resumed run clears the temporary files a killed one left. */
   copyBackStartedAt?: string;
   completedAt?: string;
@@ -93,7 +103,7 @@ export interface RollbackResult {
     movedAside: string[];
     restore?: RestoreBackupResult;
   }[];
-  copyBack?: RollbackState['copyBack'] & { sample: string[]; refusedKeys: string[] };
+  copyBack?: Required<NonNullable<RollbackState['copyBack']>>;
   downtimeSeconds: number;
   checks: RollbackCheck[];
   /** What this rollback leaves as it is, e.g. a plugin daemon moved to its own bucket. */
@@ -509,17 +519,10 @@ class RollbackRun {
       this.config.backupDir,
       `rollback-${p.located.record.id}-copied-back.json`,
     );
+    // Done by an earlier run: its list is the record of what was copied and refused.
     if (state.copyBack) {
-      // Done by an earlier run: its list is the record of what was copied and refused.
-      const earlier = JSON.parse(
-        await readFile(state.copyBack.listPath, 'utf8').catch(() => '{}'),
-      ) as { copied?: string[]; refused?: string[] };
-      const copied = earlier.copied ?? [];
-      return {
-        ...state.copyBack,
-        sample: copied.slice(0, 100),
-        refusedKeys: earlier.refused ?? [],
-      };
+      const { sample = [], refusedKeys = [] } = state.copyBack;
+      return { ...state.copyBack, sample, refusedKeys };
     }
     if (state.copyBackStartedAt) {
       let removed = 0;
@@ -529,18 +532,31 @@ class RollbackRun {
     }
     state.copyBackStartedAt = new Date().toISOString();
     await this.save();
-    const copied: string[] = [];
+    // The keys copied back go to the list as they come (a rollback weeks after the cutover may
+    // copy back millions): only the first 100 stay in memory.
+    const list = await AtomicFileWriter.open(listPath);
+    const sample: string[] = [];
+    let listed = 0;
     const refusedKeys: string[] = [];
     const reports: SyncReport[] = [];
-    for (const [n, tree] of p.trees.entries()) {
-      // The primary's keys as they are; another tree's named after it.
-      const report = await this.copyBackInto(tree, n, (key) =>
-        copied.push(n === 0 ? key : `${tree.label}: ${key}`),
-      );
-      for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
-      reports.push(report);
+    try {
+      list.write('{\n  "copied": [');
+      for (const [n, tree] of p.trees.entries()) {
+        const report = await this.copyBackInto(tree, n, (rel) => {
+          // The primary's keys as they are; another tree's named after it.
+          const key = n === 0 ? rel : `${tree.label}: ${rel}`;
+          list.write(`${listed++ ? ',' : ''}\n    ${JSON.stringify(key)}`);
+          if (sample.length < 100) sample.push(key);
+        });
+        for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
+        reports.push(report);
+      }
+      list.write(`${listed ? '\n  ' : ''}],\n  "refused": ${JSON.stringify(refusedKeys)}\n}\n`);
+    } catch (error) {
+      await list.abort();
+      throw error;
     }
-    await writeJsonAtomic(listPath, { copied, refused: refusedKeys });
+    await list.commit();
     const sum = (f: (r: SyncReport) => number) => reports.reduce((t, r) => t + f(r), 0);
     if (sum((r) => r.counts.failed) > 0) {
       throw new Error(
@@ -553,9 +569,11 @@ class RollbackRun {
       refused: sum((r) => r.counts.refused),
       failed: 0,
       listPath,
+      sample,
+      refusedKeys,
     };
     await this.save();
-    return { ...state.copyBack, sample: copied.slice(0, 100), refusedKeys };
+    return { ...state.copyBack, sample, refusedKeys };
   }
 
   private copyBackInto(

@@ -1,10 +1,12 @@
 import fs from 'node:fs';
-import { compareKeys } from './keys.js';
-import type { FileRecord } from './state.js';
 
 /**
- * `records`: how many `done` records a chunk of the journal holds while it is sorted (≈ 350 B
- * each); `runs`: how many sorted runs are merged at once (one read block each), more are first
+ * An external sort of keyed lines, the last line for a key winning: a killed run's journal
+ * (state.ts), and a manifest file out of backup order (manifest.ts). Sorted in chunks, each
+ * written to a run file, then k-way merged as the reader goes.
+ *
+ * `records`: how many records a chunk holds while it is sorted (≈ 350 B each for the journal);
+ * `runs`: how many sorted runs are merged at once (one read block each), more are first
  * merged into one. Only tests change them, to spread a few thousand records over many runs.
  */
 export const journalRunLimits = { records: 16_384, runs: 64 };
@@ -14,29 +16,30 @@ const READ_BYTES = 64 * 1024;
 /** Bytes written to a run file at a time (larger transient buffers fragment the malloc heap). */
 const WRITE_BYTES = 64 * 1024;
 
-/** A run's line of a record, and back. */
-export interface LineFormat {
-  parse(line: string): FileRecord | undefined;
-  line(rec: FileRecord): string;
+/** A run's line of a record and back, the record's key and the order of keys. */
+export interface RunFormat<T> {
+  parse(line: string): T | undefined;
+  line(rec: T): string;
+  key(rec: T): string;
+  compare(a: string, b: string): number;
 }
-type ParseLine = LineFormat['parse'];
 
 /** One sorted run: its records in key order, one key once. */
-interface Run {
+interface Run<T> {
   /** The next record, undefined at the end. */
-  next(): FileRecord | undefined;
+  next(): T | undefined;
   close(): void;
 }
 
-/** A run that fitted in memory (the whole journal was one chunk): its lines, sorted. */
-class MemoryRun implements Run {
+/** A run that fitted in memory (the whole input was one chunk): its lines, sorted. */
+class MemoryRun<T> implements Run<T> {
   private i = 0;
   constructor(
     private readonly lines: string[],
-    private readonly parse: ParseLine,
+    private readonly parse: RunFormat<T>['parse'],
   ) {}
 
-  next(): FileRecord | undefined {
+  next(): T | undefined {
     while (this.i < this.lines.length) {
       const r = this.parse(this.lines[this.i++]!);
       if (r) return r;
@@ -50,7 +53,7 @@ class MemoryRun implements Run {
 }
 
 /** A run in a file (unlinked once created), read forward a block at a time. */
-class FileRun implements Run {
+class FileRun<T> implements Run<T> {
   private pos = 0;
   private lines: string[] = [];
   private i = 0;
@@ -59,10 +62,10 @@ class FileRun implements Run {
 
   constructor(
     private readonly fd: number,
-    private readonly parse: ParseLine,
+    private readonly parse: RunFormat<T>['parse'],
   ) {}
 
-  next(): FileRecord | undefined {
+  next(): T | undefined {
     for (;;) {
       while (this.i < this.lines.length) {
         const line = this.lines[this.i++]!;
@@ -94,29 +97,29 @@ class FileRun implements Run {
 }
 
 /**
- * The `done` records of a journal in key order, the last one written winning for a key: read in
- * chunks of `journalRunLimits.records`, each sorted and written to a run file, then k-way merged.
- * Memory: one chunk while the journal is read, one block per run after, whatever its length.
+ * Records in key order, the last one added winning for a key: taken in chunks of
+ * `journalRunLimits.records`, each sorted and written to a run file, then k-way merged.
+ * Memory: one chunk while the input is read, one block per run after, whatever its length.
  */
-export class JournalSorter {
+export class RunSorter<T> {
   private chunk = new Map<string, string>();
-  private readonly runs: Run[] = [];
+  private readonly runs: Run<T>[] = [];
   private readonly limits = { ...journalRunLimits };
 
-  /** `createRun`: a new, empty, unlinked state file opened for reading and writing (its fd). */
+  /** `createRun`: a new, empty, unlinked file opened for reading and writing (its fd). */
   constructor(
     private readonly createRun: () => number,
-    private readonly format: LineFormat,
+    private readonly format: RunFormat<T>,
   ) {}
 
-  /** A `done` line of the journal and its key (a later line for the same key replaces it). */
+  /** A record's line and its key (a later line for the same key replaces it). */
   add(key: string, line: string): void {
     this.chunk.set(key, line);
     if (this.chunk.size >= this.limits.records) this.spill();
   }
 
   private sortedLines(): string[] {
-    const keys = [...this.chunk.keys()].sort(compareKeys);
+    const keys = [...this.chunk.keys()].sort(this.format.compare);
     const lines = keys.map((k) => this.chunk.get(k)!);
     this.chunk = new Map();
     return lines;
@@ -126,7 +129,7 @@ export class JournalSorter {
     this.runs.push(this.writeRun(this.sortedLines()));
     if (this.runs.length < this.limits.runs) return;
     // Too many to merge at once: the runs so far become one, the earliest (rank 0).
-    const merged = new JournalOverlay(this.runs.splice(0));
+    const merged = new RunMerge(this.runs.splice(0), this.format);
     try {
       this.runs.push(this.writeRun(merged.lines(this.format.line)));
     } finally {
@@ -135,7 +138,7 @@ export class JournalSorter {
   }
 
   /** A run file of these lines (sorted, one per key). */
-  private writeRun(lines: Iterable<string>): FileRun {
+  private writeRun(lines: Iterable<string>): FileRun<T> {
     const fd = this.createRun();
     try {
       let part: string[] = [];
@@ -156,17 +159,17 @@ export class JournalSorter {
     return new FileRun(fd, this.format.parse);
   }
 
-  /** The merged records (undefined: the journal had none). The sorter is done with. */
-  finish(): JournalOverlay | undefined {
+  /** The merged records (undefined: there were none). The sorter is done with. */
+  finish(): RunMerge<T> | undefined {
     if (this.chunk.size > 0) {
       if (this.runs.length === 0)
         this.runs.push(new MemoryRun(this.sortedLines(), this.format.parse));
       else this.spill();
     }
-    return this.runs.length > 0 ? new JournalOverlay(this.runs) : undefined;
+    return this.runs.length > 0 ? new RunMerge(this.runs, this.format) : undefined;
   }
 
-  /** Closes the runs written so far (the journal could not be read to its end). */
+  /** Closes the runs written so far (the input could not be read to its end). */
   abort(): void {
     for (const r of this.runs) r.close();
     this.runs.length = 0;
@@ -174,46 +177,50 @@ export class JournalSorter {
 }
 
 /** A run's current record in the merge. */
-interface Head {
-  rec: FileRecord;
-  /** Journal order of the run: of two records for one key, the higher rank is the later. */
+interface Head<T> {
+  rec: T;
+  key: string;
+  /** Input order of the run: of two records for one key, the higher rank is the later. */
   rank: number;
-  run: Run;
-}
-
-/** Heap order: key, then the later run first. */
-function before(a: Head, b: Head): boolean {
-  const c = compareKeys(a.rec.key, b.rec.key);
-  return c < 0 || (c === 0 && a.rank > b.rank);
+  run: Run<T>;
 }
 
 /**
- * The journal's `done` records merged from its sorted runs, in key order, one per key (the last
- * written). Answers lookups in non-decreasing key order, or yields every record once.
+ * Records merged from sorted runs, in key order, one per key (the last added). Answers lookups
+ * in non-decreasing key order, or yields every record once.
  */
-export class JournalOverlay {
-  private readonly heap: Head[] = [];
-  private current: FileRecord | undefined;
+export class RunMerge<T> {
+  private readonly heap: Head<T>[] = [];
+  private current: T | undefined;
   private started = false;
 
-  constructor(private readonly runs: Run[]) {
+  constructor(
+    private readonly runs: Run<T>[],
+    private readonly format: RunFormat<T>,
+  ) {
     runs.forEach((run, rank) => this.push(run, rank));
   }
 
-  private push(run: Run, rank: number): void {
+  /** Heap order: key, then the later run first. */
+  private before(a: Head<T>, b: Head<T>): boolean {
+    const c = this.format.compare(a.key, b.key);
+    return c < 0 || (c === 0 && a.rank > b.rank);
+  }
+
+  private push(run: Run<T>, rank: number): void {
     const rec = run.next();
     if (!rec) return;
     const h = this.heap;
-    let i = h.push({ rec, rank, run }) - 1;
+    let i = h.push({ rec, key: this.format.key(rec), rank, run }) - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
+      if (!this.before(h[i]!, h[p]!)) break;
       [h[i], h[p]] = [h[p]!, h[i]!];
       i = p;
     }
   }
 
-  private pop(): Head {
+  private pop(): Head<T> {
     const h = this.heap;
     const top = h[0]!;
     const last = h.pop()!;
@@ -222,8 +229,8 @@ export class JournalOverlay {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
-        const m = l + 1 < h.length && before(h[l + 1]!, h[l]!) ? l + 1 : l;
-        if (m >= h.length || !before(h[m]!, h[i]!)) break;
+        const m = l + 1 < h.length && this.before(h[l + 1]!, h[l]!) ? l + 1 : l;
+        if (m >= h.length || !this.before(h[m]!, h[i]!)) break;
         [h[i], h[m]] = [h[m]!, h[i]!];
         i = m;
       }
@@ -232,31 +239,32 @@ export class JournalOverlay {
   }
 
   /** The next record in key order (the latest for its key), undefined at the end. */
-  next(): FileRecord | undefined {
+  next(): T | undefined {
     if (this.heap.length === 0) return undefined;
     const top = this.pop();
     this.push(top.run, top.rank);
     // Older records for the same key, in earlier runs: superseded.
-    while (this.heap.length > 0 && this.heap[0]!.rec.key === top.rec.key) {
+    while (this.heap.length > 0 && this.heap[0]!.key === top.key) {
       const old = this.pop();
       this.push(old.run, old.rank);
     }
     return top.rec;
   }
 
-  /** Every record as a line, in key order (a fresh overlay). */
-  *lines(line: (rec: FileRecord) => string): Generator<string> {
+  /** Every record as a line, in key order (a fresh merge). */
+  *lines(line: (rec: T) => string): Generator<string> {
     for (let r = this.next(); r; r = this.next()) yield line(r);
   }
 
-  /** The record for `key`, if the journal has one; keys must be asked in non-decreasing order. */
-  seek(key: string): FileRecord | undefined {
+  /** The record for `key`, if there is one; keys must be asked in non-decreasing order. */
+  seek(key: string): T | undefined {
     if (!this.started) {
       this.started = true;
       this.current = this.next();
     }
-    while (this.current && compareKeys(this.current.key, key) < 0) this.current = this.next();
-    return this.current?.key === key ? this.current : undefined;
+    const { key: keyOf, compare } = this.format;
+    while (this.current && compare(keyOf(this.current), key) < 0) this.current = this.next();
+    return this.current && keyOf(this.current) === key ? this.current : undefined;
   }
 
   close(): void {

@@ -1,9 +1,13 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline';
 import { comparePaths } from '@dify-storage/common';
 import { SyncConfigError } from './errors.js';
+import { RunSorter, type RunFormat, type RunMerge } from './journal-runs.js';
 import { compareKeys } from './keys.js';
+
+const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 /** One file of a manifest (the backup's per-file list); extra fields are ignored. */
 export interface ManifestRecord {
@@ -15,6 +19,10 @@ export interface ManifestRecord {
   mode?: number;
 }
 
+/**
+ * A manifest: an NDJSON file, records in memory (any order), or records streamed in backup order
+ * (comparePaths), e.g. several manifests merged.
+ */
 export type ManifestSource = string | Iterable<ManifestRecord> | AsyncIterable<ManifestRecord>;
 
 /** Reads a manifest (NDJSON file path, or records) into a map by path. */
@@ -71,14 +79,15 @@ export async function* manifestRecords(source: ManifestSource): AsyncGenerator<M
 export class ManifestOrderError extends Error {}
 
 /**
- * A manifest's file records for a join with a listing: a file is streamed as it is (a backup
- * writes it in comparePaths order, which `ManifestJoin` checks); records given in memory are
+ * A manifest's file records for a join with a listing: a file or an async source (the rollback's
+ * union of several trees' manifests) is streamed as it is — a backup writes its manifest in
+ * comparePaths order, which `ManifestJoin` checks; records given in memory (an array) are
  * sorted into that order first (the caller holds them already).
  */
 export async function* sortedManifestRecords(
   source: ManifestSource,
 ): AsyncGenerator<ManifestRecord> {
-  if (typeof source === 'string') {
+  if (typeof source === 'string' || Symbol.asyncIterator in source) {
     yield* manifestRecords(source);
     return;
   }
@@ -137,6 +146,11 @@ export class ManifestJoin {
     const hit = this.current;
     await this.advance();
     return hit;
+  }
+
+  /** Stops reading the manifest (a file: closed). */
+  async close(): Promise<void> {
+    await this.iter.return?.();
   }
 
   /** Settles the rest of the manifest: every record not matched yet is unmatched. */
@@ -203,141 +217,42 @@ export function md5Line(md5hex: string, relPath: string): string {
   return `${md5hex}  ${relPath}\n`;
 }
 
-/** Grows by doubling; `view()` is the filled part. */
-class Grow<T extends Uint8Array | Uint32Array | Float64Array> {
-  private n = 0;
-  constructor(
-    private arr: T,
-    private readonly width: number,
-    private readonly make: (len: number) => T,
-  ) {}
-  slot(): number {
-    if ((this.n + 1) * this.width > this.arr.length) {
-      const next = this.make(this.arr.length * 2);
-      next.set(this.arr);
-      this.arr = next;
-    }
-    return this.n++ * this.width;
-  }
-  get data(): T {
-    return this.arr;
-  }
-}
-
-const MD5_SET = 1;
-const SHA_SET = 2;
+/** A manifest's records as sorted runs hold them, in backup order. */
+const MANIFEST_RUNS: RunFormat<ManifestRecord> = {
+  parse: (line) => JSON.parse(line) as ManifestRecord,
+  line: (r) => JSON.stringify(r),
+  key: (r) => r.path,
+  compare: comparePaths,
+};
 
 /**
- * A manifest's file records keyed by a 64-bit hash of the path, in typed arrays (≈ 70 bytes a
- * file, no path or object per file): what the reverse sync looks records up in, so a million-file
- * backup does not sit in memory as a Map of strings. A false match needs a 64-bit collision and
- * then equal sizes and hashes of content; it can only make a restore copy an object needlessly.
+ * A manifest file's records in backup order whatever order it has (a hand-made one; a backup's is
+ * in order already): sorted outside memory, in runs of a private temporary directory (unlinked
+ * once opened), then merged. A path listed twice counts once, with its later record.
  */
-export class ManifestTable {
-  private constructor(
-    private readonly hi: Uint32Array,
-    private readonly lo: Uint32Array,
-    private readonly sizes: Float64Array,
-    private readonly flags: Uint8Array,
-    private readonly md5: Uint8Array,
-    private readonly sha: Uint8Array,
-    /** Record indices sorted by (hi, lo); among equal hashes the later record last. */
-    private readonly order: Uint32Array,
-  ) {}
-
-  get size(): number {
-    return this.order.length;
-  }
-
-  static async load(source: ManifestSource): Promise<ManifestTable> {
-    // Sized from the file's line count: growing by doubling would hold two copies at the peak.
-    const cap = Math.max(1024, typeof source === 'string' ? await countLines(source) : 0);
-    const hi = new Grow(new Uint32Array(cap), 1, (n) => new Uint32Array(n));
-    const lo = new Grow(new Uint32Array(cap), 1, (n) => new Uint32Array(n));
-    const sizes = new Grow(new Float64Array(cap), 1, (n) => new Float64Array(n));
-    const flags = new Grow(new Uint8Array(cap), 1, (n) => new Uint8Array(n));
-    const md5 = new Grow(new Uint8Array(cap * 16), 16, (n) => new Uint8Array(n));
-    const sha = new Grow(new Uint8Array(cap * 32), 32, (n) => new Uint8Array(n));
-    let n = 0;
-    for await (const r of manifestRecords(source)) {
-      const h = pathHash(r.path);
-      const i = hi.slot();
-      lo.slot();
-      sizes.slot();
-      flags.slot();
-      hi.data[i] = h.readUInt32BE(0);
-      lo.data[i] = h.readUInt32BE(4);
-      sizes.data[i] = r.size;
-      let f = 0;
-      // slot() first: it may grow (replace) the array.
-      const m = md5.slot();
-      const h2 = sha.slot();
-      if (copyHex(r.md5, 16, md5.data, m)) f |= MD5_SET;
-      if (copyHex(r.sha256, 32, sha.data, h2)) f |= SHA_SET;
-      flags.data[i] = f;
-      n++;
-    }
-    const H = hi.data;
-    const L = lo.data;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => H[a]! - H[b]! || L[a]! - L[b]! || a - b);
-    return new ManifestTable(H, L, sizes.data, flags.data, md5.data, sha.data, order);
-  }
-
-  /** The record of `path`, if the manifest lists it as a file. */
-  get(path: string): ManifestRecord | undefined {
-    const h = pathHash(path);
-    const hi = h.readUInt32BE(0);
-    const lo = h.readUInt32BE(4);
-    let a = 0;
-    let b = this.order.length - 1;
-    let found = -1;
-    while (a <= b) {
-      const m = (a + b) >> 1;
-      const i = this.order[m]!;
-      const c = this.hi[i]! - hi || this.lo[i]! - lo;
-      if (c <= 0) {
-        if (c === 0) found = i;
-        a = m + 1;
-      } else b = m - 1;
-    }
-    if (found < 0) return undefined;
-    const f = this.flags[found]!;
-    return {
-      path,
-      size: this.sizes[found]!,
-      ...(f & MD5_SET ? { md5: hexOf(this.md5, found * 16, 16) } : {}),
-      ...(f & SHA_SET ? { sha256: hexOf(this.sha, found * 32, 32) } : {}),
-    };
-  }
-}
-
-/** Lines of a file (newlines + 1), read in 1 MiB chunks; 0 when it cannot be read. */
-async function countLines(file: string): Promise<number> {
-  let n = 1;
+export async function* externallySortedManifest(file: string): AsyncGenerator<ManifestRecord> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-manifest-sort-'));
+  let n = 0;
+  const createRun = (): number => {
+    const run = path.join(dir, `run-${n++}`);
+    const fd = fs.openSync(run, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    fs.unlinkSync(run);
+    return fd;
+  };
+  const sorter = new RunSorter(createRun, MANIFEST_RUNS);
+  let merged: RunMerge<ManifestRecord> | undefined;
   try {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-      const b = chunk as Buffer;
-      for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
-    }
-  } catch {
-    return 0; // manifestRecords reports the error
+    for await (const r of manifestRecords(file)) sorter.add(r.path, JSON.stringify(r));
+    merged = sorter.finish();
+  } catch (error) {
+    sorter.abort();
+    throw error;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  return n;
-}
-
-function pathHash(path: string): Buffer {
-  return createHash('md5').update(path).digest();
-}
-
-function copyHex(hex: string | undefined, bytes: number, into: Uint8Array, at: number): boolean {
-  if (typeof hex !== 'string' || hex.length !== bytes * 2 || !/^[0-9a-f]+$/i.test(hex))
-    return false;
-  into.set(Buffer.from(hex, 'hex'), at);
-  return true;
-}
-
-function hexOf(arr: Uint8Array, at: number, bytes: number): string {
-  return Buffer.from(arr.buffer, arr.byteOffset + at, bytes).toString('hex');
+  try {
+    for (let r = merged?.next(); r; r = merged!.next()) yield r;
+  } finally {
+    merged?.close();
+  }
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import { DirHandle, UnsafePathError } from '@dify-storage/common';
-import { JournalSorter, type JournalOverlay } from './journal-runs.js';
+import { RunSorter, type RunFormat, type RunMerge } from './journal-runs.js';
 import { compareKeys } from './keys.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } =
@@ -212,6 +212,14 @@ function parseFileLine(line: string): FileRecord | undefined {
   }
 }
 
+/** The journal's records as sorted runs hold them (the files list's lines, in key order). */
+const RECORD_RUNS: RunFormat<FileRecord> = {
+  parse: parseFileLine,
+  line: fileLine,
+  key: (r) => r.key,
+  compare: compareKeys,
+};
+
 function mpuLine(r: MpuRecord): string {
   return JSON.stringify({
     t: 'mpu',
@@ -305,7 +313,7 @@ export class SyncState {
   private flushTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
   /** Records of a killed run (its journal), in key order; undefined when it has none. */
-  private overlay: JournalOverlay | undefined;
+  private overlay: RunMerge<FileRecord> | undefined;
   readonly mpus = new Map<string, MpuRecord>();
   private reader: RecordReader | undefined;
   /** Walk-order slots for the next files list; a slot is written when it and all before it are settled. */
@@ -377,10 +385,7 @@ export class SyncState {
   private async loadJournal(): Promise<void> {
     const input = openStateReadStream(this.journalPath, this.shown('journal.ndjson'));
     if (!input) return;
-    const sorter = new JournalSorter(() => this.createRun(), {
-      parse: parseFileLine,
-      line: fileLine,
-    });
+    const sorter = new RunSorter(() => this.createRun(), RECORD_RUNS);
     try {
       const rl = readline.createInterface({ input, crlfDelay: Infinity });
       for await (const line of rl) {
@@ -742,7 +747,7 @@ export class SortedRecordReader implements RecordReader {
 export class MergedRecordReader implements RecordReader {
   constructor(
     private readonly base: SortedRecordReader,
-    private readonly over: JournalOverlay | undefined,
+    private readonly over: RunMerge<FileRecord> | undefined,
   ) {}
 
   async seek(key: string): Promise<FileRecord | undefined> {

@@ -11,7 +11,7 @@ import { listKeyRanges } from './key-ranges.js';
 import {
   ManifestJoin,
   ManifestOrderError,
-  ManifestTable,
+  externallySortedManifest,
   sortedManifestRecords,
   type ManifestRecord,
   type ManifestSource,
@@ -87,26 +87,33 @@ const TMP_OPEN_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 /**
  * The backup manifest as the listing meets it: merge-joined in streaming fashion (issue 17 §3,
- * no list of a million paths in memory). A manifest file out of backup order falls back to the
- * hash table of its records (typed arrays, ≈ 70 bytes a file) for the rest of the run.
+ * no list of a million paths in memory). A manifest file out of backup order (hand-made) is
+ * sorted outside memory and joined again from the listing's position.
  */
 class ManifestLookup {
-  private readonly join: ManifestJoin;
-  private table: ManifestTable | undefined;
+  private join: ManifestJoin;
+  private resorted = false;
 
   constructor(private readonly source: ManifestSource) {
     this.join = new ManifestJoin(sortedManifestRecords(source));
   }
 
   async match(rel: string): Promise<ManifestRecord | undefined> {
-    if (this.table) return this.table.get(rel);
     try {
       return await this.join.match(rel);
     } catch (error) {
-      if (!(error instanceof ManifestOrderError) || typeof this.source !== 'string') throw error;
-      this.table = await ManifestTable.load(this.source);
-      return this.table.get(rel);
+      const { source } = this;
+      if (!(error instanceof ManifestOrderError) || typeof source !== 'string' || this.resorted)
+        throw error;
+      this.resorted = true;
+      await this.join.close();
+      this.join = new ManifestJoin(externallySortedManifest(source));
+      return this.join.match(rel);
     }
+  }
+
+  close(): Promise<void> {
+    return this.join.close();
   }
 }
 
@@ -206,6 +213,7 @@ export class FromBucketSync extends CopyRun {
       await this.drainDownloads();
       await this.tree.close();
       await this.uploaded?.close(); // its journal runs hold disk space until closed
+      await this.manifest?.close();
       this.close();
     }
     return this.result(

@@ -12,7 +12,7 @@ import { ListingCursor, march } from './march.js';
 import {
   ManifestJoin,
   ManifestOrderError,
-  manifestRecords,
+  externallySortedManifest,
   sortedManifestRecords,
   type ManifestRecord,
   type ManifestSource,
@@ -267,18 +267,17 @@ export class BucketVerifier {
 
   /**
    * Manifest mode, streamed when the manifest file is in backup order (a backup's is); one in
-   * another order is verified again from the start with its records sorted in memory.
+   * another order (hand-made) is verified again from the start, sorted outside memory. Streamed
+   * records (read once) must come in backup order.
    */
   private async walkManifestAnyOrder(source: ManifestSource): Promise<void> {
     try {
       await this.walkManifest(sortedManifestRecords(source));
     } catch (error) {
-      if (!(error instanceof ManifestOrderError)) throw error;
+      if (!(error instanceof ManifestOrderError) || typeof source !== 'string') throw error;
       await this.pool.drain();
       Object.assign(this.report, emptyVerifyReport(this.options, this.cfg.prefix));
-      const all: ManifestRecord[] = [];
-      for await (const r of manifestRecords(source)) all.push(r);
-      await this.walkManifest(sortedManifestRecords(all));
+      await this.walkManifest(externallySortedManifest(source));
     }
   }
 

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { comparePaths } from '@dify-storage/common';
 import { compareKeys } from '../src/keys.js';
+import { journalRunLimits } from '../src/journal-runs.js';
 import {
   ManifestJoin,
   ManifestOrderError,
+  externallySortedManifest,
+  loadManifest,
   manifestRecords,
   sortedManifestRecords,
   type ManifestRecord,
@@ -117,5 +121,56 @@ describe('ManifestJoin (a manifest in backup order joined with a listing in key 
     );
     const join = new ManifestJoin(manifestRecords(file));
     await expect(join.match('c')).rejects.toBeInstanceOf(ManifestOrderError);
+  });
+
+  it("streams records from an async source (the rollback's union of manifests), collecting none first", async () => {
+    let produced = 0;
+    async function* union(paths: string[]): AsyncGenerator<ManifestRecord> {
+      for (const p of paths) {
+        produced++;
+        yield { path: p, size: 1 };
+      }
+    }
+    let received = 0;
+    for await (const r of sortedManifestRecords(union(['a/x', 'a-b', 'b', 'c']))) {
+      received++;
+      expect(produced).toBe(received);
+      expect(r.size).toBe(1);
+    }
+    expect(received).toBe(4);
+    // Out of backup order: refused by the join, not sorted in memory.
+    const join = new ManifestJoin(sortedManifestRecords(union(['b', 'a', 'c'])));
+    await expect(join.match('c')).rejects.toBeInstanceOf(ManifestOrderError);
+  });
+
+  it('sorts a manifest file out of backup order outside memory: backup order, the later record of a path, no file left', async () => {
+    const dir = tempDir('msort');
+    cleanup.push(dir);
+    const lines: object[] = [{ path: 'upload_files', type: 'dir', size: 0 }];
+    for (let i = 0; i < 3000; i++) {
+      const p = `${i % 3 ? './' : ''}upload_files/t${(i * 7) % 50}/${i}.pdf`;
+      lines.push({ path: p, size: i, sha256: String(i), type: 'file' });
+    }
+    lines.push({ path: 'upload_files/t7/1.pdf', size: 42, type: 'file' }, { path: 'a-b', size: 1 });
+    const file = path.join(dir, 'm.ndjson');
+    fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    const sortDirs = () =>
+      fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('dsm-manifest-sort-')).length;
+    const before = sortDirs();
+    const limits = { ...journalRunLimits };
+    // 64 records a run, 8 runs merged at once: ≈ 47 runs, merged again on the way.
+    Object.assign(journalRunLimits, { records: 64, runs: 8 });
+    const got: ManifestRecord[] = [];
+    try {
+      for await (const r of externallySortedManifest(file)) got.push(r);
+    } finally {
+      Object.assign(journalRunLimits, limits);
+    }
+    const want = [...(await loadManifest(file)).values()].sort((a, b) =>
+      comparePaths(a.path, b.path),
+    );
+    expect(got).toEqual(want);
+    expect(got.find((r) => r.path === 'upload_files/t7/1.pdf')!.size).toBe(42);
+    expect(sortDirs()).toBe(before);
   });
 });
