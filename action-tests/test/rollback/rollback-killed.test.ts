@@ -145,6 +145,11 @@ describe('a rollback killed half way and run again', () => {
     );
     expect(k2.killed).toBe(true);
     expect(k2.state.completedAt).toBeUndefined();
+    // The list of copied-back keys is written as they come: the kill left its temporary file.
+    const backupDir = values()['backup-dir']!;
+    const listTmp = async () =>
+      (await readdir(backupDir)).filter((n) => /-copied-back\.json\.[0-9a-f]{12}\.tmp$/.test(n));
+    expect(await listTmp()).toHaveLength(1);
 
     // 3. Run to the end, in this process, with the same run id (it re-takes its own lock).
     const r = await runRollback(readRollbackConfig(reader(values()), {}, noMask), log);
@@ -154,6 +159,10 @@ describe('a rollback killed half way and run again', () => {
     expect(r.copyBack!.refusedKeys).toContainEqual(
       expect.stringMatching(/^upload_files: collides/),
     );
+    expect(await listTmp()).toEqual([]);
+    const list = JSON.parse(await readFile(r.copyBack!.listPath, 'utf8')) as { copied: string[] };
+    expect(list.copied).toHaveLength(r.copyBack!.copied);
+    expect(r.copyBack!.sample).toEqual(list.copied.slice(0, 100));
 
     // The storage directory: exactly the backup plus everything written on S3, nothing else
     // (no partial downloads or extractions of the killed runs).

@@ -25,7 +25,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
     await out.abort();
     throw error;
   }
-  await out.commit();
+  await out.commit(); // removes the temporary file itself if it fails
 }
 
 /**
@@ -35,12 +35,20 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
 export class AtomicFileWriter {
   private pending: string[] = [];
   private pendingBytes = 0;
+  /** The first write error: the file is then unusable, every later call throws it. */
+  private failed: unknown;
 
   private constructor(
     private readonly file: string,
     private readonly tmp: string,
     private fd: number,
   ) {}
+
+  /** The temporary names a writer of `file` uses (removed by a run after a kill). */
+  static isTemporaryOf(file: string, name: string): boolean {
+    const base = path.basename(file);
+    return name.startsWith(`${base}.`) && /^[0-9a-f]{12}\.tmp$/.test(name.slice(base.length + 1));
+  }
 
   static async open(file: string): Promise<AtomicFileWriter> {
     await fsp.mkdir(path.dirname(file), { recursive: true });
@@ -57,6 +65,7 @@ export class AtomicFileWriter {
 
   /** Appends; text is written in blocks of 64 KiB. */
   write(data: string | Buffer): void {
+    if (this.failed !== undefined) throw this.failed;
     if (typeof data === 'string') {
       this.pending.push(data);
       this.pendingBytes += data.length;
@@ -64,28 +73,36 @@ export class AtomicFileWriter {
       return;
     }
     this.flush();
-    writeAll(this.fd, data);
+    this.writeOut(data);
   }
 
   private flush(): void {
     if (this.pending.length === 0) return;
-    writeAll(this.fd, Buffer.from(this.pending.join('')));
+    const text = this.pending.join('');
     this.pending = [];
     this.pendingBytes = 0;
+    this.writeOut(Buffer.from(text));
   }
 
-  /** Puts the file in place (renamed over `file`). */
+  private writeOut(buf: Buffer): void {
+    try {
+      for (let off = 0; off < buf.length;) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    } catch (error) {
+      this.failed = error;
+      throw error;
+    }
+  }
+
+  /** Puts the file in place (renamed over `file`); on any error nothing is left behind. */
   async commit(): Promise<void> {
     try {
+      if (this.failed !== undefined) throw this.failed;
       this.flush();
-    } finally {
       fs.closeSync(this.fd);
       this.fd = -1;
-    }
-    try {
       await fsp.rename(this.tmp, this.file);
     } catch (error) {
-      await fsp.unlink(this.tmp).catch(() => undefined);
+      await this.abort();
       throw error;
     }
   }
@@ -99,10 +116,6 @@ export class AtomicFileWriter {
 }
 
 const TMP_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-
-function writeAll(fd: number, buf: Buffer): void {
-  for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
-}
 
 /** A JSON report or record, written as writeFileAtomic does (2-space indent, final newline). */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {

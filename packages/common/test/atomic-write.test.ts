@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { AtomicFileWriter, UnsafePathError, writeFileAtomic } from '../src/index.js';
 
@@ -64,5 +66,43 @@ describe('AtomicFileWriter (a list written as it grows)', () => {
     fs.symlinkSync(victim, file);
     await expect(AtomicFileWriter.open(file)).rejects.toThrow(/is a symbolic link/);
     expect(fs.readFileSync(victim, 'utf8')).toBe('keep me');
+  });
+
+  it('a write that fails (a file size limit here) leaves no temporary file, at write or at commit', () => {
+    const into = fs.mkdtempSync(path.join(dir, 'efbig-'));
+    // In a child whose files may not exceed 32 KiB (ulimit -f): writes fail with EFBIG.
+    const code = `
+      import { AtomicFileWriter, writeFileAtomic } from '@dify-storage/common';
+      const into = ${JSON.stringify(into)};
+      const out = [];
+      await writeFileAtomic(into + '/a.json', 'x'.repeat(40000)).catch((e) => out.push(e.code));
+      const w = await AtomicFileWriter.open(into + '/b.json');
+      w.write('y'.repeat(40000)); // kept until commit (under 64 KiB)
+      await w.commit().catch((e) => out.push(e.code));
+      const l = await AtomicFileWriter.open(into + '/c.json');
+      try { l.write('z'.repeat(70000)); } catch (e) { out.push(e.code); }
+      try { l.write('more'); } catch (e) { out.push('again:' + e.code); }
+      await l.commit().catch((e) => out.push('commit:' + e.code));
+      console.log(JSON.stringify(out));`;
+    const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+    const child = spawnSync(
+      'bash',
+      [
+        '-c',
+        'ulimit -f 32 && exec "$0" --conditions=source --import tsx --input-type=module -e "$1"',
+        process.execPath,
+        code,
+      ],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual([
+      'EFBIG',
+      'EFBIG',
+      'EFBIG',
+      'again:EFBIG',
+      'commit:EFBIG',
+    ]);
+    expect(fs.readdirSync(into)).toEqual([]);
   });
 });

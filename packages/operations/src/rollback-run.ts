@@ -37,7 +37,12 @@ import {
   type LockHandle,
   type Workload,
 } from '@dify-storage/kube';
-import { syncFromBucket, type ManifestRecord, type SyncReport } from '@dify-storage/sync';
+import {
+  stateDirProblem,
+  syncFromBucket,
+  type ManifestRecord,
+  type SyncReport,
+} from '@dify-storage/sync';
 import { progressOf, transferLine, type Logger } from './logger.js';
 import { movedPluginDaemonNote } from './plugin-daemon-run.js';
 import { requireCompleteSnapshot } from './record-check.js';
@@ -220,6 +225,15 @@ async function findAsides(storagePath: string, stamps: string[] = []): Promise<s
   });
 }
 
+/** Removes the copied-back list's temporary files a killed copy back left beside it. */
+async function removeListLeftovers(listPath: string): Promise<void> {
+  const dir = path.dirname(listPath);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (AtomicFileWriter.isTemporaryOf(listPath, name))
+      await rm(path.join(dir, name), { force: true });
+  }
+}
+
 /** Removes the temporary files of an interrupted copy back (syncFromBucket's `.dsm-*.partial`). */
 async function removePartials(root: string): Promise<number> {
   let removed = 0;
@@ -256,6 +270,8 @@ interface RollbackTree {
   slug: string;
   dir: string;
   located: LocatedBackup;
+  /** The bulk copy's state of this tree, when it can be read safely (see copyBackInto). */
+  stateDir?: string;
 }
 
 /** Everything a rollback needs, found and checked before the first change. */
@@ -353,12 +369,32 @@ async function readSnapshot(
   return { objects, others, secrets, statefulSets };
 }
 
-async function prepareRollback(config: RollbackConfig): Promise<PreparedRollback> {
+async function prepareRollback(config: RollbackConfig, log: Logger): Promise<PreparedRollback> {
   const located = await locate(config);
   const statePath = path.join(config.backupDir, `rollback-${located.record.id}.json`);
   const state = await readState(statePath, located.record.id);
   const trees = await rollbackTrees(config, located, state);
+  for (const [n, tree] of trees.entries()) {
+    // migrate-to-s3's state of the tree (as the cutover's delta used it). It only spares the copy
+    // back reading the restored files: one it cannot trust is left aside, not a reason to stop.
+    const dir = n === 0 ? config.stateDir : treeStateDir(config.stateDir, tree);
+    const problem = insideTree(dir, trees) ?? (await stateDirProblem(dir));
+    if (problem) log.warn(`${problem} The copy back reads the restored files instead.`);
+    else tree.stateDir = dir;
+  }
   return { located, trees, statePath, state, ...(await readSnapshot(config, located)) };
+}
+
+/** Why a state directory inside a storage tree is not trusted (a Dify pod can write there). */
+function insideTree(stateDir: string, trees: RollbackTree[]): string | undefined {
+  const real = realPathOrSelf(stateDir);
+  for (const t of trees) {
+    const rel = path.relative(realPathOrSelf(t.dir), real);
+    const outside = rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
+    if (!outside)
+      return `The state directory ${stateDir} is inside the storage tree ${t.dir}, where a Dify pod can write: its records are not used.`;
+  }
+  return undefined;
 }
 
 /**
@@ -370,7 +406,7 @@ async function prepareRollback(config: RollbackConfig): Promise<PreparedRollback
  */
 export async function runRollback(config: RollbackConfig, log: Logger): Promise<RollbackResult> {
   // Everything that can be wrong with the request is found before the first change.
-  const prepared = await prepareRollback(config);
+  const prepared = await prepareRollback(config, log);
   const client = kubeClient(config.kube);
   const namespace = config.kube.namespace;
   const held = await takeLock(client, namespace, config.runId, prepared.state, log);
@@ -529,6 +565,7 @@ class RollbackRun {
       for (const tree of p.trees) removed += await removePartials(tree.dir);
       if (removed)
         this.log.info(`removed ${removed} partial download(s) of the interrupted copy back`);
+      await removeListLeftovers(listPath);
     }
     state.copyBackStartedAt = new Date().toISOString();
     await this.save();
@@ -537,6 +574,8 @@ class RollbackRun {
     const list = await AtomicFileWriter.open(listPath);
     const sample: string[] = [];
     let listed = 0;
+    // A failed write of the list is not the object's failure (it is in place): kept, thrown after.
+    let listError: unknown;
     const refusedKeys: string[] = [];
     const reports: SyncReport[] = [];
     try {
@@ -545,12 +584,17 @@ class RollbackRun {
         const report = await this.copyBackInto(tree, n, (rel) => {
           // The primary's keys as they are; another tree's named after it.
           const key = n === 0 ? rel : `${tree.label}: ${rel}`;
-          list.write(`${listed++ ? ',' : ''}\n    ${JSON.stringify(key)}`);
           if (sample.length < 100) sample.push(key);
+          try {
+            list.write(`${listed++ ? ',' : ''}\n    ${JSON.stringify(key)}`);
+          } catch (error) {
+            listError ??= error;
+          }
         });
         for (const issue of report.refused) refusedKeys.push(`${issue.path}: ${issue.reason}`);
         reports.push(report);
       }
+      if (listError !== undefined) throw listError;
       list.write(`${listed ? '\n  ' : ''}],\n  "refused": ${JSON.stringify(refusedKeys)}\n}\n`);
     } catch (error) {
       await list.abort();
@@ -587,8 +631,8 @@ class RollbackRun {
       target: this.config.s3,
       root: tree.dir,
       manifest: others.length ? unionManifest(manifests[n]!, others) : manifests[n]!,
-      // The bulk copy's state of this tree (as the cutover's delta used it): sha256 → md5.
-      stateDir: n === 0 ? this.config.stateDir : treeStateDir(this.config.stateDir, tree),
+      // The bulk copy's records of this tree: sha256 → md5 (prepareRollback checked it).
+      ...(tree.stateDir ? { stateDir: tree.stateDir } : {}),
       // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.
       keyToPath: normalizeFsPath,
       throwOnFailure: false,
@@ -689,20 +733,25 @@ class RollbackRun {
  */
 async function* unionManifest(own: string, others: string[]): AsyncGenerator<ManifestRecord> {
   const sources = [own, ...others].map((f) => fileRecords(f)[Symbol.asyncIterator]());
-  const heads = await Promise.all(sources.map((it) => it.next()));
-  while (true) {
-    let best = -1;
-    for (const [k, h] of heads.entries()) {
-      const b = heads[best];
-      if (!h.done && (!b || b.done || comparePaths(h.value.path, b.value.path) < 0)) best = k;
+  try {
+    const heads = await Promise.all(sources.map((it) => it.next()));
+    while (true) {
+      let best = -1;
+      for (const [k, h] of heads.entries()) {
+        const b = heads[best];
+        if (!h.done && (!b || b.done || comparePaths(h.value.path, b.value.path) < 0)) best = k;
+      }
+      const head = heads[best];
+      if (!head || head.done) return;
+      const record = head.value;
+      yield record;
+      // The same path in a later manifest: the earlier's record stands (the tree's own first).
+      for (const [k, it] of sources.entries())
+        while (!heads[k]!.done && heads[k]!.value.path === record.path) heads[k] = await it.next();
     }
-    const head = heads[best];
-    if (!head || head.done) return;
-    const record = head.value;
-    yield record;
-    // The same path in a later manifest: the earlier's record stands (the tree's own first).
-    for (const [k, it] of sources.entries())
-      while (!heads[k]!.done && heads[k]!.value.path === record.path) heads[k] = await it.next();
+  } finally {
+    // Stopped early (the copy back failed): the manifest files are closed.
+    await Promise.all(sources.map((it) => it.return(undefined)));
   }
 }
 

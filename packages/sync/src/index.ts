@@ -34,4 +34,5 @@ export {
 export { syncFromBucket, type SyncFromBucketOptions } from './sync-from-bucket.js';
 export { loadManifest, md5Line, type ManifestRecord, type ManifestSource } from './manifest.js';
 export { writeMd5List, readSyncRecords, lastCompleteCopy } from './state-export.js';
+export { stateDirProblem } from './state.js';
 export { publicExposure } from './bucket-exposure.js';

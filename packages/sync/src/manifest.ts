@@ -53,7 +53,8 @@ export async function* manifestRecords(source: ManifestSource): AsyncGenerator<M
     }
     return;
   }
-  const rl = readline.createInterface({ input: fs.createReadStream(source), crlfDelay: Infinity });
+  const input = fs.createReadStream(source);
+  const rl = readline.createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of rl) {
       n++;
@@ -72,11 +73,26 @@ export async function* manifestRecords(source: ManifestSource): AsyncGenerator<M
     throw new SyncConfigError(`manifest ${source} cannot be read: ${(error as Error).message}`);
   } finally {
     rl.close();
+    input.destroy(); // closes the file when the reader stops early
   }
 }
 
-/** A manifest file whose records are not in the backup's order (comparePaths). */
+/**
+ * A manifest whose order the join cannot follow: a file out of backup order, or one whose
+ * order and the listing's disagree over too many records (see ManifestJoin). The caller
+ * then joins the manifest sorted in key order.
+ */
 export class ManifestOrderError extends Error {}
+
+/** In what order a manifest's records come: the backup's (comparePaths) or the listing's. */
+export type ManifestOrder = 'backup' | 'key';
+
+/**
+ * Records the join holds back at most before it gives up on the manifest's order: a directory
+ * with a sibling named like it + a character below '/' (`upload_files.bak` beside
+ * `upload_files`) puts every record of the directory there.
+ */
+export const manifestJoinLimits = { pending: 65_536 };
 
 /**
  * A manifest's file records for a join with a listing: a file or an async source (the rollback's
@@ -98,20 +114,24 @@ export async function* sortedManifestRecords(
 }
 
 /**
- * The merge-join of a manifest in backup order (comparePaths: `a/x` before `a-b`) with relative
- * keys that arrive in S3 key order (a listing: `a-b` before `a/x`), streamed. The two orders
- * differ only where a directory `a` has a sibling `a` + a character below '/': the records the
- * join passes that a later key may still name wait in `pending` (in Dify's layout, none), all
- * others are settled at once. Memory: the current record and the pending ones, whatever the size
- * of the manifest. A path listed twice counts once, with its later record (as in a Map).
+ * The merge-join of a manifest with relative keys that arrive in S3 key order (a listing: `a-b`
+ * before `a/x`), streamed. A backup's manifest is in backup order (comparePaths: `a/x` before
+ * `a-b`); the two orders differ only where a directory `a` has a sibling `a` + a character below
+ * '/': the records the join passes that a later key may still name wait in `pending` (in Dify's
+ * layout, none), all others are settled at once. More than `pendingMax` waiting is refused
+ * (ManifestOrderError): the caller joins the manifest sorted in key order instead, where
+ * nothing waits. Memory: the current record and the pending ones. A path listed twice counts
+ * once, with its later record (as in a Map).
  */
 export class ManifestJoin {
   private readonly iter: AsyncIterator<ManifestRecord>;
+  private readonly order: (a: string, b: string) => number;
   private current: ManifestRecord | undefined;
   private next: ManifestRecord | undefined;
   private started = false;
-  /** Passed records a later key may still name, in key order. */
-  private readonly pending: ManifestRecord[] = [];
+  /** Passed records a later key may still name, in key order, from `head` on. */
+  private pending: ManifestRecord[] = [];
+  private head = 0;
   private last: string | undefined;
   /** File records read so far (all of them after `finish`). */
   records = 0;
@@ -120,8 +140,25 @@ export class ManifestJoin {
     records: AsyncIterable<ManifestRecord>,
     /** Each record no key named, once it is certain no later key can. */
     private readonly onUnmatched?: (r: ManifestRecord) => void,
+    order: ManifestOrder = 'backup',
+    private readonly pendingMax = manifestJoinLimits.pending,
   ) {
     this.iter = records[Symbol.asyncIterator]();
+    this.order = order === 'backup' ? comparePaths : compareKeys;
+  }
+
+  /**
+   * The join of a manifest as it comes (a backup's file: backup order). Only a file can be read
+   * again in key order (`resorted`) when it fails, so only its pending records are bounded.
+   */
+  static of(source: ManifestSource, onUnmatched?: (r: ManifestRecord) => void): ManifestJoin {
+    const max = typeof source === 'string' ? manifestJoinLimits.pending : Infinity;
+    return new ManifestJoin(sortedManifestRecords(source), onUnmatched, 'backup', max);
+  }
+
+  /** The join of a manifest file sorted outside memory in key order, after a ManifestOrderError. */
+  static resorted(file: string, onUnmatched?: (r: ManifestRecord) => void): ManifestJoin {
+    return new ManifestJoin(externallySortedManifest(file), onUnmatched, 'key');
   }
 
   /**
@@ -131,12 +168,12 @@ export class ManifestJoin {
   async match(rel: string): Promise<ManifestRecord | undefined> {
     if (this.last !== undefined && compareKeys(rel, this.last) < 0) return this.takePending(rel);
     this.last = rel;
-    while (this.pending.length && compareKeys(this.pending[0]!.path, rel) < 0)
-      this.onUnmatched?.(this.pending.shift()!);
+    while (this.head < this.pending.length && compareKeys(this.pending[this.head]!.path, rel) < 0)
+      this.onUnmatched?.(this.takeHead());
     const waiting = this.takePending(rel);
     if (waiting) return waiting;
     if (!this.started) await this.advance();
-    while (this.current && comparePaths(this.current.path, rel) < 0) {
+    while (this.current && this.order(this.current.path, rel) < 0) {
       const r = this.current;
       if (compareKeys(r.path, rel) > 0) this.addPending(r);
       else this.onUnmatched?.(r);
@@ -155,7 +192,7 @@ export class ManifestJoin {
 
   /** Settles the rest of the manifest: every record not matched yet is unmatched. */
   async finish(): Promise<void> {
-    for (const r of this.pending.splice(0)) this.onUnmatched?.(r);
+    while (this.head < this.pending.length) this.onUnmatched?.(this.takeHead());
     if (!this.started) await this.advance();
     while (this.current) {
       this.onUnmatched?.(this.current);
@@ -176,9 +213,9 @@ export class ManifestJoin {
       this.records--;
       this.next = await this.read();
     }
-    if (cur && this.next && comparePaths(this.next.path, cur.path) < 0) {
+    if (cur && this.next && this.order(this.next.path, cur.path) < 0) {
       throw new ManifestOrderError(
-        `the manifest is not in backup order: "${this.next.path}" after "${cur.path}"`,
+        `the manifest is not in order: "${this.next.path}" after "${cur.path}"`,
       );
     }
     this.current = cur;
@@ -192,7 +229,7 @@ export class ManifestJoin {
   }
 
   private indexOf(rel: string): number {
-    let a = 0;
+    let a = this.head;
     let b = this.pending.length;
     while (a < b) {
       const m = (a + b) >> 1;
@@ -203,12 +240,30 @@ export class ManifestJoin {
   }
 
   private addPending(r: ManifestRecord): void {
+    if (this.pending.length - this.head >= this.pendingMax) {
+      throw new ManifestOrderError(
+        `more than ${this.pendingMax} manifest records wait between the manifest's order and the listing's (at "${r.path}")`,
+      );
+    }
+    // Nearly always at the end: within a directory the two orders agree.
     this.pending.splice(this.indexOf(r.path), 0, r);
+  }
+
+  /** The first pending record; the array is compacted once half of it is taken. */
+  private takeHead(): ManifestRecord {
+    const r = this.pending[this.head++]!;
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+    return r;
   }
 
   private takePending(rel: string): ManifestRecord | undefined {
     const i = this.indexOf(rel);
-    return this.pending[i]?.path === rel ? this.pending.splice(i, 1)[0] : undefined;
+    if (this.pending[i]?.path !== rel) return undefined;
+    // The keys take pending records in key order: nearly always the first.
+    return i === this.head ? this.takeHead() : this.pending.splice(i, 1)[0];
   }
 }
 
@@ -217,18 +272,19 @@ export function md5Line(md5hex: string, relPath: string): string {
   return `${md5hex}  ${relPath}\n`;
 }
 
-/** A manifest's records as sorted runs hold them, in backup order. */
+/** A manifest's records as sorted runs hold them, in the listing's order (ManifestJoin 'key'). */
 const MANIFEST_RUNS: RunFormat<ManifestRecord> = {
   parse: (line) => JSON.parse(line) as ManifestRecord,
   line: (r) => JSON.stringify(r),
   key: (r) => r.path,
-  compare: comparePaths,
+  compare: compareKeys,
 };
 
 /**
- * A manifest file's records in backup order whatever order it has (a hand-made one; a backup's is
- * in order already): sorted outside memory, in runs of a private temporary directory (unlinked
- * once opened), then merged. A path listed twice counts once, with its later record.
+ * A manifest file's records in key order (the listing's) whatever order it has: sorted outside
+ * memory, in runs of a private temporary directory (unlinked once opened), then merged. For a
+ * manifest the join cannot follow in its own order (ManifestOrderError). A path listed twice
+ * counts once, with its later record.
  */
 export async function* externallySortedManifest(file: string): AsyncGenerator<ManifestRecord> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dsm-manifest-sort-'));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import { DirHandle, UnsafePathError } from '@dify-storage/common';
+import { errorText } from './errors.js';
 import { RunSorter, type RunFormat, type RunMerge } from './journal-runs.js';
 import { compareKeys } from './keys.js';
 
@@ -100,6 +101,20 @@ async function heldStateDir(dir: string): Promise<DirHandle> {
     );
   }
   return handle;
+}
+
+/**
+ * Why a state directory cannot be read safely (undefined: it can, or it does not exist), for a
+ * caller that can do without it (the rollback's copy back) to check it before its first change.
+ */
+export async function stateDirProblem(dir: string): Promise<string | undefined> {
+  if (!fs.existsSync(dir)) return undefined;
+  try {
+    (await heldStateDir(dir)).release();
+    return undefined;
+  } catch (error) {
+    return errorText(error);
+  }
 }
 
 /**

@@ -11,8 +11,6 @@ import { listKeyRanges } from './key-ranges.js';
 import {
   ManifestJoin,
   ManifestOrderError,
-  externallySortedManifest,
-  sortedManifestRecords,
   type ManifestRecord,
   type ManifestSource,
 } from './manifest.js';
@@ -87,15 +85,16 @@ const TMP_OPEN_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 /**
  * The backup manifest as the listing meets it: merge-joined in streaming fashion (issue 17 §3,
- * no list of a million paths in memory). A manifest file out of backup order (hand-made) is
- * sorted outside memory and joined again from the listing's position.
+ * no list of a million paths in memory). A manifest file the join cannot follow in its order
+ * (hand-made, or a sibling directory like `upload_files.bak`) is sorted outside memory in key
+ * order and joined again from the listing's position.
  */
 class ManifestLookup {
   private join: ManifestJoin;
   private resorted = false;
 
   constructor(private readonly source: ManifestSource) {
-    this.join = new ManifestJoin(sortedManifestRecords(source));
+    this.join = ManifestJoin.of(source);
   }
 
   async match(rel: string): Promise<ManifestRecord | undefined> {
@@ -107,7 +106,7 @@ class ManifestLookup {
         throw error;
       this.resorted = true;
       await this.join.close();
-      this.join = new ManifestJoin(externallySortedManifest(source));
+      this.join = ManifestJoin.resorted(source);
       return this.join.match(rel);
     }
   }

@@ -12,8 +12,6 @@ import { ListingCursor, march } from './march.js';
 import {
   ManifestJoin,
   ManifestOrderError,
-  externallySortedManifest,
-  sortedManifestRecords,
   type ManifestRecord,
   type ManifestSource,
 } from './manifest.js';
@@ -266,18 +264,24 @@ export class BucketVerifier {
   }
 
   /**
-   * Manifest mode, streamed when the manifest file is in backup order (a backup's is); one in
-   * another order (hand-made) is verified again from the start, sorted outside memory. Streamed
-   * records (read once) must come in backup order.
+   * Manifest mode, streamed in the manifest's order (a backup's file: backup order); a file the
+   * join cannot follow in its order is verified again from the start, sorted outside memory in
+   * key order. Streamed records (read once) must come in backup order.
    */
   private async walkManifestAnyOrder(source: ManifestSource): Promise<void> {
+    const missing = (rec: ManifestRecord): void => {
+      if (!excludesKey(this.cfg.exclude, rec.path))
+        this.diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
+    };
+    const first = ManifestJoin.of(source, missing);
     try {
-      await this.walkManifest(sortedManifestRecords(source));
+      await this.walkManifest(first);
     } catch (error) {
+      await first.close();
       if (!(error instanceof ManifestOrderError) || typeof source !== 'string') throw error;
       await this.pool.drain();
       Object.assign(this.report, emptyVerifyReport(this.options, this.cfg.prefix));
-      await this.walkManifest(externallySortedManifest(source));
+      await this.walkManifest(ManifestJoin.resorted(source, missing));
     }
   }
 
@@ -285,12 +289,8 @@ export class BucketVerifier {
    * Every listed object against the manifest, merge-joined (ManifestJoin): no map of the
    * manifest's paths; what the bucket lacks is reported as the join passes it.
    */
-  private async walkManifest(records: AsyncIterable<ManifestRecord>): Promise<void> {
+  private async walkManifest(join: ManifestJoin): Promise<void> {
     const { report, cfg } = this;
-    const join = new ManifestJoin(records, (rec) => {
-      if (!excludesKey(cfg.exclude, rec.path))
-        this.diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
-    });
     for await (const obj of listParallel(this.transport, cfg.prefix)) {
       report.counts.objects++;
       const rel = obj.key.slice(cfg.prefix.length);

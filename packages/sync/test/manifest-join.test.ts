@@ -8,6 +8,7 @@ import { journalRunLimits } from '../src/journal-runs.js';
 import {
   ManifestJoin,
   ManifestOrderError,
+  manifestJoinLimits,
   externallySortedManifest,
   loadManifest,
   manifestRecords,
@@ -143,7 +144,7 @@ describe('ManifestJoin (a manifest in backup order joined with a listing in key 
     await expect(join.match('c')).rejects.toBeInstanceOf(ManifestOrderError);
   });
 
-  it('sorts a manifest file out of backup order outside memory: backup order, the later record of a path, no file left', async () => {
+  it('sorts a manifest file out of order outside memory: key order, the later record of a path, no file left', async () => {
     const dir = tempDir('msort');
     cleanup.push(dir);
     const lines: object[] = [{ path: 'upload_files', type: 'dir', size: 0 }];
@@ -167,10 +168,39 @@ describe('ManifestJoin (a manifest in backup order joined with a listing in key 
       Object.assign(journalRunLimits, limits);
     }
     const want = [...(await loadManifest(file)).values()].sort((a, b) =>
-      comparePaths(a.path, b.path),
+      compareKeys(a.path, b.path),
     );
     expect(got).toEqual(want);
     expect(got.find((r) => r.path === 'upload_files/t7/1.pdf')!.size).toBe(42);
     expect(sortDirs()).toBe(before);
+  });
+
+  it('gives up on the backup order when too many records wait (`upload_files.bak` beside `upload_files`), and the key-order join answers the same', async () => {
+    const dir = tempDir('mpend');
+    cleanup.push(dir);
+    const paths = ['upload_files.bak/old.pdf'];
+    for (let i = 0; i < 40; i++) paths.push(`upload_files/t${i % 4}/${i}.pdf`);
+    const file = path.join(dir, 'm.ndjson');
+    const inBackupOrder = [...paths].sort(comparePaths);
+    fs.writeFileSync(
+      file,
+      inBackupOrder.map((p) => JSON.stringify({ path: p, size: 1 })).join('\n'),
+    );
+    const keys = [...paths].sort(compareKeys);
+    const limits = { ...manifestJoinLimits };
+    Object.assign(manifestJoinLimits, { pending: 8 });
+    try {
+      const join = ManifestJoin.of(file);
+      // The first key, `upload_files.bak/…`, passes all 40 records of `upload_files/`.
+      await expect(join.match(keys[0]!)).rejects.toBeInstanceOf(ManifestOrderError);
+      await join.close();
+      // Records given in memory cannot be read again: their join waits on, unbounded.
+      const inMemory = ManifestJoin.of(inBackupOrder.map((p) => ({ path: p, size: 1 })));
+      for (const k of keys) expect((await inMemory.match(k))?.path).toBe(k);
+    } finally {
+      Object.assign(manifestJoinLimits, limits);
+    }
+    const resorted = ManifestJoin.resorted(file);
+    for (const k of keys) expect((await resorted.match(k))?.path).toBe(k);
   });
 });

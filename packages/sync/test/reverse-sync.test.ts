@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { comparePaths } from '@dify-storage/common';
 import type { S3Target } from '@dify-storage/s3';
 import { S3Transport, syncFromBucket, syncToBucket, verifyBucket } from '../src/index.js';
+import { manifestJoinLimits } from '../src/manifest.js';
 import { bytes, newBucket, tempDir, writeFile } from './helpers.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -151,6 +152,28 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     expect(fs.readFileSync(path.join(empty, pem), 'utf8')).toContain('new');
     expect(fs.readFileSync(path.join(empty, kw))).toEqual(kwUploaded);
     expect(fs.existsSync(path.join(empty, 'upload_files/a/1-x.pdf'))).toBe(false);
+  }, 60_000);
+
+  it('falls back to the manifest sorted in key order when too many records wait (`a-b` beside `a`), with the same outcome', async () => {
+    const limits = { ...manifestJoinLimits };
+    // The 30 records of upload_files/a/ wait while the keys of upload_files/a-b/ are listed.
+    Object.assign(manifestJoinLimits, { pending: 4 });
+    try {
+      const into = tempDir('rev-pending');
+      dirs.push(into);
+      const r = await syncFromBucket({
+        root: into,
+        target,
+        manifest: manifestFile,
+        stateDir: state,
+      });
+      expect(r.counts).toMatchObject({ copied: 4, skipped: files.size - 2, failed: 0 });
+      expect(r.requests.HeadObject ?? 0).toBe(1);
+      const v = await verifyBucket({ manifest: manifestFile, target });
+      expect(v.counts).toMatchObject({ files: files.size, matched: files.size - 2, hash: 2 });
+    } finally {
+      Object.assign(manifestJoinLimits, limits);
+    }
   }, 60_000);
 
   it('compares a key keyToPath renames with the file on disk, without upsetting the join', async () => {

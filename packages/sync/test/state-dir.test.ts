@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type { S3Target } from '@dify-storage/s3';
 import { syncFromBucket, syncToBucket, verifyBucket } from '../src/index.js';
-import { SyncState } from '../src/state.js';
+import { SyncState, stateDirProblem } from '../src/state.js';
 import { listKeys, newBucket, tempDir, writeFile } from './helpers.js';
 
 /**
@@ -120,6 +120,21 @@ describe('the state directory is never followed out of', () => {
     fs.chmodSync(stateDir, 0o700);
     const r = await syncFromBucket({ root: into, target, stateDir, manifest });
     expect(r.counts).toMatchObject({ copied: 2, failed: 0 });
+  });
+
+  it('stateDirProblem says why a state directory cannot be trusted, and nothing for a missing one', async () => {
+    const { root, target, stateDir } = await setup();
+    expect(await stateDirProblem(path.join(stateDir, 'missing'))).toBeUndefined();
+    await syncToBucket({ root, target, stateDir });
+    expect(await stateDirProblem(stateDir)).toBeUndefined();
+    fs.chmodSync(stateDir, 0o770);
+    expect(await stateDirProblem(stateDir)).toMatch(
+      /^Refusing to use the state directory .*others can write/,
+    );
+    fs.chmodSync(stateDir, 0o700);
+    const file = path.join(stateDir, 'a-file');
+    fs.writeFileSync(file, '');
+    expect(await stateDirProblem(file)).toMatch(/ENOTDIR|not a directory/);
   });
 
   it('a normal run still keeps and reuses its state', async () => {
