@@ -11,7 +11,7 @@ export {
   sameIdentity,
   type FileIdentity,
 } from './safe-fs.js';
-export { realPathOrSelf, storagePathRefusal } from './storage-path.js';
+export { isWithin, realPathOrSelf, storagePathRefusal } from './storage-path.js';
 export {
   AtomicFileWriter,
   UnsafePathError,

@@ -58,3 +58,12 @@ export function realPathOrSelf(p: string): string {
     return path.resolve(p);
   }
 }
+
+/**
+ * Whether `dir` is `root` or lies below it, symlinks resolved (a directory that does not exist
+ * yet is judged by its path): a state directory there could be written by a Dify pod.
+ */
+export function isWithin(dir: string, root: string): boolean {
+  const rel = path.relative(realPathOrSelf(root), realPathOrSelf(dir));
+  return !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
+}

@@ -11,7 +11,7 @@ import {
 import type { DifyS3Keys } from '@dify-storage/kube';
 import type { S3Target } from '@dify-storage/s3';
 import { ConvertInputs as Inputs, PHASES } from './convert-inputs.js';
-import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
+import { databaseUrlInput, stateDirInput } from './targets.js';
 import { PLAN_HASH } from './plan-hash.js';
 
 export interface ConvertConfig {
@@ -98,7 +98,7 @@ export function readConvertConfig(
         databaseUrl: databaseUrlInput(p, Inputs.DatabaseUrl),
         ...s3AndDifyKeys(p, env),
         ...(p.optional(Inputs.PodEndpoint) ? { podEndpoint: p.url(Inputs.PodEndpoint) } : {}),
-        stateDir: p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),
+        stateDir: stateDirInput(p, Inputs.StateDir, storagePath),
         rolloutTimeoutSeconds: p.integer(Inputs.RolloutTimeout, {
           default: '600',
           min: 10,

@@ -7,7 +7,7 @@ import {
 } from '@dify-storage/action-kit';
 import type { S3Target } from '@dify-storage/s3';
 import { MigrateInputs as Inputs, MODES, READ_BACK } from './migrate-inputs.js';
-import { databaseUrlInput, DEFAULT_STATE_DIR } from './targets.js';
+import { databaseUrlInput, stateDirInput } from './targets.js';
 
 export interface MigrateConfig {
   s3: S3Target;
@@ -41,7 +41,7 @@ export function readMigrateConfig(
   return parseInputs(
     (p) => {
       const storagePath = p.storagePath(Inputs.StoragePath, { required: true }) ?? '';
-      const stateDir = p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR });
+      const stateDir = stateDirInput(p, Inputs.StateDir, storagePath);
       return {
         s3: parseS3Target(p, env),
         storagePath,

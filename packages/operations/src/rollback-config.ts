@@ -10,7 +10,7 @@ import {
 } from '@dify-storage/action-kit';
 import type { S3Target } from '@dify-storage/s3';
 import { RollbackInputs as Inputs } from './rollback-inputs.js';
-import { DEFAULT_STATE_DIR } from './targets.js';
+import { stateDirInput } from './targets.js';
 
 export interface RollbackConfig {
   backupId?: string;
@@ -50,7 +50,7 @@ export function readRollbackConfig(
         ...(backupId ? { backupId } : {}),
         backupDir,
         ...(storagePath ? { storagePath } : {}),
-        stateDir: p.string(Inputs.StateDir, { default: DEFAULT_STATE_DIR }),
+        stateDir: stateDirInput(p, Inputs.StateDir, storagePath),
         kube: parseKubeTarget(p),
         apiName: p.string(Inputs.ApiName, { default: 'dify-api', ...KUBE_NAME }),
         workerName: p.string(Inputs.WorkerName, { default: 'dify-worker', ...KUBE_NAME }),

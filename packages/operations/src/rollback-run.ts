@@ -4,6 +4,7 @@ import path from 'node:path';
 import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
 import {
   comparePaths,
+  isWithin,
   realPathOrSelf,
   storagePathRefusal,
   writeJsonAtomic,
@@ -387,14 +388,10 @@ async function prepareRollback(config: RollbackConfig, log: Logger): Promise<Pre
 
 /** Why a state directory inside a storage tree is not trusted (a Dify pod can write there). */
 function insideTree(stateDir: string, trees: RollbackTree[]): string | undefined {
-  const real = realPathOrSelf(stateDir);
-  for (const t of trees) {
-    const rel = path.relative(realPathOrSelf(t.dir), real);
-    const outside = rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
-    if (!outside)
-      return `The state directory ${stateDir} is inside the storage tree ${t.dir}, where a Dify pod can write: its records are not used.`;
-  }
-  return undefined;
+  const t = trees.find((tree) => isWithin(stateDir, tree.dir));
+  return t
+    ? `The state directory ${stateDir} is inside the storage tree ${t.dir}, where a Dify pod can write: its records are not used.`
+    : undefined;
 }
 
 /**

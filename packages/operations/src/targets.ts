@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CouldNotCheckError, type InputParser, type KubeTarget } from '@dify-storage/action-kit';
+import { isWithin } from '@dify-storage/common';
 import { KubeClient } from '@dify-storage/kube';
 
 /** Where the copy journal, the cutover state and the default reports live on the node. */
@@ -38,4 +39,19 @@ export function databaseUrlInput(p: InputParser, name: string): string | undefin
   if (url !== undefined && !/^postgres(ql)?:\/\//.test(url))
     p.fail(`Input '${name}' must be a postgres:// or postgresql:// URL.`);
   return url;
+}
+
+/**
+ * The state directory (journal, records of what was uploaded, cutover state): never inside the
+ * storage tree, where a Dify pod could plant records the copy would trust (and where the copy
+ * would upload them).
+ */
+export function stateDirInput(p: InputParser, name: string, storagePath?: string): string {
+  const dir = p.string(name, { default: DEFAULT_STATE_DIR });
+  if (storagePath !== undefined && isWithin(dir, storagePath)) {
+    p.fail(
+      `Input '${name}' is '${dir}', inside the storage path '${storagePath}', where a Dify pod can write; use a directory outside it (default ${DEFAULT_STATE_DIR}).`,
+    );
+  }
+  return dir;
 }

@@ -103,3 +103,25 @@ describe('migrate: bandwidth-limit (issue 17 §1)', () => {
       );
   });
 });
+
+describe('state-dir is never inside the storage tree (a Dify pod could plant records there)', () => {
+  const base = { 'storage-path': '/data/storage', bucket: 'dify-files', 'backup-dir': '/b' };
+  const inputs = (stateDir: string) => {
+    const v: Record<string, string> = { ...base, 'state-dir': stateDir, phase: 'plan' };
+    return (n: string) => v[n] ?? '';
+  };
+  for (const [action, read] of [
+    ['migrate-to-s3', readMigrateConfig],
+    ['convert-workloads', readConvertConfig],
+    ['rollback', readRollbackConfig],
+  ] as const) {
+    it(action, () => {
+      for (const inside of ['/data/storage', '/data/storage/.state', '/data/storage/a/../b'])
+        expect(() => read(inputs(inside), env, noMask)).toThrow(
+          `Input 'state-dir' is '${inside}', inside the storage path '/data/storage', where a Dify pod can write`,
+        );
+      for (const outside of ['/data/storage-state', '/data/state', '/var/lib/dify-storage/state'])
+        expect(read(inputs(outside), env, noMask).stateDir).toBe(outside);
+    });
+  }
+});
