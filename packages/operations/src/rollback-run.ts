@@ -3,7 +3,6 @@ import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BlockedError, ConfigurationError } from '@dify-storage/action-kit';
 import {
-  comparePaths,
   isWithin,
   realPathOrSelf,
   storagePathRefusal,
@@ -13,7 +12,6 @@ import {
 import {
   findBackup,
   latestBackup,
-  ManifestReader,
   moveAside,
   resolveBackupFile,
   restoreBackup,
@@ -38,12 +36,7 @@ import {
   type LockHandle,
   type Workload,
 } from '@dify-storage/kube';
-import {
-  stateDirProblem,
-  syncFromBucket,
-  type ManifestRecord,
-  type SyncReport,
-} from '@dify-storage/sync';
+import { stateDirProblem, syncFromBucket, type SyncReport } from '@dify-storage/sync';
 import { progressOf, transferLine, type Logger } from './logger.js';
 import { movedPluginDaemonNote } from './plugin-daemon-run.js';
 import { requireCompleteSnapshot } from './record-check.js';
@@ -627,7 +620,10 @@ class RollbackRun {
     return syncFromBucket({
       target: this.config.s3,
       root: tree.dir,
-      manifest: others.length ? unionManifest(manifests[n]!, others) : manifests[n]!,
+      manifest: manifests[n]!,
+      // Copying back into one tree leaves alone the objects another tree's backup holds
+      // unchanged (the tree's own record of a path stands).
+      otherManifests: others,
       // The bulk copy's records of this tree: sha256 → md5 (prepareRollback checked it).
       ...(tree.stateDir ? { stateDir: tree.stateDir } : {}),
       // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.
@@ -721,40 +717,6 @@ class RollbackRun {
     await writeJsonAtomic(config.reportPath, result);
     return result;
   }
-}
-
-/**
- * A tree's manifest joined with the other trees' (records for paths it lacks): copying back into
- * one tree leaves alone the objects another tree's backup holds unchanged. Every manifest is in
- * backup order, and so is the union (a k-way merge; the reverse sync joins it with the listing).
- */
-async function* unionManifest(own: string, others: string[]): AsyncGenerator<ManifestRecord> {
-  const sources = [own, ...others].map((f) => fileRecords(f)[Symbol.asyncIterator]());
-  try {
-    const heads = await Promise.all(sources.map((it) => it.next()));
-    while (true) {
-      let best = -1;
-      for (const [k, h] of heads.entries()) {
-        const b = heads[best];
-        if (!h.done && (!b || b.done || comparePaths(h.value.path, b.value.path) < 0)) best = k;
-      }
-      const head = heads[best];
-      if (!head || head.done) return;
-      const record = head.value;
-      yield record;
-      // The same path in a later manifest: the earlier's record stands (the tree's own first).
-      for (const [k, it] of sources.entries())
-        while (!heads[k]!.done && heads[k]!.value.path === record.path) heads[k] = await it.next();
-    }
-  } finally {
-    // Stopped early (the copy back failed): the manifest files are closed.
-    await Promise.all(sources.map((it) => it.return(undefined)));
-  }
-}
-
-async function* fileRecords(manifest: string): AsyncGenerator<ManifestRecord> {
-  for await (const r of new ManifestReader(manifest).records())
-    if (r.type === 'file') yield r as unknown as ManifestRecord;
 }
 
 /** The old system answers, files written after the cutover are readable, new tenants' keys exist. */

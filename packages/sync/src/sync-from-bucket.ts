@@ -28,6 +28,11 @@ export interface SyncFromBucketOptions extends BucketOptions {
   /** Objects whose path and sha256 match this manifest are left alone (they came from the backup). */
   manifest?: ManifestSource;
   /**
+   * Manifest files of other trees (the rollback of an install with several): an object one of
+   * them holds is left alone too. `manifest`'s record of a path stands, then the first of these.
+   */
+  otherManifests?: readonly string[];
+  /**
    * The bulk copy's sync state directory for this target (`migrate`'s `state-dir`): its records
    * tie each uploaded file's sha256 to its md5, so an object whose ETag is the md5 of the
    * manifest's bytes is settled without reading the restored file. Missing: every such object
@@ -84,35 +89,47 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const TMP_OPEN_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 /**
- * The backup manifest as the listing meets it: merge-joined in streaming fashion (issue 17 §3,
- * no list of a million paths in memory). A manifest file the join cannot follow in its order
- * (hand-made, or a sibling directory like `upload_files.bak`) is sorted outside memory in key
- * order and joined again from the listing's position.
+ * The backup manifest(s) as the listing meets them: each merge-joined in streaming fashion
+ * (issue 17 §3, no list of a million paths in memory). A manifest file the join cannot follow in
+ * its order (hand-made, or a sibling directory like `upload_files.bak`) is sorted outside memory
+ * in key order and joined again from the listing's position.
  */
 class ManifestLookup {
-  private join: ManifestJoin;
-  private resorted = false;
+  private readonly joins: { source: ManifestSource; join: ManifestJoin; resorted: boolean }[];
 
-  constructor(private readonly source: ManifestSource) {
-    this.join = ManifestJoin.of(source);
+  constructor(sources: ManifestSource[]) {
+    this.joins = sources.map((source) => ({
+      source,
+      join: ManifestJoin.of(source),
+      resorted: false,
+    }));
   }
 
+  /** The first manifest's record of `rel`; every join is asked, so that each keeps up. */
   async match(rel: string): Promise<ManifestRecord | undefined> {
+    let found: ManifestRecord | undefined;
+    for (const j of this.joins) {
+      const r = await this.matchIn(j, rel);
+      found ??= r;
+    }
+    return found;
+  }
+
+  private async matchIn(j: ManifestLookup['joins'][number], rel: string) {
     try {
-      return await this.join.match(rel);
+      return await j.join.match(rel);
     } catch (error) {
-      const { source } = this;
-      if (!(error instanceof ManifestOrderError) || typeof source !== 'string' || this.resorted)
+      if (!(error instanceof ManifestOrderError) || typeof j.source !== 'string' || j.resorted)
         throw error;
-      this.resorted = true;
-      await this.join.close();
-      this.join = ManifestJoin.resorted(source);
-      return this.join.match(rel);
+      j.resorted = true;
+      await j.join.close();
+      j.join = ManifestJoin.resorted(j.source);
+      return j.join.match(rel);
     }
   }
 
-  close(): Promise<void> {
-    return this.join.close();
+  async close(): Promise<void> {
+    for (const j of this.joins) await j.join.close();
   }
 }
 
@@ -186,7 +203,10 @@ export class FromBucketSync extends CopyRun {
       emptyReport('sync-from-bucket', 'reverse', cfg.dryRun, source, cfg.root),
     );
     this.downloads = new TaskPool(cfg.concurrency);
-    this.manifest = cfg.manifest === undefined ? undefined : new ManifestLookup(cfg.manifest);
+    this.manifest =
+      cfg.manifest === undefined
+        ? undefined
+        : new ManifestLookup([cfg.manifest, ...(options.otherManifests ?? [])]);
   }
 
   async run(started = Date.now()): Promise<SyncReport> {

@@ -176,6 +176,35 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
     }
   }, 60_000);
 
+  it("with other trees' manifests, leaves alone what one of them holds; the tree's own record of a path stands", async () => {
+    const other = `${manifestFile}.other`;
+    const newPem = Buffer.from('-----BEGIN PRIVATE KEY----- new\n');
+    const records = [
+      { path: 'upload_files/a/new-1.pdf', size: 500, sha256: sha(bytes(500, 900)) },
+      { path: pem, size: newPem.length, sha256: sha(newPem) },
+    ].sort((x, y) => comparePaths(x.path, y.path));
+    fs.writeFileSync(other, records.map((r) => JSON.stringify(r)).join('\n'));
+    try {
+      const into = tempDir('rev-others');
+      dirs.push(into);
+      const r = await syncFromBucket({
+        root: into,
+        target,
+        manifest: manifestFile,
+        otherManifests: [other],
+        stateDir: state,
+      });
+      // new-1 is the other tree's (one HEAD proves it); private.pem is still this tree's
+      // rewritten key (its own record stands); new-2 and the keyword table as before.
+      expect(r.counts).toMatchObject({ copied: 3, skipped: files.size - 1, failed: 0 });
+      expect(r.requests.HeadObject ?? 0).toBe(2);
+      expect(fs.existsSync(path.join(into, 'upload_files/a/new-1.pdf'))).toBe(false);
+      expect(fs.readFileSync(path.join(into, pem))).toEqual(newPem);
+    } finally {
+      fs.rmSync(other, { force: true });
+    }
+  }, 60_000);
+
   it('compares a key keyToPath renames with the file on disk, without upsetting the join', async () => {
     // The key fix-up's copy of a file at its verbatim database key: a leading space lists it first.
     const rel = 'upload_files/a/1-x.pdf';
