@@ -98,8 +98,9 @@ export class AtomicFileWriter {
     try {
       if (this.failed !== undefined) throw this.failed;
       this.flush();
-      fs.closeSync(this.fd);
-      this.fd = -1;
+      const fd = this.fd;
+      this.fd = -1; // closed once, even if the close fails
+      fs.closeSync(fd);
       await fsp.rename(this.tmp, this.file);
     } catch (error) {
       await this.abort();
@@ -109,9 +110,13 @@ export class AtomicFileWriter {
 
   /** Removes what was written; `file` is left as it was. */
   async abort(): Promise<void> {
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    const fd = this.fd;
     this.fd = -1;
-    await fsp.unlink(this.tmp).catch(() => undefined);
+    try {
+      if (fd >= 0) fs.closeSync(fd);
+    } finally {
+      await fsp.unlink(this.tmp).catch(() => undefined);
+    }
   }
 }
 

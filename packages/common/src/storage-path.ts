@@ -60,10 +60,31 @@ export function realPathOrSelf(p: string): string {
 }
 
 /**
- * Whether `dir` is `root` or lies below it, symlinks resolved (a directory that does not exist
- * yet is judged by its path): a state directory there could be written by a Dify pod.
+ * Whether `dir` is `root` or lies below it, as written or with symlinks resolved (either way
+ * counts): a state directory there could be written by a Dify pod. A path that does not exist
+ * yet is resolved through its deepest existing ancestor.
  */
 export function isWithin(dir: string, root: string): boolean {
-  const rel = path.relative(realPathOrSelf(root), realPathOrSelf(dir));
-  return !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
+  const below = (d: string, r: string): boolean => {
+    const rel = path.relative(r, d);
+    return !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
+  };
+  const lexical = [path.resolve(dir), path.resolve(root)] as const;
+  return below(...lexical) || below(realPathOfPrefix(dir), realPathOfPrefix(root));
+}
+
+/** realpath of the deepest existing ancestor of `p`, with the rest of `p` appended. */
+function realPathOfPrefix(p: string): string {
+  let head = path.resolve(p);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync.native(head), ...rest);
+    } catch {
+      const parent = path.dirname(head);
+      if (parent === head) return path.resolve(p);
+      rest.unshift(path.basename(head));
+      head = parent;
+    }
+  }
 }

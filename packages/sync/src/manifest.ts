@@ -148,12 +148,19 @@ export class ManifestJoin {
   }
 
   /**
-   * The join of a manifest as it comes (a backup's file: backup order). Only a file can be read
-   * again in key order (`resorted`) when it fails, so only its pending records are bounded.
+   * The join of a manifest: a file in backup order (a backup's) as it comes, one in another order
+   * sorted outside memory first (a join answers before it can see a disorder further on); records
+   * given in memory sorted, streamed ones as they come. Only a file can be read again in key order
+   * (`resorted`) when its join fails, so only a file's pending records are bounded.
    */
-  static of(source: ManifestSource, onUnmatched?: (r: ManifestRecord) => void): ManifestJoin {
-    const max = typeof source === 'string' ? manifestJoinLimits.pending : Infinity;
-    return new ManifestJoin(sortedManifestRecords(source), onUnmatched, 'backup', max);
+  static async open(
+    source: ManifestSource,
+    onUnmatched?: (r: ManifestRecord) => void,
+  ): Promise<ManifestJoin> {
+    if (typeof source !== 'string')
+      return new ManifestJoin(sortedManifestRecords(source), onUnmatched, 'backup', Infinity);
+    if (!(await inBackupOrder(source))) return ManifestJoin.resorted(source, onUnmatched);
+    return new ManifestJoin(manifestRecords(source), onUnmatched, 'backup');
   }
 
   /** The join of a manifest file sorted outside memory in key order, after a ManifestOrderError. */
@@ -168,8 +175,9 @@ export class ManifestJoin {
   async match(rel: string): Promise<ManifestRecord | undefined> {
     if (this.last !== undefined && compareKeys(rel, this.last) < 0) return this.takePending(rel);
     this.last = rel;
+    // Taken first: `f?.(x)` does not evaluate x when f is undefined (no onUnmatched).
     while (this.head < this.pending.length && compareKeys(this.pending[this.head]!.path, rel) < 0)
-      this.onUnmatched?.(this.takeHead());
+      this.settle(this.takeHead());
     const waiting = this.takePending(rel);
     if (waiting) return waiting;
     if (!this.started) await this.advance();
@@ -192,7 +200,7 @@ export class ManifestJoin {
 
   /** Settles the rest of the manifest: every record not matched yet is unmatched. */
   async finish(): Promise<void> {
-    while (this.head < this.pending.length) this.onUnmatched?.(this.takeHead());
+    while (this.head < this.pending.length) this.settle(this.takeHead());
     if (!this.started) await this.advance();
     while (this.current) {
       this.onUnmatched?.(this.current);
@@ -249,6 +257,10 @@ export class ManifestJoin {
     this.pending.splice(this.indexOf(r.path), 0, r);
   }
 
+  private settle(r: ManifestRecord): void {
+    this.onUnmatched?.(r);
+  }
+
   /** The first pending record; the array is compacted once half of it is taken. */
   private takeHead(): ManifestRecord {
     const r = this.pending[this.head++]!;
@@ -270,6 +282,16 @@ export class ManifestJoin {
 /** One line of md5sum format (what `rclone check --checkfile MD5` reads). */
 export function md5Line(md5hex: string, relPath: string): string {
   return `${md5hex}  ${relPath}\n`;
+}
+
+/** Whether a manifest file's records are in backup order (one streaming pass). */
+export async function inBackupOrder(file: string): Promise<boolean> {
+  let last: string | undefined;
+  for await (const r of manifestRecords(file)) {
+    if (last !== undefined && comparePaths(r.path, last) < 0) return false;
+    last = r.path;
+  }
+  return true;
 }
 
 /** A manifest's records as sorted runs hold them, in the listing's order (ManifestJoin 'key'). */

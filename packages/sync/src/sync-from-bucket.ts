@@ -95,14 +95,15 @@ const TMP_OPEN_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
  * in key order and joined again from the listing's position.
  */
 class ManifestLookup {
-  private readonly joins: { source: ManifestSource; join: ManifestJoin; resorted: boolean }[];
+  private constructor(
+    private readonly joins: { source: ManifestSource; join: ManifestJoin; resorted: boolean }[],
+  ) {}
 
-  constructor(sources: ManifestSource[]) {
-    this.joins = sources.map((source) => ({
-      source,
-      join: ManifestJoin.of(source),
-      resorted: false,
-    }));
+  static async open(sources: ManifestSource[]): Promise<ManifestLookup> {
+    const joins = [];
+    for (const source of sources)
+      joins.push({ source, join: await ManifestJoin.open(source), resorted: false });
+    return new ManifestLookup(joins);
   }
 
   /** The first manifest's record of `rel`; every join is asked, so that each keeps up. */
@@ -116,6 +117,8 @@ class ManifestLookup {
   }
 
   private async matchIn(j: ManifestLookup['joins'][number], rel: string) {
+    // A file in backup order whose join gives up (too many records waiting, ManifestJoin) goes
+    // on sorted in key order from the listing's position; the answers before were right.
     try {
       return await j.join.match(rel);
     } catch (error) {
@@ -177,7 +180,8 @@ export async function syncFromBucket(options: SyncFromBucketOptions): Promise<Sy
  * `transfer` downloads, verifies and renames it into place.
  */
 export class FromBucketSync extends CopyRun {
-  private readonly manifest: ManifestLookup | undefined;
+  /** The manifest(s), opened at the start of the run (see run). */
+  private manifest: ManifestLookup | undefined;
   /** What onDisk reads a file into (ON_DISK_CHECK_MAX bytes, allocated once). */
   private readonly readBuf = Buffer.allocUnsafeSlow(ON_DISK_CHECK_MAX);
   /** Downloads (GET, write, fsync, rename), apart from the checks (`pool`). */
@@ -203,15 +207,16 @@ export class FromBucketSync extends CopyRun {
       emptyReport('sync-from-bucket', 'reverse', cfg.dryRun, source, cfg.root),
     );
     this.downloads = new TaskPool(cfg.concurrency);
-    this.manifest =
-      cfg.manifest === undefined
-        ? undefined
-        : new ManifestLookup([cfg.manifest, ...(options.otherManifests ?? [])]);
   }
 
   async run(started = Date.now()): Promise<SyncReport> {
     try {
       await preflight(this.transport, this.options.target.region);
+      if (this.cfg.manifest !== undefined)
+        this.manifest = await ManifestLookup.open([
+          this.cfg.manifest,
+          ...(this.options.otherManifests ?? []),
+        ]);
       if (this.options.stateDir) {
         const id = SyncState.targetId(
           this.transport.endpointUrl.origin,

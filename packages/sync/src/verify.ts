@@ -264,16 +264,16 @@ export class BucketVerifier {
   }
 
   /**
-   * Manifest mode, streamed in the manifest's order (a backup's file: backup order); a file the
-   * join cannot follow in its order is verified again from the start, sorted outside memory in
-   * key order. Streamed records (read once) must come in backup order.
+   * Manifest mode, streamed (ManifestJoin.open: a file out of backup order is sorted first); a
+   * file whose join gives up on its order (too many records waiting) is verified again from the
+   * start, sorted outside memory in key order. Streamed records must come in backup order.
    */
   private async walkManifestAnyOrder(source: ManifestSource): Promise<void> {
     const missing = (rec: ManifestRecord): void => {
       if (!excludesKey(this.cfg.exclude, rec.path))
         this.diff(rec.path, 'missing', `not in the bucket (${rec.size} bytes)`);
     };
-    const first = ManifestJoin.of(source, missing);
+    const first = await ManifestJoin.open(source, missing);
     try {
       await this.walkManifest(first);
     } catch (error) {

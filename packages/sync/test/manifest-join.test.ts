@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -190,17 +191,59 @@ describe('ManifestJoin (a manifest in backup order joined with a listing in key 
     const limits = { ...manifestJoinLimits };
     Object.assign(manifestJoinLimits, { pending: 8 });
     try {
-      const join = ManifestJoin.of(file);
+      const join = await ManifestJoin.open(file);
       // The first key, `upload_files.bak/…`, passes all 40 records of `upload_files/`.
       await expect(join.match(keys[0]!)).rejects.toBeInstanceOf(ManifestOrderError);
       await join.close();
       // Records given in memory cannot be read again: their join waits on, unbounded.
-      const inMemory = ManifestJoin.of(inBackupOrder.map((p) => ({ path: p, size: 1 })));
+      const inMemory = await ManifestJoin.open(inBackupOrder.map((p) => ({ path: p, size: 1 })));
       for (const k of keys) expect((await inMemory.match(k))?.path).toBe(k);
     } finally {
       Object.assign(manifestJoinLimits, limits);
     }
     const resorted = ManifestJoin.resorted(file);
     for (const k of keys) expect((await resorted.match(k))?.path).toBe(k);
+  });
+
+  it('drops a waiting record no key names, with no onUnmatched too (in a child, with a deadline)', () => {
+    // Backup order puts a/… before a-b/…; the keys list a-b/0 first, then a/1 and a/3: a/2 waits
+    // and is never named. A join without onUnmatched looped forever on it.
+    const code = `
+      import { ManifestJoin } from './packages/sync/src/manifest.ts';
+      const records = ['a/1', 'a/2', 'a/3', 'a-b/0'].map((p) => ({ path: p, size: 1 }));
+      const join = await ManifestJoin.open(records);
+      const got = [];
+      for (const k of ['a-b/0', 'a/1', 'a/3']) got.push((await join.match(k))?.path ?? null);
+      await join.finish();
+      console.log(JSON.stringify(got));`;
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', code],
+      { cwd: path.resolve(import.meta.dirname, '../../..'), encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(child.signal).toBeNull();
+    expect(JSON.parse(child.stdout)).toEqual(['a-b/0', 'a/1', 'a/3']);
+  });
+
+  it('opens a file out of backup order sorted first: a path listed twice far apart gets its later record', async () => {
+    const dir = tempDir('mopen');
+    cleanup.push(dir);
+    const file = path.join(dir, 'm.ndjson');
+    const lines = [
+      { path: 'a/x', size: 1 },
+      { path: 'b', size: 1 },
+      { path: 'a-b', size: 1 },
+      { path: 'a/x', size: 2 },
+    ];
+    fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    // Streamed as it comes, the join would answer a/x with its first record before it saw the
+    // disorder; opened, the file is sorted first.
+    const join = await ManifestJoin.open(file);
+    for (const [k, size] of [
+      ['a-b', 1],
+      ['a/x', 2],
+      ['b', 1],
+    ] as const)
+      expect((await join.match(k))?.size).toBe(size);
   });
 });

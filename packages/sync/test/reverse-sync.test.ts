@@ -1,16 +1,43 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { comparePaths } from '@dify-storage/common';
 import type { S3Target } from '@dify-storage/s3';
-import { S3Transport, syncFromBucket, syncToBucket, verifyBucket } from '../src/index.js';
+import {
+  S3Transport,
+  syncFromBucket,
+  syncToBucket,
+  verifyBucket,
+  type SyncReport,
+} from '../src/index.js';
 import { manifestJoinLimits } from '../src/manifest.js';
 import { bytes, newBucket, tempDir, writeFile } from './helpers.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** syncFromBucket in a child with a deadline (a join looping forever would block this process). */
+function syncFromBucketBounded(options: object): { signal: string | null; report?: SyncReport } {
+  const child = spawnSync(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', path.join(here, 'fixtures/from-bucket-child.ts')],
+    {
+      input: JSON.stringify(options),
+      cwd: path.resolve(here, '../../..'),
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
+  return {
+    signal: child.signal,
+    ...(child.status === 0 ? { report: JSON.parse(child.stdout) as SyncReport } : {}),
+  };
+}
 const md5 = (b: Buffer): Buffer => createHash('md5').update(b).digest();
 
 // Rollback's copy back: the tree was just restored from the backup, the bucket holds the migrated
@@ -202,6 +229,30 @@ describe('syncFromBucket against a restored tree and its backup manifest', () =>
       expect(fs.readFileSync(path.join(into, pem))).toEqual(newPem);
     } finally {
       fs.rmSync(other, { force: true });
+    }
+  }, 60_000);
+
+  it('finishes when a record waiting between the two orders is named by no key (deleted since)', async () => {
+    // upload_files/a/ records wait while upload_files/a-b/ keys are listed; one of them is gone
+    // from the bucket: the join must drop it (it looped forever on it without onUnmatched).
+    const rel = 'upload_files/a/1-x.pdf';
+    const b = files.get(rel)!;
+    const t = new S3Transport(target);
+    await t.deleteObject(rel);
+    try {
+      const into = tempDir('rev-deleted');
+      dirs.push(into);
+      const { signal, report } = syncFromBucketBounded({
+        root: into,
+        target,
+        manifest: manifestFile,
+        stateDir: state,
+      });
+      expect(signal).toBeNull();
+      expect(report!.counts).toMatchObject({ copied: 4, skipped: files.size - 3, failed: 0 });
+    } finally {
+      await t.putObject(rel, b, md5(b), { sha256: sha(b) });
+      t.close();
     }
   }, 60_000);
 
