@@ -624,6 +624,8 @@ class RollbackRun {
       // Copying back into one tree leaves alone the objects another tree's backup holds
       // unchanged (the tree's own record of a path stands).
       otherManifests: others,
+      // findBackup checked each manifest's sha256 against its record: the backup's own, in order.
+      backupManifests: true,
       // The bulk copy's records of this tree: sha256 → md5 (prepareRollback checked it).
       ...(tree.stateDir ? { stateDir: tree.stateDir } : {}),
       // The reverse of the key fix-up: an object at `…/U.pdf ` is the file `…/U.pdf` on fs.

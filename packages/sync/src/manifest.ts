@@ -156,10 +156,13 @@ export class ManifestJoin {
   static async open(
     source: ManifestSource,
     onUnmatched?: (r: ManifestRecord) => void,
+    /** The caller knows the file is a backup's own (its hash checked): no order pass. */
+    backupsOwn = false,
   ): Promise<ManifestJoin> {
     if (typeof source !== 'string')
       return new ManifestJoin(sortedManifestRecords(source), onUnmatched, 'backup', Infinity);
-    if (!(await inBackupOrder(source))) return ManifestJoin.resorted(source, onUnmatched);
+    if (!backupsOwn && !(await inBackupOrder(source)))
+      return ManifestJoin.resorted(source, onUnmatched);
     return new ManifestJoin(manifestRecords(source), onUnmatched, 'backup');
   }
 

@@ -33,6 +33,12 @@ export interface SyncFromBucketOptions extends BucketOptions {
    */
   otherManifests?: readonly string[];
   /**
+   * The manifest files are backups' own, their sha256 checked against the backup's record (as
+   * the rollback does): written in backup order, they are joined without a first pass that
+   * checks it (2 s of CPU at a million records).
+   */
+  backupManifests?: boolean;
+  /**
    * The bulk copy's sync state directory for this target (`migrate`'s `state-dir`): its records
    * tie each uploaded file's sha256 to its md5, so an object whose ETag is the md5 of the
    * manifest's bytes is settled without reading the restored file. Missing: every such object
@@ -99,10 +105,12 @@ class ManifestLookup {
     private readonly joins: { source: ManifestSource; join: ManifestJoin; resorted: boolean }[],
   ) {}
 
-  static async open(sources: ManifestSource[]): Promise<ManifestLookup> {
+  static async open(sources: ManifestSource[], backupsOwn: boolean): Promise<ManifestLookup> {
     const joins = [];
-    for (const source of sources)
-      joins.push({ source, join: await ManifestJoin.open(source), resorted: false });
+    for (const source of sources) {
+      const join = await ManifestJoin.open(source, undefined, backupsOwn);
+      joins.push({ source, join, resorted: false });
+    }
     return new ManifestLookup(joins);
   }
 
@@ -213,10 +221,10 @@ export class FromBucketSync extends CopyRun {
     try {
       await preflight(this.transport, this.options.target.region);
       if (this.cfg.manifest !== undefined)
-        this.manifest = await ManifestLookup.open([
-          this.cfg.manifest,
-          ...(this.options.otherManifests ?? []),
-        ]);
+        this.manifest = await ManifestLookup.open(
+          [this.cfg.manifest, ...(this.options.otherManifests ?? [])],
+          this.options.backupManifests === true,
+        );
       if (this.options.stateDir) {
         const id = SyncState.targetId(
           this.transport.endpointUrl.origin,
