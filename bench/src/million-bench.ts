@@ -75,7 +75,14 @@ export async function reverseSync(
       path.join(REPO, 'bench/src/from-bucket-child.ts'),
     ],
     {
-      input: JSON.stringify({ root, target, manifest, ...(stateDir ? { stateDir } : {}) }),
+      // As the rollback passes it: the manifest is a backup's own (backup order).
+      input: JSON.stringify({
+        root,
+        target,
+        manifest,
+        backupManifests: true,
+        ...(stateDir ? { stateDir } : {}),
+      }),
       onLine: (l) => {
         const m = JSON.parse(l) as { result?: typeof result };
         if (m.result) result = m.result;
