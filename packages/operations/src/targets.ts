@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CouldNotCheckError, type InputParser, type KubeTarget } from '@dify-storage/action-kit';
-import { isWithin } from '@dify-storage/common';
+import { isWithin, storagePathRefusal } from '@dify-storage/common';
 import { KubeClient } from '@dify-storage/kube';
 
 /** Where the copy journal, the cutover state and the default reports live on the node. */
@@ -48,7 +48,9 @@ export function databaseUrlInput(p: InputParser, name: string): string | undefin
  */
 export function stateDirInput(p: InputParser, name: string, storagePath?: string): string {
   const dir = p.string(name, { default: DEFAULT_STATE_DIR });
-  if (storagePath !== undefined && isWithin(dir, storagePath)) {
+  // A storage path already refused (a system directory) is reported once, by its own input.
+  if (storagePath === undefined || storagePathRefusal(storagePath)) return dir;
+  if (isWithin(dir, storagePath)) {
     p.fail(
       `Input '${name}' is '${dir}', inside the storage path '${storagePath}', where a Dify pod can write; use a directory outside it (default ${DEFAULT_STATE_DIR}).`,
     );

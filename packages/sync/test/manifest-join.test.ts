@@ -203,6 +203,7 @@ describe('ManifestJoin (a manifest in backup order joined with a listing in key 
     }
     const resorted = ManifestJoin.resorted(file);
     for (const k of keys) expect((await resorted.match(k))?.path).toBe(k);
+    await resorted.close();
   });
 
   it('drops a waiting record no key names, with no onUnmatched too (in a child, with a deadline)', () => {
