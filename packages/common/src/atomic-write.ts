@@ -14,8 +14,9 @@ export class UnsafePathError extends Error {
 /**
  * Writes a report or journal: to a fresh temporary name (O_EXCL|O_NOFOLLOW, mode 0600: never
  * through a symlink someone planted, never into a file they opened first), then renamed over
- * `file`, so a reader never sees half of it. A symlink or other non-file already at `file` is
- * refused rather than replaced: it was planted, and the operator should know.
+ * `file` (fsynced first, its directory after), so a reader never sees half of it, nor a power
+ * loss an empty one. A symlink or other non-file already at `file` is refused rather than
+ * replaced: it was planted, and the operator should know.
  */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const out = await AtomicFileWriter.open(file);
@@ -93,15 +94,23 @@ export class AtomicFileWriter {
     }
   }
 
-  /** Puts the file in place (renamed over `file`); on any error nothing is left behind. */
+  /**
+   * Puts the file in place, durably (fsynced, renamed over `file`, its directory fsynced); on any
+   * error nothing is left behind.
+   */
   async commit(): Promise<void> {
     try {
       if (this.failed !== undefined) throw this.failed;
       this.flush();
       const fd = this.fd;
       this.fd = -1; // closed once, even if the close fails
-      fs.closeSync(fd);
+      try {
+        fs.fsyncSync(fd); // durable before it replaces the older file: a state file resumes runs
+      } finally {
+        fs.closeSync(fd);
+      }
       await fsp.rename(this.tmp, this.file);
+      syncDirectory(path.dirname(this.file));
     } catch (error) {
       await this.abort();
       throw error;
@@ -121,6 +130,23 @@ export class AtomicFileWriter {
 }
 
 const TMP_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+/** Makes a rename in `dir` durable; a file system that cannot fsync a directory is let be. */
+function syncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch {
+    // EINVAL on some file systems: the rename stands, only its durability is the system's.
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** A JSON report or record, written as writeFileAtomic does (2-space indent, final newline). */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
