@@ -19,10 +19,7 @@ export interface ManifestRecord {
   mode?: number;
 }
 
-/**
- * A manifest: an NDJSON file, records in memory (any order), or records streamed in backup order
- * (comparePaths), e.g. several manifests merged.
- */
+/** A manifest: an NDJSON file, records in memory (any order), or records streamed in backup order. */
 export type ManifestSource = string | Iterable<ManifestRecord> | AsyncIterable<ManifestRecord>;
 
 /** Reads a manifest (NDJSON file path, or records) into a map by path. */
@@ -95,10 +92,9 @@ export type ManifestOrder = 'backup' | 'key';
 export const manifestJoinLimits = { pending: 65_536 };
 
 /**
- * A manifest's file records for a join with a listing: a file or an async source (the rollback's
- * union of several trees' manifests) is streamed as it is — a backup writes its manifest in
- * comparePaths order, which `ManifestJoin` checks; records given in memory (an array) are
- * sorted into that order first (the caller holds them already).
+ * A manifest's file records for a join with a listing: a file or an async source is streamed as
+ * it is (a backup writes its manifest in comparePaths order, which `ManifestJoin` checks);
+ * records given in memory (an array) are sorted into that order first (the caller holds them).
  */
 export async function* sortedManifestRecords(
   source: ManifestSource,

@@ -220,19 +220,7 @@ export class FromBucketSync extends CopyRun {
   async run(started = Date.now()): Promise<SyncReport> {
     try {
       await preflight(this.transport, this.options.target.region);
-      if (this.cfg.manifest !== undefined)
-        this.manifest = await ManifestLookup.open(
-          [this.cfg.manifest, ...(this.options.otherManifests ?? [])],
-          this.options.backupManifests === true,
-        );
-      if (this.options.stateDir) {
-        const id = SyncState.targetId(
-          this.transport.endpointUrl.origin,
-          this.options.target.bucket,
-          this.cfg.prefix,
-        );
-        this.uploaded = await SyncState.readRecords(this.options.stateDir, id);
-      }
+      await this.openRecords();
       await this.walk();
       this.ticker.scanComplete = true;
       await this.pool.drain();
@@ -253,6 +241,20 @@ export class FromBucketSync extends CopyRun {
       `object(s) could not be restored into ${this.cfg.root}`,
       this.options.throwOnFailure,
     );
+  }
+
+  /** The manifest(s) and the bulk copy's records, read beside the listing. */
+  private async openRecords(): Promise<void> {
+    const { options, cfg } = this;
+    if (cfg.manifest !== undefined) {
+      const sources = [cfg.manifest, ...(options.otherManifests ?? [])];
+      this.manifest = await ManifestLookup.open(sources, options.backupManifests === true);
+    }
+    if (options.stateDir) {
+      const origin = this.transport.endpointUrl.origin;
+      const id = SyncState.targetId(origin, options.target.bucket, cfg.prefix);
+      this.uploaded = await SyncState.readRecords(options.stateDir, id);
+    }
   }
 
   /** Stage 1: the listing; refused and excluded keys are counted, the rest become tasks. */
